@@ -1,0 +1,37 @@
+"""POST /sessions/{sessionId}/messages: save one message (idempotent with a client messageId)."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from parley import clients
+from parley.api import make_resolver, owner_of
+from parley.config import ApiEnv
+from parley.models import Message, NewMessage
+from parley.observability import logger, tracer
+from parley.store import Store
+from parley.tutor import Tutor
+
+ENV = ApiEnv.load(os.environ)
+app = make_resolver(cors_allow_origin=ENV.cors_allow_origin, max_body_bytes=ENV.max_body_bytes)
+
+
+@app.post("/sessions/<sessionId>/messages", summary="Save a message in a session", tags=["Tutor"],
+          responses={
+              201: {"description": "Saved", "content": {"application/json": {"model": Message}}},
+              200: {"description": "Already saved under this messageId; the first save is returned"},
+          })
+def save_message(sessionId: str, body: NewMessage) -> tuple[Message, int]:  # noqa: N803
+    tutor = Tutor(Store(clients.table(ENV.table_name)), retention_days=ENV.data_retention_days)
+    message, created = tutor.add_message(owner_of(app), sessionId, body)
+    return message, 201 if created else 200
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
+@tracer.capture_lambda_handler(capture_response=False)
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return app.resolve(event, context)

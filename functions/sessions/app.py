@@ -1,0 +1,64 @@
+"""Conversation sessions: start, list, read with messages, end, delete."""
+
+from __future__ import annotations
+
+import os
+from typing import Annotated, Any
+
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.openapi.params import Query
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from parley import clients
+from parley.api import make_resolver, owner_of
+from parley.config import ApiEnv
+from parley.models import Session, SessionDetail, SessionPage, StartSession
+from parley.observability import logger, tracer
+from parley.store import Store
+from parley.tutor import Tutor
+
+ENV = ApiEnv.load(os.environ)
+app = make_resolver(cors_allow_origin=ENV.cors_allow_origin, max_body_bytes=ENV.max_body_bytes)
+
+
+def tutor() -> Tutor:
+    return Tutor(Store(clients.table(ENV.table_name)), retention_days=ENV.data_retention_days)
+
+
+@app.post("/sessions", summary="Start a conversation session", tags=["Tutor"],
+          responses={201: {"description": "The new session", "content": {"application/json": {"model": Session}}}})
+def start_session(body: StartSession) -> tuple[Session, int]:
+    return tutor().start_session(owner_of(app), body), 201
+
+
+@app.get("/sessions", summary="List sessions, newest first", tags=["Tutor"])
+def list_sessions(
+    limit: Annotated[int, Query(ge=1, le=100, description="Sessions per page")] = 20,
+    cursor: Annotated[str | None, Query(max_length=2048, description="nextCursor of the previous page")] = None,
+) -> SessionPage:
+    return tutor().list_sessions(owner_of(app), limit=limit, cursor=cursor)
+
+
+@app.get("/sessions/<sessionId>", summary="A session with its messages in order", tags=["Tutor"])
+def get_session(sessionId: str) -> SessionDetail:  # noqa: N803 - the path parameter's public name
+    return tutor().session_detail(owner_of(app), sessionId)
+
+
+@app.post("/sessions/<sessionId>/end", summary="End a session (idempotent)", tags=["Tutor"])
+def end_session(sessionId: str) -> Session:  # noqa: N803
+    return tutor().end_session(owner_of(app), sessionId)
+
+
+@app.delete("/sessions/<sessionId>", summary="Delete a session and everything under it", tags=["Tutor"],
+            responses={204: {"description": "Deleted"}})
+def delete_session(sessionId: str) -> Response[str]:  # noqa: N803
+    removed = tutor().delete_session(owner_of(app), sessionId)
+    logger.info("Session deleted", extra={"session_id": sessionId, "items": removed})
+    return Response(status_code=204, body="")
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
+@tracer.capture_lambda_handler(capture_response=False)
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return app.resolve(event, context)

@@ -1,0 +1,40 @@
+"""GET /settings and PUT /settings: the learner's tutor preferences."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from parley import clients
+from parley.api import make_resolver, owner_of
+from parley.config import ApiEnv
+from parley.models import Settings, SettingsOut
+from parley.observability import logger, tracer
+from parley.store import Store
+from parley.tutor import Tutor
+
+ENV = ApiEnv.load(os.environ)
+app = make_resolver(cors_allow_origin=ENV.cors_allow_origin, max_body_bytes=ENV.max_body_bytes)
+
+
+def tutor() -> Tutor:
+    return Tutor(Store(clients.table(ENV.table_name)), retention_days=ENV.data_retention_days)
+
+
+@app.get("/settings", summary="Get the learner's settings (defaults when none are saved)", tags=["Tutor"])
+def get_settings() -> SettingsOut:
+    return tutor().get_settings(owner_of(app))
+
+
+@app.put("/settings", summary="Replace the learner's settings", tags=["Tutor"])
+def put_settings(body: Settings) -> SettingsOut:
+    return tutor().put_settings(owner_of(app), body)
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
+@tracer.capture_lambda_handler(capture_response=False)
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return app.resolve(event, context)

@@ -1,0 +1,115 @@
+"""The HTTP edge shared by every REST function: resolver, owner, error body, request limits.
+
+One stable error body for every endpoint and every failure:
+
+    {"error": {"code": "VALIDATION_ERROR", "message": "...", "details": [{"field": "...", "message": "..."}]}}
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, CORSConfig, Response
+from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from botocore.exceptions import ClientError
+
+from .errors import ParleyError, PayloadTooLarge, Unauthorized
+from .observability import logger
+from .store import THROTTLING_CODES, error_code
+
+OWNER_PATTERN = re.compile(r"^(DEVICE|USER)#[A-Za-z0-9._-]{1,128}$")
+ALLOWED_HEADERS = ["Authorization", "Content-Type", "X-Device-Id", "X-Api-Key", "X-Amz-Date", "X-Amz-Security-Token"]
+
+
+def error_response(status: int, code: str, message: str, details: list[dict[str, Any]] | None = None,
+                   headers: dict[str, str] | None = None) -> Response[str]:
+    body = {"error": {"code": code, "message": message, "details": details or []}}
+    return Response(status_code=status, content_type="application/json", body=json.dumps(body), headers=headers)
+
+
+def _field(loc: tuple[Any, ...] | list[Any]) -> str:
+    return ".".join(str(part) for part in loc)
+
+
+def validation_details(exc: RequestValidationError) -> tuple[str, str, list[dict[str, Any]]]:
+    errors = list(exc.errors())
+    if any(e.get("type") == "json_invalid" for e in errors):
+        return "MALFORMED_JSON", "The request body is not valid JSON.", []
+    details = [{"field": _field(e.get("loc", ())), "message": e.get("msg", ""), "type": e.get("type", "")}
+               for e in errors]
+    return "VALIDATION_ERROR", "The request is not valid; see details.", details
+
+
+def body_size(event: dict[str, Any]) -> int:
+    body = event.get("body") or ""
+    if event.get("isBase64Encoded"):
+        return len(body) * 3 // 4
+    return len(body.encode("utf-8"))
+
+
+class ParleyResolver(APIGatewayRestResolver):
+    """A REST resolver that refuses an oversize body before anything parses it."""
+
+    def __init__(self, *, cors_allow_origin: str, max_body_bytes: int) -> None:
+        super().__init__(
+            enable_validation=True,
+            cors=CORSConfig(allow_origin=cors_allow_origin, allow_headers=ALLOWED_HEADERS, max_age=600),
+        )
+        self.cors_allow_origin = cors_allow_origin
+        self.max_body_bytes = max_body_bytes
+
+    def resolve(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
+        size = body_size(event)
+        if size > self.max_body_bytes:
+            refused = PayloadTooLarge(
+                f"The request body is {size} bytes; the limit for this endpoint is {self.max_body_bytes}.")
+            body = {"error": {"code": refused.code, "message": refused.message, "details": []}}
+            return {"statusCode": refused.status, "body": json.dumps(body), "isBase64Encoded": False,
+                    "headers": {"Content-Type": "application/json",
+                                "Access-Control-Allow-Origin": self.cors_allow_origin}}
+        return super().resolve(event, context)
+
+
+def make_resolver(*, cors_allow_origin: str, max_body_bytes: int) -> ParleyResolver:
+    """A REST resolver with validation, CORS for the one configured origin, a body-size limit and
+    the error mapping every Parley endpoint shares."""
+    app = ParleyResolver(cors_allow_origin=cors_allow_origin, max_body_bytes=max_body_bytes)
+
+    @app.exception_handler(RequestValidationError)
+    def _invalid(exc: RequestValidationError) -> Response[str]:
+        code, message, details = validation_details(exc)
+        return error_response(400 if code == "MALFORMED_JSON" else 422, code, message, details)
+
+    @app.exception_handler(ParleyError)
+    def _domain(exc: ParleyError) -> Response[str]:
+        if exc.status >= 500:
+            logger.warning("Request failed", extra={"code": exc.code, "reason": exc.message})
+        return error_response(exc.status, exc.code, exc.message, exc.details, exc.headers)
+
+    @app.exception_handler(ClientError)
+    def _aws(exc: ClientError) -> Response[str]:
+        if error_code(exc) in THROTTLING_CODES:
+            return error_response(503, "SERVICE_UNAVAILABLE",
+                                  "A dependency is busy; nothing was changed. Retry shortly.",
+                                  headers={"Retry-After": "1"})
+        logger.exception("Unexpected AWS error")
+        return error_response(500, "INTERNAL_ERROR", "Something went wrong on our side.")
+
+    @app.not_found
+    def _not_found(_exc: Exception) -> Response[str]:
+        event = app.current_event
+        return error_response(404, "ROUTE_NOT_FOUND", f"No route for {event.http_method} {event.path}.")
+
+    return app
+
+
+def owner_of(app: APIGatewayRestResolver) -> str:
+    """The owner partition, from the authorizer's context — never from the request body."""
+    context = (app.current_event.raw_event.get("requestContext") or {}).get("authorizer") or {}
+    owner = context.get("owner")
+    if not isinstance(owner, str) or not OWNER_PATTERN.match(owner):
+        raise Unauthorized("The request carries no authenticated owner.")
+    return owner
+

@@ -1,0 +1,234 @@
+"""The speaking tutor's data plane (seed 000): settings, sessions and messages for one owner.
+
+Every method takes the owner from the caller (who got it from the authorizer) and only ever
+touches items under that owner's partition, so another owner's session is simply not found.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from typing import Any
+
+from boto3.dynamodb.conditions import Attr, Key
+from botocore.exceptions import ClientError
+
+from . import keys
+from .errors import Conflict, NotFound, ServiceUnavailable
+from .ids import is_ulid, iso_micros, new_ulid, parse_iso, utcnow
+from .models import Message, NewMessage, Session, SessionDetail, SessionPage, Settings, SettingsOut, StartSession
+from .store import Store, decode_cursor, error_code
+
+_WORD = re.compile(r"[^\W_]+(?:['’-][^\W_]+)*")
+_SAVE_ATTEMPTS = 4
+
+
+def count_words(text: str) -> int:
+    return len(_WORD.findall(text))
+
+
+def _session_from_item(item: dict[str, Any]) -> Session:
+    return Session(
+        session_id=item["sessionId"], tutor_name=item["tutorName"], topic=item["topic"], accent=item["accent"],
+        level=item["level"], gender=item["gender"], status=item["status"], started_at=item["startedAt"],
+        ended_at=item.get("endedAt"), duration=int(item["duration"]) if "duration" in item else None,
+        turn_count=int(item.get("turnCount", 0)), word_count=int(item.get("wordCount", 0)),
+        last_message_at=item.get("lastMessageAt"),
+    )
+
+
+def _message_from_item(item: dict[str, Any]) -> Message:
+    return Message(
+        message_id=item["messageId"], role=item["role"], content=item["content"],
+        translation=item.get("translation"), turn_number=int(item["turnNumber"]), created_at=item["createdAt"],
+    )
+
+
+class Tutor:
+    def __init__(self, store: Store, *, retention_days: int) -> None:
+        self.store = store
+        self.retention = timedelta(days=retention_days)
+
+    def _expires_at(self) -> int:
+        return int((utcnow() + self.retention).timestamp())
+
+    # -- settings ----------------------------------------------------------------------------
+    def get_settings(self, owner: str) -> SettingsOut:
+        item = self.store.get(owner, keys.SETTINGS_SK)
+        if not item:
+            return SettingsOut()
+        return SettingsOut(**item["settings"], updated_at=item.get("updatedAt"))
+
+    def put_settings(self, owner: str, settings: Settings) -> SettingsOut:
+        now = iso_micros(utcnow())
+        self.store.put({
+            "PK": owner, "SK": keys.SETTINGS_SK, "type": "USER_SETTINGS",
+            "settings": settings.model_dump(mode="json"), "updatedAt": now,
+        })
+        return SettingsOut(**settings.model_dump(), updated_at=now)
+
+    # -- sessions ----------------------------------------------------------------------------
+    def start_session(self, owner: str, request: StartSession) -> Session:
+        saved = self.get_settings(owner)
+        session_id = new_ulid()
+        started_at = keys.session_meta_sk(session_id).split("#")[1]
+        session = Session(
+            session_id=session_id,
+            tutor_name=request.tutor_name or saved.tutor_name,
+            topic=request.topic or saved.topic,
+            accent=request.accent or saved.accent,
+            level=request.level or saved.level,
+            gender=request.gender or saved.gender,
+            status="active",
+            started_at=started_at,
+        )
+        item = {
+            "PK": owner, "SK": keys.session_meta_sk(session_id),
+            "GSI1PK": keys.session_gsi1pk(session_id), "GSI1SK": "META", "type": "SESSION_META",
+            **session.model_dump(by_alias=True, exclude_none=True),
+            "messageCount": 0, "expiresAt": self._expires_at(),
+        }
+        self.store.put(item, ConditionExpression=Attr("SK").not_exists())
+        return session
+
+    def _meta(self, owner: str, session_id: str) -> dict[str, Any]:
+        item = self.store.get(owner, keys.session_meta_sk(session_id)) if is_ulid(session_id) else None
+        if not item:
+            raise NotFound(f"Session {session_id!r} was not found.")
+        return item
+
+    def get_session(self, owner: str, session_id: str) -> Session:
+        return _session_from_item(self._meta(owner, session_id))
+
+    def list_sessions(self, owner: str, *, limit: int, cursor: str | None) -> SessionPage:
+        low, high = keys.SESSION_META_RANGE
+        page = self.store.query_page(
+            key=Key("PK").eq(owner) & Key("SK").between(low, high),
+            limit=limit, cursor=decode_cursor(cursor, owner=owner), forward=False,
+        )
+        return SessionPage(items=[_session_from_item(i) for i in page.items], next_cursor=page.cursor)
+
+    def session_detail(self, owner: str, session_id: str) -> SessionDetail:
+        session = self.get_session(owner, session_id)
+        items = self.store.query_all(
+            index=keys.GSI1,
+            key=Key("GSI1PK").eq(keys.session_gsi1pk(session_id)) & Key("GSI1SK").begins_with("MSG#"),
+            FilterExpression=Attr("PK").eq(owner),
+        )
+        return SessionDetail(**session.model_dump(), messages=[_message_from_item(i) for i in items])
+
+    def history(self, owner: str, session_id: str) -> list[Message]:
+        """The session's messages in order, read from the base table (strongly consistent)."""
+        self._meta(owner, session_id)
+        items = self.store.query_all(
+            key=Key("PK").eq(owner) & Key("SK").begins_with(keys.message_sk(session_id, "")))
+        return [_message_from_item(i) for i in items]
+
+    def end_session(self, owner: str, session_id: str) -> Session:
+        meta = self._meta(owner, session_id)
+        if meta["status"] == "completed":
+            return _session_from_item(meta)
+        now = utcnow()
+        duration = max(0, int((now - parse_iso(meta["startedAt"])).total_seconds()))
+        try:
+            result = self.store.update(
+                Key={"PK": owner, "SK": meta["SK"]},
+                UpdateExpression="SET #st = :done, endedAt = :now, #dur = :dur",
+                ConditionExpression="attribute_exists(PK) AND #st = :active",
+                ExpressionAttributeNames={"#st": "status", "#dur": "duration"},
+                ExpressionAttributeValues={":done": "completed", ":active": "active",
+                                           ":now": iso_micros(now), ":dur": duration},
+                ReturnValues="ALL_NEW",
+            )
+        except ClientError as exc:
+            if error_code(exc) != "ConditionalCheckFailedException":
+                raise
+            return _session_from_item(self._meta(owner, session_id))  # ended (or deleted) meanwhile
+        return _session_from_item(result["Attributes"])
+
+    def delete_session(self, owner: str, session_id: str) -> int:
+        """Delete the session and everything under it; returns how many items were removed.
+
+        Children go first and the session's own item last, so an interrupted delete can simply
+        be retried: the session is still there to be found until everything under it is gone.
+        """
+        meta = self._meta(owner, session_id)
+        children = list(self.store.keys_with_prefix(owner, keys.session_children_prefix(session_id)))
+        self.store.delete_keys(children)
+        self.store.delete(owner, meta["SK"])
+        return len(children) + 1
+
+    # -- messages ----------------------------------------------------------------------------
+    def add_message(self, owner: str, session_id: str, new: NewMessage) -> tuple[Message, bool]:
+        """Append a message; returns (message, created). A repeated client ``messageId`` returns
+        the message saved the first time, with created=False, and changes nothing."""
+        for _ in range(_SAVE_ATTEMPTS):
+            meta = self._meta(owner, session_id)
+            if new.message_id and (existing := self._replay(owner, session_id, new.message_id)):
+                return existing, False
+            if meta["status"] != "active":
+                raise Conflict(f"Session {session_id!r} has ended; start a new session to add messages.")
+            message = self._next_message(meta, new)
+            try:
+                self._write_message(owner, session_id, meta, new, message)
+                return message, True
+            except ClientError as exc:
+                if error_code(exc) != "TransactionCanceledException":
+                    raise
+                # Someone else wrote meanwhile (a concurrent save, an end, a replay): look again.
+        raise ServiceUnavailable("The session is being changed by another request; retry the save.",
+                                 headers={"Retry-After": "1"})
+
+    def _replay(self, owner: str, session_id: str, message_id: str) -> Message | None:
+        marker = self.store.get(owner, keys.message_marker_sk(session_id, message_id))
+        if not marker:
+            return None
+        item = self.store.get(owner, marker["messageSK"])
+        return _message_from_item(item) if item else None
+
+    def _next_message(self, meta: dict[str, Any], new: NewMessage) -> Message:
+        now = utcnow()
+        last = meta.get("lastMessageAt")
+        if last and parse_iso(last) >= now:  # keep sort keys strictly increasing
+            now = parse_iso(last) + timedelta(microseconds=1)
+        turns = int(meta.get("turnCount", 0)) + (1 if new.role == "user" else 0)
+        return Message(
+            message_id=new.message_id or new_ulid(int(now.timestamp() * 1000)), role=new.role,
+            content=new.content, translation=new.translation,
+            turn_number=new.turn_number if new.turn_number is not None else turns,
+            created_at=iso_micros(now),
+        )
+
+    def _write_message(self, owner: str, session_id: str, meta: dict[str, Any], new: NewMessage,
+                       message: Message) -> None:
+        expires = self._expires_at()
+        sk = keys.message_sk(session_id, message.created_at)
+        words = count_words(message.content) if message.role == "user" else 0
+        item = {
+            "PK": owner, "SK": sk, "GSI1PK": keys.session_gsi1pk(session_id), "GSI1SK": f"MSG#{message.created_at}",
+            "type": "MESSAGE", "sessionId": session_id, **message.model_dump(by_alias=True, exclude_none=True),
+            "expiresAt": expires,
+        }
+        ops: list[dict[str, Any]] = [
+            {"Update": {
+                "Key": {"PK": owner, "SK": meta["SK"]},
+                "UpdateExpression": "SET messageCount = :next, lastMessageAt = :at, expiresAt = :exp "
+                                    "ADD turnCount :turns, wordCount :words",
+                "ConditionExpression": "attribute_exists(PK) AND #st = :active AND messageCount = :seen",
+                "ExpressionAttributeNames": {"#st": "status"},
+                "ExpressionAttributeValues": {
+                    ":next": int(meta.get("messageCount", 0)) + 1, ":seen": int(meta.get("messageCount", 0)),
+                    ":at": message.created_at, ":exp": expires, ":active": "active",
+                    ":turns": 1 if message.role == "user" else 0, ":words": words,
+                },
+            }},
+            {"Put": {"Item": item, "ConditionExpression": "attribute_not_exists(SK)"}},
+        ]
+        if new.message_id:
+            ops.append({"Put": {
+                "Item": {"PK": owner, "SK": keys.message_marker_sk(session_id, new.message_id),
+                         "GSI1PK": keys.session_gsi1pk(session_id), "GSI1SK": f"MSGID#{new.message_id}",
+                         "type": "MESSAGE_ID", "messageSK": sk, "expiresAt": expires},
+                "ConditionExpression": "attribute_not_exists(SK)",
+            }})
+        self.store.transact(ops)

@@ -1,0 +1,108 @@
+"""Shared fixtures: emulated AWS built from template.yaml, the template's functions, an API client.
+
+Every handler test goes through the same path a request takes in AWS: the route the template
+wires, the authorizer the template names, the event API Gateway sends, the handler.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+# Fake credentials and a fixed region before anything creates a boto3 client.
+os.environ.update({
+    "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_SESSION_TOKEN": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1", "AWS_REGION": "us-east-1",
+    "POWERTOOLS_TRACE_DISABLED": "true", "POWERTOOLS_DEV": "false",
+})
+os.environ.pop("AWS_ENDPOINT_URL", None)
+os.environ.pop("AWS_PROFILE", None)
+
+import pytest
+from moto import mock_aws
+
+from local_stack.gateway import HttpResponse, RestGateway
+from local_stack.lambdas import FunctionRunner
+from local_stack.resources import provision
+from local_stack.template import Stack
+from parley import clients
+
+TEST_PARAMETERS = {"Stage": "test", "AuthMode": "device", "CorsAllowOrigin": "https://app.example.com"}
+MOTO_CONFIG = {"stepfunctions": {"execute_state_machine": True}}
+
+
+@pytest.fixture(scope="session")
+def stack() -> Stack:
+    return Stack(parameters=TEST_PARAMETERS)
+
+
+@pytest.fixture(scope="session")
+def runner(stack: Stack) -> FunctionRunner:
+    """The template's functions, loaded once per test run (their cold start), as in Lambda."""
+    return FunctionRunner(stack, env_overrides={"POWERTOOLS_TRACE_DISABLED": "true",
+                                                "POWERTOOLS_METRICS_DISABLED": "true"})
+
+
+@pytest.fixture
+def aws(stack: Stack) -> Iterator[dict[str, str]]:
+    """Emulated AWS with the template's table, bucket, bus and queues; yields their names."""
+    clients.reset()
+    with mock_aws(config=MOTO_CONFIG):  # type: ignore[arg-type]
+        yield provision(stack)
+    clients.reset()
+
+
+class ApiClient:
+    """Calls the REST API through the emulated gateway as one device (or as nobody)."""
+
+    def __init__(self, gateway: RestGateway, device_id: str | None) -> None:
+        self.gateway = gateway
+        self.device_id = device_id
+
+    def as_device(self, device_id: str | None) -> ApiClient:
+        return ApiClient(self.gateway, device_id)
+
+    def request(self, method: str, path: str, *, json_body: Any = None, body: bytes | str | None = None,
+                query: str = "", headers: dict[str, str] | None = None) -> HttpResponse:
+        all_headers = {"Content-Type": "application/json", "Origin": "https://app.example.com", **(headers or {})}
+        if self.device_id is not None:
+            all_headers["X-Device-Id"] = self.device_id
+        if json_body is not None:
+            body = json.dumps(json_body)
+        return self.gateway.handle(method, path, headers=all_headers, query=query, body=body)
+
+    def get(self, path: str, **kw: Any) -> HttpResponse:
+        return self.request("GET", path, **kw)
+
+    def post(self, path: str, json_body: Any = None, **kw: Any) -> HttpResponse:
+        return self.request("POST", path, json_body=json_body, **kw)
+
+    def put(self, path: str, json_body: Any = None, **kw: Any) -> HttpResponse:
+        return self.request("PUT", path, json_body=json_body, **kw)
+
+    def delete(self, path: str, **kw: Any) -> HttpResponse:
+        return self.request("DELETE", path, **kw)
+
+
+@pytest.fixture
+def gateway(stack: Stack, runner: FunctionRunner, aws: dict[str, str]) -> RestGateway:
+    return RestGateway(stack, runner)
+
+
+@pytest.fixture
+def api(gateway: RestGateway) -> ApiClient:
+    return ApiClient(gateway, device_id=f"device-{uuid.uuid4().hex[:12]}")
+
+
+def assert_error(response: HttpResponse, status: int, code: str) -> dict[str, Any]:
+    """The one stable error body every endpoint answers with."""
+    assert response.status == status, response.body
+    body = response.json()
+    assert set(body) == {"error"}, body
+    assert body["error"]["code"] == code, body
+    assert isinstance(body["error"]["message"], str) and body["error"]["message"]
+    assert isinstance(body["error"]["details"], list)
+    return body["error"]
