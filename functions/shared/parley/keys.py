@@ -41,3 +41,22 @@ def message_sk(session_id: str, created_at: str) -> str:
 
 def message_marker_sk(session_id: str, message_id: str) -> str:
     return f"{SESSION_PREFIX}{session_id}#MSGID#{message_id}"
+
+
+# -- usage (seed 003's `usage` and `usage-tracking` tables, as items in the one table) ---------
+def usage_month_sk(month: str) -> str:
+    """Monthly totals per owner: ``USAGE#MONTH#2026-11``."""
+    return f"USAGE#MONTH#{month}"
+
+
+def usage_day_sk(day: str, engine: str) -> str:
+    """Daily totals per owner and engine: ``USAGE#DAY#2026-11-22#anthropic``."""
+    return f"USAGE#DAY#{day}#{engine}"
+
+
+def usage_event_marker_sk(event_id: str) -> str:
+    """Marks a usage event as counted (exactly once per event id); expires after a while."""
+    return f"USAGE#EVENT#{event_id}"
+
+
+QUOTA_SK = "QUOTA"  # a per-owner override of the monthly limits

@@ -1,0 +1,85 @@
+"""Every sample event under events/ goes through its function's handler, so none of them rots.
+
+``events/<dir>.json`` is the event for the function whose CodeUri is ``functions/<dir>/`` — the
+file to pass to ``sam local invoke <Function> -e events/<dir>.json``. Each has a check below
+(and, where the event refers to existing data, a setup that creates it first).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+
+from local_stack.lambdas import FunctionRunner
+from local_stack.template import Stack
+from parley import keys
+
+EVENTS = Path(__file__).resolve().parent.parent / "events"
+SAMPLE_OWNER = "DEVICE#sample-device-0001"
+
+Setup = Callable[[dict[str, str], dict[str, Any]], None]
+Check = Callable[[Any], None]
+
+
+def _session_from_event(names: dict[str, str], event: dict[str, Any]) -> None:
+    """Create the session the sample event's path names, owned by the sample device."""
+    session_id = event["pathParameters"]["sessionId"]
+    boto3.resource("dynamodb").Table(names["Table"]).put_item(Item={
+        "PK": SAMPLE_OWNER, "SK": keys.session_meta_sk(session_id), "GSI1PK": keys.session_gsi1pk(session_id),
+        "GSI1SK": "META", "type": "SESSION_META", "sessionId": session_id, "tutorName": "Emma", "topic": "daily",
+        "accent": "US", "level": "intermediate", "gender": "female", "status": "active",
+        "startedAt": keys.session_meta_sk(session_id).split("#")[1], "messageCount": 0,
+    })
+
+
+def status_is(expected: int, *, has: tuple[str, ...] = ()) -> Check:
+    def check(result: Any) -> None:
+        assert result["statusCode"] == expected, result
+        body = json.loads(result["body"]) if result.get("body") else {}
+        for key in has:
+            assert key in body, (key, body)
+
+    return check
+
+
+def _allow_policy(result: Any) -> None:
+    assert result["principalId"] == SAMPLE_OWNER
+    assert result["context"]["owner"] == SAMPLE_OWNER
+    assert result["policyDocument"]["Statement"][0]["Effect"] == "Allow"
+
+
+SETUPS: dict[str, Setup] = {
+    "messages": _session_from_event,
+}
+
+CHECKS: dict[str, Check] = {
+    "authorizer": _allow_policy,
+    "settings": status_is(200, has=("accent", "updatedAt")),
+    "sessions": status_is(201, has=("sessionId", "status")),
+    "messages": status_is(201, has=("messageId", "turnNumber")),
+}
+
+
+def _event_files() -> list[Path]:
+    return sorted(EVENTS.glob("*.json"))
+
+
+def test_every_function_has_a_sample_event_and_a_check(stack: Stack) -> None:
+    dirs = {spec.code_uri.name for spec in stack.functions().values()}
+    files = {path.stem for path in _event_files()}
+    assert dirs <= files, f"functions without a sample event: {sorted(dirs - files)}"
+    assert files <= set(CHECKS), f"sample events without a check: {sorted(files - set(CHECKS))}"
+
+
+@pytest.mark.parametrize("path", _event_files(), ids=lambda p: p.stem)
+def test_sample_event_through_its_handler(path: Path, runner: FunctionRunner, aws: dict[str, str]) -> None:
+    event = json.loads(path.read_text(encoding="utf-8"))
+    spec = next(s for s in runner.specs.values() if s.code_uri.name == path.stem)
+    if path.stem in SETUPS:
+        SETUPS[path.stem](aws, event)
+    CHECKS[path.stem](runner.invoke(spec.logical_id, event))
