@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 import time
 import uuid
 from collections.abc import Mapping
@@ -16,6 +17,8 @@ from urllib.parse import parse_qs
 
 from .lambdas import FunctionRunner
 from .template import Route, Stack
+
+LOG = logging.getLogger("local_stack")
 
 
 @dataclass
@@ -116,6 +119,7 @@ class RestGateway:
         try:
             result = self.runner.invoke(route.function, event)
         except Exception as exc:  # a crashed function is a 502 from API Gateway
+            LOG.exception("%s crashed on %s %s", route.function, method, path)
             return self._gateway_error("DEFAULT_5XX", 502, f"Internal server error ({type(exc).__name__})")
         return self._to_http(result)
 
@@ -134,6 +138,7 @@ class RestGateway:
         except Exception as exc:
             if str(exc) == "Unauthorized":
                 return self._gateway_error("UNAUTHORIZED", 401, "Unauthorized")
+            LOG.exception("The authorizer %s crashed", route.authorizer)
             return self._gateway_error("DEFAULT_5XX", 500, "Authorizer error")
         statements = policy.get("policyDocument", {}).get("Statement", [])
         if not any(s.get("Effect") == "Allow" for s in statements):

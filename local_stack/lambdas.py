@@ -13,6 +13,7 @@ import os
 import sys
 import threading
 import uuid
+from collections import deque
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from types import ModuleType
@@ -70,7 +71,10 @@ class FunctionRunner:
         self.by_name = {spec.name: spec for spec in self.specs.values()}
         self.env_overrides = dict(env_overrides or {})
         self.modules: dict[str, ModuleType] = {}
-        self.invocations: list[tuple[str, dict[str, Any]]] = []
+        self.invocations: deque[tuple[str, Any]] = deque(maxlen=200)  # the latest, for tests and debugging
+        for path in stack.layer_paths():
+            if str(path) not in sys.path:
+                sys.path.insert(0, str(path))
 
     def spec(self, function: str) -> FunctionSpec:
         if function in self.specs:

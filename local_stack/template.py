@@ -273,6 +273,11 @@ class Stack:
         routes.sort(key=lambda r: (r.path.count("{"), -len(r.path)))
         return routes
 
+    def layer_paths(self) -> list[Path]:
+        """Folders of the template's layers: what Lambda puts on the path under /opt/python."""
+        return [ROOT / str(r["Properties"]["ContentUri"]) for r in self.resources.values()
+                if r["Type"] == "AWS::Serverless::LayerVersion"]
+
     def resources_of(self, *kinds: str) -> list[tuple[str, dict[str, Any]]]:
         return [(lid, self.resolve(r.get("Properties") or {})) for lid, r in self.resources.items()
                 if r["Type"] in kinds and self.enabled(lid)]
