@@ -1,5 +1,6 @@
 # Parley - the two commands a newcomer needs are `make test` and `make run`.
 SHELL := /bin/bash
+export SAM_CLI_TELEMETRY := 0
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV ?= .venv
 BIN := $(VENV)/bin
