@@ -54,9 +54,17 @@ def build_openapi(stack: Stack, runner: FunctionRunner, *, server_url: str = "/"
         for path, operations in doc.get("paths", {}).items():
             paths.setdefault(path, {}).update(operations)
         schemas.update(doc.get("components", {}).get("schemas", {}))
+    for unused in ("HTTPValidationError", "ValidationError"):
+        schemas.pop(unused, None)
+    error_body = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
     for operations in paths.values():
         for operation in operations.values():
             responses = operation.setdefault("responses", {})
+            # Our validation errors use the one error body, not Powertools' default shape.
+            if "422" in responses:
+                responses["422"] = {"description": "Validation error", "content": error_body}
+            if "204" in responses:
+                responses["204"].pop("content", None)
             for status, description in (("401", "Not authenticated"), ("4XX", "Client error"),
                                         ("5XX", "Server or dependency error")):
                 responses.setdefault(status, {"description": description, "content": {

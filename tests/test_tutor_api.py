@@ -226,3 +226,17 @@ def test_cors_preflight_and_origin_come_from_the_template(api: ApiClient) -> Non
     assert preflight.headers["Access-Control-Allow-Origin"] == "https://app.example.com"
     response = api.get("/settings")
     assert response.headers["Access-Control-Allow-Origin"] == "https://app.example.com"
+
+
+@pytest.mark.parametrize("content_type", ["multipart/form-data", "text/plain", "application/xml",
+                                          "application/merge-patch+json"])
+def test_a_body_that_is_not_json_is_415(api: ApiClient, content_type: str) -> None:
+    response = api.request("PUT", "/settings", body='{"accent": "UK"}', headers={"Content-Type": content_type})
+    assert_error(response, 415, "UNSUPPORTED_MEDIA_TYPE")
+    assert api.get("/settings").json()["accent"] == "US"
+
+
+@pytest.mark.parametrize("content_type", ["application/json", "application/json; charset=utf-8"])
+def test_json_media_types_are_accepted(api: ApiClient, content_type: str) -> None:
+    response = api.request("PUT", "/settings", body='{"accent": "UK"}', headers={"Content-Type": content_type})
+    assert response.status == 200, response.body

@@ -15,7 +15,7 @@ from aws_lambda_powertools.event_handler import APIGatewayRestResolver, CORSConf
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 from botocore.exceptions import ClientError
 
-from .errors import ParleyError, PayloadTooLarge, Unauthorized
+from .errors import ParleyError, PayloadTooLarge, Unauthorized, UnsupportedMediaType
 from .observability import logger
 from .store import THROTTLING_CODES, error_code
 
@@ -42,6 +42,16 @@ def validation_details(exc: RequestValidationError) -> tuple[str, str, list[dict
     return "VALIDATION_ERROR", "The request is not valid; see details.", details
 
 
+JSON_MEDIA = re.compile(r"^application/json$")
+
+
+def content_type(event: dict[str, Any]) -> str:
+    for key, value in (event.get("headers") or {}).items():
+        if key.lower() == "content-type" and value:
+            return str(value).split(";", 1)[0].strip().lower()
+    return ""
+
+
 def body_size(event: dict[str, Any]) -> int:
     body = event.get("body") or ""
     if event.get("isBase64Encoded"):
@@ -60,16 +70,26 @@ class ParleyResolver(APIGatewayRestResolver):
         self.cors_allow_origin = cors_allow_origin
         self.max_body_bytes = max_body_bytes
 
+    def _refuse(self, exc: ParleyError) -> dict[str, Any]:
+        body = {"error": {"code": exc.code, "message": exc.message, "details": exc.details}}
+        return {"statusCode": exc.status, "body": json.dumps(body), "isBase64Encoded": False,
+                "headers": {"Content-Type": "application/json", "Access-Control-Allow-Origin": self.cors_allow_origin}}
+
     def resolve(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
+        """Refuse what must not reach parsing (oversize or non-JSON bodies); never leak a crash."""
         size = body_size(event)
         if size > self.max_body_bytes:
-            refused = PayloadTooLarge(
-                f"The request body is {size} bytes; the limit for this endpoint is {self.max_body_bytes}.")
-            body = {"error": {"code": refused.code, "message": refused.message, "details": []}}
-            return {"statusCode": refused.status, "body": json.dumps(body), "isBase64Encoded": False,
-                    "headers": {"Content-Type": "application/json",
-                                "Access-Control-Allow-Origin": self.cors_allow_origin}}
-        return super().resolve(event, context)
+            return self._refuse(PayloadTooLarge(
+                f"The request body is {size} bytes; the limit for this endpoint is {self.max_body_bytes}."))
+        media_type = content_type(event)
+        if event.get("body") and media_type and not JSON_MEDIA.match(media_type):
+            return self._refuse(UnsupportedMediaType(
+                f"Send the body as application/json (got {media_type[:60]!r})."))
+        try:
+            return super().resolve(event, context)
+        except Exception:  # anything the route's own handlers did not map (e.g. a parser crash)
+            logger.exception("Unhandled error")
+            return self._refuse(ParleyError("Something went wrong on our side."))
 
 
 def make_resolver(*, cors_allow_origin: str, max_body_bytes: int) -> ParleyResolver:

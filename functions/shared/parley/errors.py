@@ -49,6 +49,11 @@ class PayloadTooLarge(ParleyError):
     code = "PAYLOAD_TOO_LARGE"
 
 
+class UnsupportedMediaType(ParleyError):
+    status = 415
+    code = "UNSUPPORTED_MEDIA_TYPE"
+
+
 class UnprocessableEntity(ParleyError):
     status = 422
     code = "UNPROCESSABLE"
@@ -64,3 +69,53 @@ class ServiceUnavailable(ParleyError):
 
     status = 503
     code = "SERVICE_UNAVAILABLE"
+
+
+class MalformedUsageEvent(ParleyError):
+    """A usage event the recorder cannot count (wrong envelope or detail). Raised so EventBridge /
+    Lambda retry it and it ends in the usage DLQ, never half-applied."""
+
+    status = 400
+    code = "MALFORMED_USAGE_EVENT"
+
+
+# -- proofreading ---------------------------------------------------------------------------------
+class PromptBudgetExceeded(UnprocessableEntity):
+    """A prompt's text and files would not fit the system-prompt budget (details say by how much)."""
+
+    code = "PROMPT_BUDGET_EXCEEDED"
+
+
+class AiOutputInvalid(ParleyError):
+    """The model's answer did not match the required structure, even after one retry."""
+
+    status = 502
+    code = "AI_OUTPUT_INVALID"
+
+
+class InvalidModelOutput(ParleyError):
+    """The model's structured answer failed validation, after the one retry it gets (analysis)."""
+
+    status = 502
+    code = "INVALID_MODEL_OUTPUT"
+
+
+class AnalysisSuperseded(ParleyError):
+    """A newer analysis of the same session was started (or the session was deleted) while this
+    one ran: its result is not saved over the newer one."""
+
+    status = 409
+    code = "ANALYSIS_SUPERSEDED"
+
+
+class UnsupportedMediaType(ParleyError):
+    """Audio in a format we do not accept (issue 4)."""
+
+    status = 415
+    code = "UNSUPPORTED_MEDIA_TYPE"
+
+
+class NotEnoughToAnalyse(UnprocessableEntity):
+    """Too few learner turns for a meaningful analysis; refused before anything runs or bills."""
+
+    code = "NOT_ENOUGH_TO_ANALYSE"
