@@ -1,0 +1,187 @@
+"""template.yaml and samconfig.toml hold the promises the seeds broke: read them and check."""
+
+from __future__ import annotations
+
+import json
+import re
+import tomllib
+from typing import Any
+
+import pytest
+
+from local_stack.template import ROOT, load_template
+
+TEMPLATE = load_template()
+RESOURCES: dict[str, Any] = TEMPLATE["Resources"]
+FUNCTIONS = {k: v for k, v in RESOURCES.items() if v["Type"] == "AWS::Serverless::Function"}
+
+# Actions that take no resource-level permission (or only a resource we cannot name ahead of
+# time), so "Resource: *" is the only possible grant. Each is documented in the README.
+RESOURCE_STAR_ALLOWED = {
+    "polly:SynthesizeSpeech",  # resources are lexicons; we use none, and voices are not resources
+    "polly:DescribeVoices",
+    "transcribe:StartTranscriptionJob",  # job ARNs are created by the call itself
+    "transcribe:GetTranscriptionJob",
+    "transcribe:DeleteTranscriptionJob",
+    "transcribe:StartStreamTranscriptionWebSocket",
+    "transcribe:StartStreamTranscription",
+    "xray:PutTraceSegments",
+    "xray:PutTelemetryRecords",
+    "xray:GetSamplingRules",
+    "xray:GetSamplingTargets",
+    "cloudwatch:PutMetricData",  # scoped by a namespace condition instead
+    "logs:CreateLogDelivery", "logs:GetLogDelivery", "logs:UpdateLogDelivery", "logs:DeleteLogDelivery",
+    "logs:ListLogDeliveries", "logs:PutResourcePolicy", "logs:DescribeResourcePolicies",
+    "logs:DescribeLogGroups",  # Step Functions logging needs these on "*" (AWS documents it so)
+}
+
+
+def _statements() -> list[tuple[str, dict[str, Any]]]:
+    found = []
+    for logical_id, resource in RESOURCES.items():
+        props = resource.get("Properties") or {}
+        policies = props.get("Policies") or []
+        if resource["Type"] in ("AWS::Serverless::Function", "AWS::Serverless::StateMachine"):
+            for policy in policies if isinstance(policies, list) else [policies]:
+                if isinstance(policy, dict) and "Statement" in policy:
+                    found += [(logical_id, s) for s in policy["Statement"]]
+        if resource["Type"] == "AWS::IAM::Role":
+            for policy in props.get("Policies", []):
+                found += [(logical_id, s) for s in policy["PolicyDocument"]["Statement"]]
+        if resource["Type"] in ("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy"):
+            found += [(logical_id, s) for s in props["PolicyDocument"]["Statement"]]
+    return found
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def _text(value: Any) -> str:
+    return json.dumps(value, sort_keys=True)
+
+
+def test_globals_are_python311_arm64_traced() -> None:
+    fn = TEMPLATE["Globals"]["Function"]
+    assert fn["Runtime"] == "python3.11"
+    assert fn["Architectures"] == ["arm64"]
+    assert fn["Tracing"] == "Active"
+    assert {"POWERTOOLS_SERVICE_NAME", "POWERTOOLS_METRICS_NAMESPACE", "POWERTOOLS_LOG_LEVEL"} <= set(
+        fn["Environment"]["Variables"])
+
+
+@pytest.mark.parametrize("name", ["Stage", "AuthMode", "CorsAllowOrigin", "DataRetentionDays", "LogRetentionDays"])
+def test_required_parameters_exist_with_documented_defaults(name: str) -> None:
+    params = TEMPLATE["Parameters"]
+    assert name in params and params[name].get("Description")
+    assert params["DataRetentionDays"]["Default"] == 90
+    assert params["LogRetentionDays"]["Default"] == 7
+    assert params["AuthMode"]["AllowedValues"] == ["cognito", "device"]
+
+
+def test_every_parameter_is_documented_in_the_readme() -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    missing = [name for name in TEMPLATE["Parameters"] if f"`{name}`" not in readme]
+    assert not missing, f"parameters missing from README.md: {missing}"
+
+
+def test_the_table_has_the_seed_keys_ttl_and_recovery() -> None:
+    table = RESOURCES["Table"]["Properties"]
+    assert [k["AttributeName"] for k in table["KeySchema"]] == ["PK", "SK"]
+    gsi = {g["IndexName"]: g for g in table["GlobalSecondaryIndexes"]}["GSI1"]
+    assert [k["AttributeName"] for k in gsi["KeySchema"]] == ["GSI1PK", "GSI1SK"]
+    assert table["TimeToLiveSpecification"] == {"AttributeName": "expiresAt", "Enabled": True}
+    assert table["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"] is True
+    assert table["BillingMode"] == "PAY_PER_REQUEST"
+
+
+def test_the_audio_bucket_is_private_encrypted_and_self_cleaning() -> None:
+    bucket = RESOURCES["AudioBucket"]["Properties"]
+    assert all(bucket["PublicAccessBlockConfiguration"].values())
+    assert bucket["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+    rules = bucket["LifecycleConfiguration"]["Rules"]
+    assert any(r["Status"] == "Enabled" and r.get("ExpirationInDays") == 1 and not r.get("Prefix") for r in rules)
+
+
+@pytest.mark.parametrize("logical_id", sorted(FUNCTIONS))
+def test_every_function_is_named_by_stage_and_logs_with_retention(logical_id: str) -> None:
+    props = FUNCTIONS[logical_id]["Properties"]
+    assert "${Stage}" in _text(props["FunctionName"]), logical_id
+    group_ref = props["LoggingConfig"]["LogGroup"]["Ref"]
+    group = RESOURCES[group_ref]
+    assert group["Type"] == "AWS::Logs::LogGroup"
+    assert group["Properties"]["RetentionInDays"] == {"Ref": "LogRetentionDays"}
+    name = _text(props["FunctionName"]).split("parley-${Stage}-", 1)[1].split('"')[0]
+    assert _text(group["Properties"]["LogGroupName"]).endswith(f'/aws/lambda/parley-${{Stage}}-{name}"}}'), logical_id
+
+
+def test_no_managed_full_access_policies_anywhere() -> None:
+    assert not re.search(r"FullAccess", (ROOT / "template.yaml").read_text(encoding="utf-8"))
+
+
+def test_no_wildcard_actions() -> None:
+    for logical_id, statement in _statements():
+        for action in _as_list(statement.get("Action", [])):
+            assert action != "*" and not str(action).endswith(":*"), (logical_id, action)
+
+
+def test_resource_star_only_for_actions_that_cannot_be_scoped() -> None:
+    for logical_id, statement in _statements():
+        if statement.get("Effect", "Allow") != "Allow":
+            continue
+        if "*" in _as_list(statement.get("Resource")):
+            extra = set(_as_list(statement["Action"])) - RESOURCE_STAR_ALLOWED
+            assert not extra, f"{logical_id} grants {sorted(extra)} on '*'"
+
+
+def test_secrets_and_buckets_are_granted_one_by_one() -> None:
+    for logical_id, statement in _statements():
+        actions = [str(a) for a in _as_list(statement.get("Action", []))]
+        resources = _text(statement.get("Resource"))
+        if any(a.startswith("secretsmanager:") for a in actions):
+            assert "AnthropicSecretName" in resources and "*" not in resources.replace("-*", ""), logical_id
+        if any(a.startswith("s3:") for a in actions) and statement.get("Effect", "Allow") == "Allow":
+            assert "AudioBucket" in resources or "PromptFilesBucket" in resources, (logical_id, resources)
+
+
+def test_cors_is_never_a_wildcard_and_prod_uses_cognito() -> None:
+    assert "*" not in str(TEMPLATE["Parameters"]["CorsAllowOrigin"]["Default"])
+    config = tomllib.loads((ROOT / "samconfig.toml").read_text(encoding="utf-8"))
+    assert {"default", "dev", "prod"} <= set(config)
+    prod = config["prod"]["deploy"]["parameters"]["parameter_overrides"]
+    assert "AuthMode=cognito" in prod
+    origin = re.search(r"CorsAllowOrigin=(\S+)", prod)
+    assert origin and "*" not in origin.group(1) and origin.group(1).startswith("https://")
+
+
+def test_every_state_machine_definition_exists_and_every_substitution_is_used() -> None:
+    for logical_id, resource in RESOURCES.items():
+        if resource["Type"] != "AWS::Serverless::StateMachine":
+            continue
+        props = resource["Properties"]
+        definition = (ROOT / props["DefinitionUri"]).read_text(encoding="utf-8")
+        json.loads(definition)
+        used = set(re.findall(r"\$\{(\w+)\}", definition))
+        given = set(props.get("DefinitionSubstitutions", {}))
+        assert used <= given, (logical_id, used - given)
+        assert props.get("Logging") and props.get("Tracing", {}).get("Enabled") is True, logical_id
+
+
+def test_outputs_name_the_api_table_bucket_and_bus() -> None:
+    assert {"ApiUrl", "TableName", "AudioBucketName", "EventBusName"} <= set(TEMPLATE["Outputs"])
+
+
+def test_no_machine_paths_or_secrets_in_the_repository() -> None:
+    # Spelled in pieces so that this file does not match itself.
+    pattern = re.compile("(" + "|".join(["/" + "work/", "/home/\\w+", "/Users/\\w+", "/" + "root/",
+                                        "sk-" + "ant-[A-Za-z0-9_-]{24,}", "AK" + "IA[0-9A-Z]{16}"]) + ")")
+    skip = {".venv", ".git", ".aws-sam", "node_modules", "__pycache__", ".pytest_cache", ".ruff_cache", ".mypy_cache"}
+    offenders = []
+    for path in ROOT.rglob("*"):
+        if path.is_dir() or any(part in skip for part in path.relative_to(ROOT).parts):
+            continue
+        text_file = path.suffix in {".py", ".json", ".yaml", ".toml", ".md", ".txt", ".sh"} or path.name in {
+            "Makefile", "run"}
+        if text_file and pattern.search(path.read_text(encoding="utf-8", errors="replace")):
+            offenders.append(str(path.relative_to(ROOT)))
+    assert not offenders, offenders
