@@ -48,7 +48,7 @@ def provision(stack: Stack, *, session: boto3.session.Session | None = None) -> 
         if ttl:
             dynamodb.update_time_to_live(TableName=props["TableName"], TimeToLiveSpecification=ttl)
         created[logical_id] = props["TableName"]
-    s3 = session.client("s3")
+    s3: Any = session.client("s3")
     for logical_id, props in stack.resources_of("AWS::S3::Bucket"):
         name = stack.physical_name(logical_id)
         s3.create_bucket(Bucket=name)
@@ -57,7 +57,8 @@ def provision(stack: Stack, *, session: boto3.session.Session | None = None) -> 
                 Bucket=name, LifecycleConfiguration={"Rules": lifecycle_rules(props["LifecycleConfiguration"])})
         if "CorsConfiguration" in props:
             s3.put_bucket_cors(Bucket=name, CORSConfiguration={"CORSRules": [
-                {k: v for k, v in rule.items() if k != "Id"} for rule in props["CorsConfiguration"]["CorsRules"]]})
+                {{"MaxAge": "MaxAgeSeconds"}.get(k, k): v for k, v in rule.items() if k != "Id"}
+                for rule in props["CorsConfiguration"]["CorsRules"]]})
         created[logical_id] = name
     events = session.client("events")
     for logical_id, _props in stack.resources_of("AWS::Events::EventBus"):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
 from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, CORSConfig, Response
@@ -45,14 +46,14 @@ def validation_details(exc: RequestValidationError) -> tuple[str, str, list[dict
 JSON_MEDIA = re.compile(r"^application/json$")
 
 
-def content_type(event: dict[str, Any]) -> str:
+def content_type(event: Mapping[str, Any]) -> str:
     for key, value in (event.get("headers") or {}).items():
         if key.lower() == "content-type" and value:
             return str(value).split(";", 1)[0].strip().lower()
     return ""
 
 
-def body_size(event: dict[str, Any]) -> int:
+def body_size(event: Mapping[str, Any]) -> int:
     body = event.get("body") or ""
     if event.get("isBase64Encoded"):
         return len(body) * 3 // 4
@@ -75,7 +76,7 @@ class ParleyResolver(APIGatewayRestResolver):
         return {"statusCode": exc.status, "body": json.dumps(body), "isBase64Encoded": False,
                 "headers": {"Content-Type": "application/json", "Access-Control-Allow-Origin": self.cors_allow_origin}}
 
-    def resolve(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
+    def resolve(self, event: Mapping[str, Any], context: Any) -> dict[str, Any]:
         """Refuse what must not reach parsing (oversize or non-JSON bodies); never leak a crash."""
         size = body_size(event)
         if size > self.max_body_bytes:

@@ -50,6 +50,8 @@ class PayloadTooLarge(ParleyError):
 
 
 class UnsupportedMediaType(ParleyError):
+    """A body in a media type the endpoint does not take (non-JSON, or audio in another format)."""
+
     status = 415
     code = "UNSUPPORTED_MEDIA_TYPE"
 
@@ -106,13 +108,6 @@ class AnalysisSuperseded(ParleyError):
 
     status = 409
     code = "ANALYSIS_SUPERSEDED"
-
-
-class UnsupportedMediaType(ParleyError):
-    """Audio in a format we do not accept (issue 4)."""
-
-    status = 415
-    code = "UNSUPPORTED_MEDIA_TYPE"
 
 
 class NotEnoughToAnalyse(UnprocessableEntity):
