@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed-dev
 LINT_STAMP := $(VENV)/.installed-lint
 PORT ?= 3000
 
-.PHONY: test lint run bench openapi fuzz test-sfn-local build clean
+.PHONY: test lint run bench openapi docs fuzz test-sfn-local build clean
 
 $(STAMP): requirements-dev.txt functions/shared/requirements.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -39,6 +39,22 @@ run: $(STAMP)
 ## openapi: regenerate openapi.json from the handlers' routes
 openapi: $(STAMP)
 	$(BIN)/python -m local_stack.openapi --write openapi.json
+
+## docs: regenerate openapi.json and the README's parameter table from the code and template
+docs: openapi
+	$(BIN)/python -m local_stack.docs --write
+
+## fuzz: schemathesis against the local stack's OpenAPI document (well over 1,000 requests)
+fuzz: $(STAMP)
+	$(BIN)/python -m local_stack.fuzz --max-examples 150 --min-requests 1000
+
+## bench: the benchmarks in bench/ (cold import of handlers vs a bare boto3 handler, ...)
+bench: $(STAMP)
+	$(BIN)/python -m bench $(BENCH_ARGS)
+
+## test-sfn-local: the transcription workflow on Step Functions Local (needs Docker; skipped without it)
+test-sfn-local: $(STAMP)
+	$(BIN)/python -m pytest -m sfn_local -rs
 
 ## build: sam build (no container) - needs the lint tools
 build: $(LINT_STAMP)

@@ -28,7 +28,10 @@ def main() -> None:
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
-        stop.wait()
+        # A timed wait: Ctrl-C (SIGINT) may be delivered to another thread, and an untimed wait
+        # in the main thread would then never see the KeyboardInterrupt.
+        while not stop.wait(0.5):
+            pass
     except KeyboardInterrupt:
         pass
     finally:

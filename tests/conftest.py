@@ -43,7 +43,8 @@ def stack() -> Stack:
 def runner(stack: Stack) -> FunctionRunner:
     """The template's functions, loaded once per test run (their cold start), as in Lambda."""
     return FunctionRunner(stack, env_overrides={"POWERTOOLS_TRACE_DISABLED": "true",
-                                                "POWERTOOLS_METRICS_DISABLED": "true"})
+                                                "POWERTOOLS_METRICS_DISABLED": "true",
+                                                "AI_PROVIDER": "offline"})  # the template's default is bedrock
 
 
 @pytest.fixture
@@ -106,3 +107,49 @@ def assert_error(response: HttpResponse, status: int, code: str) -> dict[str, An
     assert isinstance(body["error"]["message"], str) and body["error"]["message"]
     assert isinstance(body["error"]["details"], list)
     return body["error"]
+
+
+# -- state machines on moto (local_stack/workflows.py) ----------------------------------------------
+# Substitutions every workflow test gets: no real waiting in Wait states. Names that a definition
+# does not use are ignored, so each workflow's tunables can live here side by side.
+WORKFLOW_SUBSTITUTIONS: dict[str, str] = {
+    "PollIntervalSeconds": "0",
+    "PollMaxIntervalSeconds": "0",
+    "MaxPolls": "5",  # the transcription workflow: a timeout after 5 polls, not 40
+}
+
+
+@pytest.fixture
+def workflows(stack: Stack, runner: FunctionRunner, aws: dict[str, str]) -> Iterator[Any]:
+    """The template's state machines created in moto, Lambda tasks running our handlers in-process.
+
+    ``workflows.run("TranscriptionStateMachine", {...}) -> (status, output)``; ``start`` + ``wait``
+    for more control; ``history``/``states_entered``/``executions``. See local_stack/workflows.py.
+    """
+    from local_stack.workflows import Workflows
+
+    with Workflows(stack, runner, substitutions=WORKFLOW_SUBSTITUTIONS).installed() as installed:
+        yield installed
+
+
+# -- EventBridge delivery to the template's rule targets (local_stack/bus.py) ---------------------
+@pytest.fixture
+def bus(stack: Stack, runner: FunctionRunner, aws: dict[str, str]) -> Any:
+    """The template's rules on moto's buses, delivered by ``bus.pump()`` to their real targets
+    (Lambda functions in-process, state machines, queues) and the SQS event sources run."""
+    from local_stack.bus import BusRelay
+
+    return BusRelay(stack, runner).install()
+
+
+@pytest.fixture(scope="module")
+def module_aws(stack: Stack) -> Iterator[dict[str, str]]:
+    """``aws`` shared by a whole test module, which saves provisioning the emulator per test.
+
+    Only for modules whose tests keep apart by owner (each test its own device): such a module
+    overrides ``aws`` with ``@pytest.fixture(scope="module") def aws(module_aws): return module_aws``.
+    """
+    clients.reset()
+    with mock_aws(config=MOTO_CONFIG):  # type: ignore[arg-type]
+        yield provision(stack)
+    clients.reset()

@@ -18,6 +18,7 @@ import pytest
 from local_stack.lambdas import FunctionRunner
 from local_stack.template import Stack
 from parley import keys
+from tests import analysis_events, proofreading_events, speech_events
 
 EVENTS = Path(__file__).resolve().parent.parent / "events"
 SAMPLE_OWNER = "DEVICE#sample-device-0001"
@@ -53,15 +54,67 @@ def _allow_policy(result: Any) -> None:
     assert result["policyDocument"]["Statement"][0]["Effect"] == "Allow"
 
 
+def _usage_month(names: dict[str, str], event: dict[str, Any]) -> None:
+    """Counted usage for the sample device in the month the sample event asks for."""
+    month = event["queryStringParameters"]["month"]
+    boto3.resource("dynamodb").Table(names["Table"]).put_item(Item={
+        "PK": SAMPLE_OWNER, "SK": keys.usage_day_sk(f"{month}-22", "bedrock"), "type": "USAGE_DAY",
+        "date": f"{month}-22", "engine": "bedrock", "inputTokens": 812, "totalTokens": 876, "events": 1})
+
+
+def _usage_counted(result: Any) -> None:
+    assert result == {"counted": True}, result
+
+
+def _usage_report(result: Any) -> None:
+    status_is(200, has=("month", "totals", "byEngine", "days", "quota"))(result)
+    body = json.loads(result["body"])
+    assert body["days"][0]["engine"] == "bedrock" and body["days"][0]["inputTokens"] == 812
+
+
 SETUPS: dict[str, Setup] = {
+    "conversations": proofreading_events.conversation,
+    "ws_message": proofreading_events.connection,
+    "ws_disconnect": proofreading_events.connection,
+    "analysis": analysis_events.session_and_state_machine,
+    "analysis_measure": analysis_events.session_with_turns,
+    "analysis_judge": analysis_events.session_with_turns,
+    "analysis_save": analysis_events.session_with_turns,
+    "analysis_fail": analysis_events.session_with_turns,
     "messages": _session_from_event,
+    "usage": _usage_month,
+    "transcriptions": speech_events.queued_transcription,
+    "transcription_prepare": speech_events.queued_transcription,
+    "transcription_collect": speech_events.running_transcription_with_output,
+    "transcription_failure": speech_events.queued_transcription,
 }
 
 CHECKS: dict[str, Check] = {
+    "prompts": status_is(201, has=("promptId", "budget", "engine")),
+    "proofread": proofreading_events.proofread,
+    "conversations": proofreading_events.one_conversation,
+    "ws_authorizer": _allow_policy,
+    "ws_connect": proofreading_events.accepted,
+    "ws_disconnect": proofreading_events.accepted,
+    "ws_message": proofreading_events.streamed_to_the_connection,
+    "usage_recorder": _usage_counted,
+    "usage": _usage_report,
+    "analysis": analysis_events.started,
+    "analysis_measure": analysis_events.measured,
+    "analysis_judge": analysis_events.judged,
+    "analysis_save": analysis_events.saved,
+    "analysis_fail": analysis_events.marked_failed,
     "authorizer": _allow_policy,
     "settings": status_is(200, has=("accent", "updatedAt")),
     "sessions": status_is(201, has=("sessionId", "status")),
     "messages": status_is(201, has=("messageId", "turnNumber")),
+    "chat": status_is(200, has=("reply", "engine", "model", "usage")),
+    "speech": speech_events.spoken,
+    "transcriptions": speech_events.transcription_read,
+    "transcription_stream_url": speech_events.stream_url,
+    "transcription_prepare": speech_events.prepared,
+    "transcription_collect": speech_events.collected,
+    "transcription_failure": speech_events.failed,
 }
 
 

@@ -67,7 +67,7 @@ def call(url: str, method: str, path: str, body: Any = None, headers: dict[str, 
     data = json.dumps(body).encode() if body is not None else None
     request = urllib.request.Request(url + path, data=data, method=method, headers=headers or DEVICE)
     try:
-        with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310 - loopback only
+        with urllib.request.urlopen(request, timeout=30) as response:
             raw = response.read()
             return response.status, dict(response.headers), json.loads(raw) if raw else None
     except urllib.error.HTTPError as error:
@@ -108,3 +108,19 @@ def test_the_local_stack_serves_the_openapi_document(local_url: str) -> None:
     assert doc["openapi"].startswith("3.")
     assert "/sessions/{sessionId}" in doc["paths"]
     assert doc["servers"][0]["url"] == local_url
+
+
+def test_a_chat_turn_shows_up_in_usage_within_a_second(local_url: str) -> None:
+    """Issue 5's "done when": chat -> UsageRecorded on the bus -> rule -> recorder -> GET /usage."""
+    headers = {**DEVICE, "X-Device-Id": "local-usage-device-01"}
+    status, _, reply = call(local_url, "POST", "/chat", {"message": "I visited Paris last summer."}, headers)
+    assert status == 200, reply
+    deadline = time.monotonic() + 1.0
+    usage: Any = None
+    while time.monotonic() < deadline:  # the bus relay delivers on a background thread
+        status, _, usage = call(local_url, "GET", "/usage", headers=headers)
+        if status == 200 and usage["totals"]["events"]:
+            break
+    assert usage["totals"]["events"] == 1, usage
+    assert usage["totals"]["inputTokens"] == reply["usage"]["inputTokens"]
+    assert usage["days"][0]["engine"] == reply["engine"]

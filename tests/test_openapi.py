@@ -31,3 +31,9 @@ def test_every_operation_has_a_summary_and_the_error_schema(stack: Stack, runner
 def test_the_committed_openapi_json_is_current(stack: Stack, runner: FunctionRunner) -> None:
     generated = build_openapi(stack, runner)
     assert json.loads(COMMITTED.read_text(encoding="utf-8")) == generated, "run `make openapi` and commit openapi.json"
+
+
+def test_the_readme_parameter_table_is_current() -> None:
+    from local_stack.docs import README, refreshed_readme
+
+    assert README.read_text(encoding="utf-8") == refreshed_readme(), "run `make docs` and commit README.md"

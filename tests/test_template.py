@@ -12,7 +12,7 @@ import pytest
 from local_stack.template import ROOT, load_template
 
 TEMPLATE = load_template()
-RESOURCES: dict[str, Any] = TEMPLATE["Resources"]
+RESOURCES: dict[str, Any] = {k: v for k, v in TEMPLATE["Resources"].items() if not k.startswith("Fn::ForEach::")}
 FUNCTIONS = {k: v for k, v in RESOURCES.items() if v["Type"] == "AWS::Serverless::Function"}
 
 # Actions that take no resource-level permission (or only a resource we cannot name ahead of
@@ -185,3 +185,29 @@ def test_no_machine_paths_or_secrets_in_the_repository() -> None:
         if text_file and pattern.search(path.read_text(encoding="utf-8", errors="replace")):
             offenders.append(str(path.relative_to(ROOT)))
     assert not offenders, offenders
+
+
+def _function_suffix(props: dict[str, Any]) -> str:
+    return _text(props["FunctionName"]).split("parley-${Stage}-", 1)[1].split('"')[0]
+
+
+def test_every_function_has_duration_and_error_rate_alarms() -> None:
+    _identifier, names, body = TEMPLATE["Resources"]["Fn::ForEach::FunctionAlarms"]
+    assert set(names) == {_function_suffix(f["Properties"]) for f in FUNCTIONS.values()}
+    duration, errors = body["&{Name}DurationAlarm"]["Properties"], body["&{Name}ErrorRateAlarm"]["Properties"]
+    assert duration["Threshold"] == 30000 and duration["MetricName"] == "Duration"
+    assert errors["Threshold"] == 1 and any("errors / invocations" in m.get("Expression", "")
+                                            for m in errors["Metrics"])
+
+
+def test_the_seed_monitoring_table_is_alarmed() -> None:
+    machines = {r["Properties"]["Name"]["Fn::Sub"].rsplit("-", 1)[1] for r in RESOURCES.values()
+                if r["Type"] == "AWS::Serverless::StateMachine"}
+    assert set(TEMPLATE["Resources"]["Fn::ForEach::StateMachineAlarms"][1]) == machines
+    api = RESOURCES["Api5xxAlarm"]["Properties"]
+    assert api["MetricName"] == "5XXError" and api["Threshold"] == 0.001
+    assert RESOURCES["TableThrottlingAlarm"]["Type"] == "AWS::CloudWatch::Alarm"
+    assert RESOURCES["UsageDlqAlarm"]["Properties"]["Threshold"] == 0
+    alarms = [r for r in RESOURCES.values() if r["Type"] == "AWS::CloudWatch::Alarm"]
+    assert any("ProviderFailures" in _text(a) for a in alarms)
+    assert all("AlarmActions" in a["Properties"] for a in alarms)

@@ -16,9 +16,15 @@ from botocore.config import Config
 _CONFIG = Config(retries={"max_attempts": 4, "mode": "standard"}, connect_timeout=3, read_timeout=10)
 
 
+# S3 presigned URLs signed with SigV4, so the signature covers Content-Type and Content-Length.
+_S3_CONFIG = _CONFIG.merge(Config(signature_version="s3v4"))
+
+
 @functools.cache
-def client(service: str) -> Any:
-    return boto3.client(service, config=_CONFIG)  # type: ignore[call-overload]
+def client(service: str, endpoint_url: str | None = None) -> Any:
+    """A client for ``service``; ``endpoint_url`` for per-API endpoints (the WebSocket callback URL)."""
+    config = _S3_CONFIG if service == "s3" else _CONFIG
+    return boto3.client(service, config=config, endpoint_url=endpoint_url)  # type: ignore[call-overload]
 
 
 @functools.cache
@@ -27,6 +33,16 @@ def table(name: str) -> Any:
     return boto3.resource("dynamodb", config=_CONFIG).Table(name)
 
 
+@functools.cache
+def model_client(service: str, *, read_timeout: float, max_attempts: int = 2) -> Any:
+    """A client for a model runtime (``bedrock-runtime``): reads for as long as a model may take
+    to answer, and retries little — the AI layer's fallback and the caller's budget decide."""
+    config = _CONFIG.merge(Config(read_timeout=read_timeout,
+                                  retries={"max_attempts": max_attempts, "mode": "standard"}))
+    return boto3.client(service, config=config)  # type: ignore[call-overload]
+
+
 def reset() -> None:
     client.cache_clear()
+    model_client.cache_clear()
     table.cache_clear()

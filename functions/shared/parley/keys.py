@@ -60,3 +60,83 @@ def usage_event_marker_sk(event_id: str) -> str:
 
 
 QUOTA_SK = "QUOTA"  # a per-owner override of the monthly limits
+
+
+# -- proofreading (seed 003's prompts, files, conversations and websocket-connections tables) ----
+#     prompt        PK=<owner>  SK=PROMPT#<promptId>                 GSI1PK=PROMPTS#<owner>  GSI1SK=PROMPT#<promptId>
+#     prompt file   PK=<owner>  SK=PROMPT#<promptId>#FILE#<fileId>
+#     conversation  PK=<owner>  SK=CONV#<conversationId>             GSI1PK=CONVENGINE#<owner>#<engine>
+#                                                                   GSI1SK=CONV#<conversationId>
+#     exchange      PK=<owner>  SK=CONVTURN#<conversationId>#<turn, 5 digits>
+#     connection    PK=WSCONN#<connectionId>  SK=CONNECTION  (owner, expiresAt)
+# Prompt ids and conversation ids are ULIDs, so SK order is creation order. Prompts are listed
+# through GSI1 (the base table's PROMPT# range also holds the files); conversations straight from
+# the base table ("CONVTURN#" does not begin with "CONV#"), or per engine through GSI1 — the seed's
+# engineType-index.
+PROMPT_PREFIX = "PROMPT#"
+CONVERSATION_PREFIX = "CONV#"
+CONNECTION_SK = "CONNECTION"
+
+
+def prompt_sk(prompt_id: str) -> str:
+    return f"{PROMPT_PREFIX}{prompt_id}"
+
+
+def prompts_gsi1pk(owner: str) -> str:
+    return f"PROMPTS#{owner}"
+
+
+def prompt_file_sk(prompt_id: str, file_id: str) -> str:
+    return f"{PROMPT_PREFIX}{prompt_id}#FILE#{file_id}"
+
+
+def prompt_files_prefix(prompt_id: str) -> str:
+    return f"{PROMPT_PREFIX}{prompt_id}#FILE#"
+
+
+def conversation_sk(conversation_id: str) -> str:
+    return f"{CONVERSATION_PREFIX}{conversation_id}"
+
+
+def conversation_engine_gsi1pk(owner: str, engine: str) -> str:
+    return f"CONVENGINE#{owner}#{engine}"
+
+
+def conversation_turn_prefix(conversation_id: str) -> str:
+    return f"CONVTURN#{conversation_id}#"
+
+
+def conversation_turn_sk(conversation_id: str, turn: int) -> str:
+    return f"CONVTURN#{conversation_id}#{turn:05d}"
+
+
+def connection_pk(connection_id: str) -> str:
+    return f"WSCONN#{connection_id}"
+
+
+def usage_days_prefix(month: str) -> str:
+    """All daily usage totals of a month: ``USAGE#DAY#2026-11-``."""
+    return f"USAGE#DAY#{month}-"
+
+
+# -- speech-to-text (issue 4) ---------------------------------------------------------------------
+#     transcription  PK=<owner>  SK=TRANSCRIPTION#<transcriptionId>    (status, text, words, reason)
+#     transcript     PK=<owner>  SK=SESSION#<sessionId>#TRANSCRIPT#<transcriptionId>  (when a session was given)
+def transcription_sk(transcription_id: str) -> str:
+    return f"TRANSCRIPTION#{transcription_id}"
+
+
+def session_transcript_sk(session_id: str, transcription_id: str) -> str:
+    return f"{SESSION_PREFIX}{session_id}#TRANSCRIPT#{transcription_id}"
+
+
+# -- analysis (issue 6) --------------------------------------------------------------------------
+#     analysis      PK=<owner>  SK=SESSION#<sessionId>#ANALYSIS   (status, fingerprint, report, scores)
+# Under the session's prefix, so deleting the session deletes its analysis.
+def analysis_sk(session_id: str) -> str:
+    return f"{SESSION_PREFIX}{session_id}#ANALYSIS"
+
+
+def session_transcripts_prefix(session_id: str) -> str:
+    """Transcripts saved under a session: ``SESSION#<sessionId>#TRANSCRIPT#<transcriptionId>``."""
+    return f"{SESSION_PREFIX}{session_id}#TRANSCRIPT#"

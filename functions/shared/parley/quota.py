@@ -1,8 +1,14 @@
 """Monthly quotas per owner, checked before any billable call.
 
-The limits are the template's defaults unless the owner has a ``QUOTA`` override item. Over a
-limit, ``check`` raises ``QuotaExceeded`` (429) naming the limit, the usage and the reset time,
-and the caller makes no provider call.
+The limits are the template's defaults (``QuotaMonthlyTokens``, ``QuotaMonthlyCostUsd``; 0 means
+unlimited) unless the owner has a ``QUOTA`` override item (``PK=<owner>, SK=QUOTA,
+monthlyTokens, monthlyCostUsd``; an attribute left out keeps the default). Over a limit,
+``check`` raises ``QuotaExceeded`` (429) naming the limit, the usage and the reset time, and the
+caller makes no provider call.
+
+The usage compared is the owner's monthly total as the recorder has counted it. Events reach the
+total through the bus within about a second, so calls already in flight when the limit is reached
+can overshoot it a little: the quota is a guard against runaway use, not a billing ledger.
 """
 
 from __future__ import annotations
@@ -19,12 +25,23 @@ from .store import Store
 
 @dataclass(frozen=True)
 class Limits:
-    monthly_tokens: int  # input + output tokens, all engines; 0 = unlimited
+    monthly_tokens: int  # model tokens (input + output + cache read + cache write), all engines; 0 = unlimited
     monthly_cost_usd: float  # estimated cost, all engines; 0 = unlimited
 
 
 def month_of(moment: datetime) -> str:
     return moment.strftime("%Y-%m")
+
+
+def month_start(month: str) -> datetime:
+    return datetime.strptime(month, "%Y-%m").replace(tzinfo=UTC)
+
+
+def tokens_of(total: dict[str, Any]) -> int:
+    """Model tokens in a usage total item (``totalTokens``; older items: input + output)."""
+    if "totalTokens" in total:
+        return int(total["totalTokens"])
+    return int(total.get("inputTokens", 0)) + int(total.get("outputTokens", 0))
 
 
 def next_month_start(moment: datetime) -> datetime:
@@ -63,14 +80,18 @@ class QuotaGuard:
             monthly_cost_usd=float(override.get("monthlyCostUsd", self.defaults.monthly_cost_usd)),
         )
 
-    def status(self, owner: str, now: datetime | None = None) -> QuotaStatus:
+    def status(self, owner: str, now: datetime | None = None, *, month: str | None = None,
+               total: dict[str, Any] | None = None) -> QuotaStatus:
+        """The owner's limits and usage for ``month`` (default: the month of ``now``).
+
+        ``total`` is the month's total item when the caller has already read it."""
         moment = now or utcnow()
-        month = month_of(moment)
-        total = self.store.get(owner, keys.usage_month_sk(month)) or {}
-        tokens = int(total.get("inputTokens", 0)) + int(total.get("outputTokens", 0))
-        return QuotaStatus(month=month, limits=self.limits_for(owner), tokens=tokens,
+        month = month or month_of(moment)
+        if total is None:
+            total = self.store.get(owner, keys.usage_month_sk(month)) or {}
+        return QuotaStatus(month=month, limits=self.limits_for(owner), tokens=tokens_of(total),
                            cost_usd=float(total.get("estimatedCostUsd", 0)),
-                           resets_at=next_month_start(moment).strftime("%Y-%m-%dT%H:%M:%SZ"))
+                           resets_at=next_month_start(month_start(month)).strftime("%Y-%m-%dT%H:%M:%SZ"))
 
     def check(self, owner: str, now: datetime | None = None) -> QuotaStatus:
         """Raise QuotaExceeded if the owner has used up a monthly limit; else the status."""
@@ -83,10 +104,19 @@ class QuotaGuard:
             over.append({"limit": "monthlyCostUsd", "limitValue": status.limits.monthly_cost_usd,
                          "used": round(status.cost_usd, 6)})
         if over:
-            names = " and ".join(o["limit"] for o in over)
+            names = " and ".join(str(o["limit"]) for o in over)
             raise QuotaExceeded(
                 f"Monthly quota reached ({names}) for {status.month}; it resets at {status.resets_at}.",
                 details=[{**o, "resetsAt": status.resets_at} for o in over],
                 headers={"Retry-After": str(int((next_month_start(moment) - moment).total_seconds()))},
             )
         return status
+
+
+def limits_from(env: Any) -> Limits:
+    """The default limits from a function's environment (``parley.config.MeteringEnv``)."""
+    return Limits(monthly_tokens=env.quota_monthly_tokens, monthly_cost_usd=env.quota_monthly_cost_usd)
+
+
+def guard_from(env: Any, store: Store) -> QuotaGuard:
+    return QuotaGuard(store, limits_from(env))

@@ -3,17 +3,28 @@
 Every billable call (model tokens, Polly characters, Transcribe seconds) publishes exactly one
 ``UsageEvent`` through ``UsagePublisher.publish``; the usage recorder adds it, once per event id,
 to the owner's monthly and daily-per-engine totals.
+
+The publisher prices the event (``parley.pricing``) so every producer gets the same estimate, and
+never fails the caller: a PutEvents error or a failed entry is retried briefly, then the event is
+parked on the usage parking queue (which the recorder consumes too), and if even that fails the
+whole event is logged at ERROR level, from where it can be replayed by hand.
 """
 
 from __future__ import annotations
 
+import json
+import time
 import uuid
+from collections.abc import Callable
 from datetime import datetime
+from enum import StrEnum
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from .ids import iso_micros, utcnow
+from .observability import logger
+from .pricing import DEFAULT_PRICES, PriceTable
 
 SOURCE = "parley"
 DETAIL_TYPE = "UsageRecorded"
@@ -30,7 +41,9 @@ class UsageEvent(BaseModel):
     owner: str = Field(pattern=r"^(DEVICE|USER)#[A-Za-z0-9._-]{1,128}$")
     product: Product
     engine: UsageEngine
-    model: str = Field(min_length=1, max_length=128)
+    model: str = Field(min_length=1, max_length=128, description=(
+        "The model id for AI engines; the voice engine for polly (standard, neural, long-form, generative); "
+        "standard or streaming for transcribe"))
     operation: str = Field(min_length=1, max_length=64, description="chat, analysis, proofread, tts, stt…")
     input_tokens: int = Field(0, ge=0)
     output_tokens: int = Field(0, ge=0)
@@ -39,25 +52,118 @@ class UsageEvent(BaseModel):
     characters: int = Field(0, ge=0)
     audio_seconds: float = Field(0, ge=0)
     web_searches: int = Field(0, ge=0)
-    estimated_cost_usd: float = Field(0, ge=0)
+    estimated_cost_usd: float = Field(0, ge=0, description="Set by UsagePublisher from the price table")
     occurred_at: str = Field(default_factory=lambda: iso_micros(utcnow()))
+
+    @field_validator("occurred_at")
+    @classmethod
+    def _iso_with_zone(cls, value: str) -> str:
+        try:
+            moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError as exc:
+            raise ValueError("occurred_at must be an ISO 8601 timestamp") from exc
+        if moment.tzinfo is None:
+            raise ValueError("occurred_at must carry a time zone (e.g. Z)")
+        return iso_micros(moment)
 
     @property
     def occurred(self) -> datetime:
         return datetime.fromisoformat(self.occurred_at.replace("Z", "+00:00"))
+
+    @property
+    def total_tokens(self) -> int:
+        return self.input_tokens + self.output_tokens + self.cache_read_tokens + self.cache_write_tokens
 
     def entry(self, bus_name: str) -> dict[str, Any]:
         """The PutEvents entry for this event."""
         return {"Source": SOURCE, "DetailType": DETAIL_TYPE, "EventBusName": bus_name,
                 "Detail": self.model_dump_json()}
 
+    def envelope(self) -> dict[str, Any]:
+        """The event as EventBridge delivers it to a target (the shape the recorder reads)."""
+        return {"version": "0", "id": str(uuid.uuid4()), "source": SOURCE, "detail-type": DETAIL_TYPE,
+                "time": self.occurred_at[:19] + "Z", "resources": [], "detail": self.model_dump(mode="json")}
+
+
+class PublishOutcome(StrEnum):
+    PUBLISHED = "published"  # accepted by EventBridge
+    PARKED = "parked"  # on the usage parking queue; the recorder consumes it from there
+    LOGGED = "logged"  # neither worked: the whole event is in the ERROR log line
+
 
 class UsagePublisher:
-    """Publishes usage events on the app's bus. Issue #5 owns pricing, retries and parking."""
+    """Publishes usage events on the app's bus: the ONE helper every billable call uses.
 
-    def __init__(self, events_client: Any, bus_name: str) -> None:
+    ``UsagePublisher(events_client, bus_name).publish(event)`` prices the event and puts it on the
+    bus. ``publish`` never raises: it retries briefly (``attempts``, on an exception or a failed
+    entry; botocore already retries throttling inside each attempt), then parks the event on
+    ``parking_queue_url`` and logs a warning, or — without a parking queue, or if parking fails
+    too — logs the whole event at ERROR level. The user's answer is never failed for metering.
+    """
+
+    def __init__(self, events_client: Any, bus_name: str, *, prices: PriceTable | None = None,
+                 parking_queue_url: str = "", sqs_client: Any = None, attempts: int = 3,
+                 sleep: Callable[[float], None] = time.sleep) -> None:
         self.events = events_client
         self.bus_name = bus_name
+        self.prices = prices or DEFAULT_PRICES
+        self.parking_queue_url = parking_queue_url
+        self._sqs = sqs_client
+        self.attempts = max(1, attempts)
+        self._sleep = sleep
 
-    def publish(self, event: UsageEvent) -> None:
-        self.events.put_events(Entries=[event.entry(self.bus_name)])
+    def priced(self, event: UsageEvent) -> UsageEvent:
+        """The event with ``estimated_cost_usd`` from this publisher's price table."""
+        return event.model_copy(update={"estimated_cost_usd": self.prices.cost(event)})
+
+    def publish(self, event: UsageEvent) -> PublishOutcome:
+        try:
+            event = self.priced(event)
+        except Exception:  # pricing must not cost the user their answer; record it unpriced
+            logger.exception("Could not price a usage event", extra={"event_id": event.event_id})
+        reason = ""
+        for attempt in range(self.attempts):
+            if attempt:
+                self._sleep(0.05 * 2 ** (attempt - 1))
+            try:
+                result = self.events.put_events(Entries=[event.entry(self.bus_name)])
+            except Exception as exc:  # any failure of the bus call is parked, not raised
+                reason = f"{type(exc).__name__}: {exc}"
+                continue
+            if not result.get("FailedEntryCount"):
+                return PublishOutcome.PUBLISHED
+            failed = (result.get("Entries") or [{}])[0]
+            reason = f"{failed.get('ErrorCode', 'FailedEntry')}: {failed.get('ErrorMessage', '')}"
+        return self._park(event, reason)
+
+    def _park(self, event: UsageEvent, reason: str) -> PublishOutcome:
+        details = {"event_id": event.event_id, "owner": event.owner, "reason": reason}
+        if self.parking_queue_url:
+            try:
+                body = {**event.envelope(), "parked": {"reason": reason[:500], "at": iso_micros(utcnow())}}
+                self._sqs_client().send_message(QueueUrl=self.parking_queue_url, MessageBody=json.dumps(body))
+                logger.warning("Usage event parked: the bus refused it", extra=details)
+                return PublishOutcome.PARKED
+            except Exception as exc:
+                details["parking_error"] = f"{type(exc).__name__}: {exc}"
+        logger.error("Usage event NOT delivered; replay it from this log line",
+                     extra={**details, "usage_event": event.envelope()})
+        return PublishOutcome.LOGGED
+
+    def _sqs_client(self) -> Any:
+        if self._sqs is None:
+            from . import clients
+
+            self._sqs = clients.client("sqs")
+        return self._sqs
+
+
+def publisher_from(env: Any, *, events_client: Any = None, sqs_client: Any = None) -> UsagePublisher:
+    """A publisher configured from a function's environment (``parley.config.MeteringEnv``)."""
+    from . import clients
+
+    return UsagePublisher(
+        events_client or clients.client("events"), env.event_bus_name,
+        prices=PriceTable.with_overrides(env.price_table_overrides),
+        parking_queue_url=env.usage_parking_queue_url, sqs_client=sqs_client,
+    )

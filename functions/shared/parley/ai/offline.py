@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterator
 
-from .types import AiAnswer, AiRequest, TokenUsage
+from .types import AiAnswer, AiRequest, Engine, TokenUsage
 
 Responder = Callable[[AiRequest], str]
 _RESPONDERS: dict[str, Responder] = {}
@@ -39,7 +39,7 @@ def _chat(request: AiRequest) -> str:
 
 
 class OfflineProvider:
-    engine = "offline"
+    engine: Engine = "offline"
 
     def __init__(self, model: str = MODEL) -> None:
         self.model = model

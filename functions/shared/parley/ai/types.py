@@ -26,6 +26,7 @@ class AiRequest:
     learner's or writer's text only ever goes into ``messages``, never into ``system``.
     ``purpose`` names the caller ("chat", "analysis", "proofread") for usage records and for the
     offline engine's deterministic answers. ``json_schema``, when set, asks for a JSON object.
+    ``timeout_seconds``, when set, caps how long the engine may take (the caller's time budget).
     """
 
     system: tuple[str, ...]
@@ -37,6 +38,7 @@ class AiRequest:
     web_search_max_uses: int = 0
     json_schema: dict[str, Any] | None = None
     metadata: dict[str, str] = field(default_factory=dict)
+    timeout_seconds: float | None = None
 
 
 @dataclass(frozen=True)
@@ -82,8 +84,14 @@ class ProviderRejected(BadRequest):
 
 
 class AiProvider(Protocol):
-    engine: Engine
-    model: str
+    @property
+    def engine(self) -> Engine:
+        """The engine this provider calls first (the answer names the one that really answered)."""
+        ...
+
+    @property
+    def model(self) -> str:
+        ...
 
     def complete(self, request: AiRequest) -> AiAnswer:
         """The whole answer at once."""

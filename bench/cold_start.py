@@ -1,0 +1,85 @@
+"""Cold start: how long a function's handler module takes to import in a fresh interpreter.
+
+Each measurement starts a new Python process with the function's environment as the template
+gives it (plus the overrides named), imports the handler file the way the Lambda runtime does,
+and reports the import time measured inside that process (interpreter start-up excluded). The
+baseline is a bare handler that only does ``import boto3`` (the runtime provides boto3), measured
+in the same run and interleaved with the others, so machine load affects all of them alike.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+
+from bench.registry import benchmark
+from local_stack.template import Stack
+
+ROOT = Path(__file__).resolve().parent.parent
+BARE_HANDLER = "import boto3\n\n\ndef handler(event, context):\n    return {}\n"
+_CHILD = """
+import importlib.util, json, sys, time
+started = time.perf_counter()
+spec = importlib.util.spec_from_file_location("handler_under_test", sys.argv[1])
+module = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(module)
+elapsed = time.perf_counter() - started
+print(json.dumps({"seconds": elapsed, "anthropic": "anthropic" in sys.modules}))
+"""
+
+
+def function_env(logical_id: str, overrides: Mapping[str, str]) -> dict[str, str]:
+    """The function's environment from the template, as Lambda would set it, plus overrides."""
+    spec = Stack(parameters={"Stage": "bench", "AuthMode": "device"}).functions()[logical_id]
+    return {**spec.environment, "AWS_LAMBDA_FUNCTION_NAME": spec.name, "AWS_REGION": "us-east-1",
+            "AWS_DEFAULT_REGION": "us-east-1", **overrides}
+
+
+def import_once(handler: Path, env: Mapping[str, str]) -> tuple[float, bool]:
+    child_env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PYTHONPATH": str(ROOT / "functions/shared"),
+                 "PYTHONDONTWRITEBYTECODE": "1", **env}
+    result = subprocess.run([sys.executable, "-c", _CHILD, str(handler)], env=child_env, cwd=handler.parent,
+                            capture_output=True, text=True, timeout=120, check=False)
+    if result.returncode != 0:
+        raise RuntimeError(f"importing {handler} failed:\n{result.stderr}")
+    data = json.loads(result.stdout.strip().splitlines()[-1])
+    return float(data["seconds"]), bool(data["anthropic"])
+
+
+def compare(function: str, variants: Mapping[str, Mapping[str, str]], runs: int) -> None:
+    """Median import time of ``function``'s handler under each env variant, vs a bare boto3 handler."""
+    spec = Stack(parameters={"Stage": "bench", "AuthMode": "device"}).functions()[function]
+    handler = spec.code_uri / f"{spec.handler.rsplit('.', 1)[0]}.py"
+    with tempfile.TemporaryDirectory() as tmp:
+        bare = Path(tmp) / "app.py"
+        bare.write_text(BARE_HANDLER, encoding="utf-8")
+        samples: dict[str, list[float]] = {"bare (import boto3)": []}
+        loaded: dict[str, bool] = {}
+        envs = {name: function_env(function, overrides) for name, overrides in variants.items()}
+        for _ in range(runs):  # interleaved, so load on the machine hits every variant alike
+            samples["bare (import boto3)"].append(import_once(bare, {})[0])
+            for name, env in envs.items():
+                seconds, anthropic = import_once(handler, env)
+                samples.setdefault(name, []).append(seconds)
+                loaded[name] = anthropic
+    base = statistics.median(samples["bare (import boto3)"])
+    print(f"{function} ({handler.relative_to(ROOT)}), median of {runs} fresh interpreters:")
+    print(f"  {'variant':<36} {'import s':>9} {'vs bare':>8}  anthropic imported")
+    for name, values in samples.items():
+        median = statistics.median(values)
+        flag = "" if name not in loaded else ("yes" if loaded[name] else "no")
+        print(f"  {name:<36} {median:>9.3f} {median / base:>7.1f}x  {flag}")
+
+
+@benchmark("chat-cold-import", "POST /chat handler import time vs a bare `import boto3` handler")
+def chat_cold_import(runs: int) -> None:
+    compare("ChatFunction", {
+        "chat, AI_PROVIDER=bedrock": {"AI_PROVIDER": "bedrock"},
+        "chat, AI_PROVIDER=anthropic_api": {"AI_PROVIDER": "anthropic_api"},
+    }, runs)

@@ -1,0 +1,52 @@
+"""Analysis workflow, step 2: the model's structured CAFP judgement, quotes checked.
+
+Quota is checked before the model is called and one usage event is published per model call
+(``MeteredProvider``); invalid output gets one retry inside this step. Named errors for the ASL:
+``ProviderError`` (retried there), ``InvalidModelOutput``, ``QuotaExceeded``, ``ProviderRejected``.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from parley import clients
+from parley.ai.factory import build_provider, preload_sdk
+from parley.ai.metering import MeteredProvider
+from parley.ai.types import AiProvider
+from parley.analysis.judge import Judge
+from parley.analysis.metrics import Measurements
+from parley.analysis.service import Analyses, StartInput
+from parley.config import AnalysisJudgeEnv
+from parley.observability import logger, tracer
+from parley.quota import guard_from
+from parley.store import Store
+from parley.usage import publisher_from
+
+ENV = AnalysisJudgeEnv.load(os.environ)
+preload_sdk(ENV)
+
+
+class JudgeInput(StartInput):
+    measurements: Measurements
+
+
+def engine() -> AiProvider:
+    return build_provider(ENV)
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler(capture_response=False)
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    task = JudgeInput.model_validate(event)
+    logger.append_keys(session_id=task.session_id, execution=task.execution_name)
+    store = Store(clients.table(ENV.table_name))
+    conversation = Analyses(store).conversation(task.owner, task.session_id)
+    metered = MeteredProvider(engine(), owner=task.owner, product="tutor", operation="analysis",
+                              publisher=publisher_from(ENV), quota=guard_from(ENV, store))
+    report = Judge(metered, timeout_seconds=ENV.ai_timeout_seconds).judge(conversation, task.measurements)
+    logger.info("Judged", extra={"attempts": report.attempts, "engine": report.engine,
+                                 "quotes_dropped": report.quote_check.dropped})
+    return {"report": report.model_dump(mode="json", by_alias=True)}

@@ -1,0 +1,55 @@
+"""Proofreading conversation history (seed 003's conversation API): list, read, delete."""
+
+from __future__ import annotations
+
+import os
+from typing import Annotated, Any, Literal
+
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.openapi.params import Query
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from parley import clients
+from parley.api import make_resolver, owner_of
+from parley.config import ApiEnv
+from parley.observability import logger, tracer
+from parley.proofreading.conversations import Conversations
+from parley.proofreading.models import ConversationDetail, ConversationPage
+from parley.store import Store
+
+ENV = ApiEnv.load(os.environ)
+app = make_resolver(cors_allow_origin=ENV.cors_allow_origin, max_body_bytes=ENV.max_body_bytes)
+
+
+def conversations() -> Conversations:
+    return Conversations(Store(clients.table(ENV.table_name)), retention_days=ENV.data_retention_days)
+
+
+@app.get("/conversations", summary="List conversations, newest first", tags=["Proofreading"])
+def list_conversations(
+    limit: Annotated[int, Query(ge=1, le=100, description="Conversations per page")] = 20,
+    cursor: Annotated[str | None, Query(max_length=2048, description="nextCursor of the previous page")] = None,
+    engine: Annotated[Literal["anthropic", "bedrock", "offline"] | None,
+                      Query(description="Only conversations answered by this engine")] = None,
+) -> ConversationPage:
+    return conversations().page(owner_of(app), limit=limit, cursor=cursor, engine=engine)
+
+
+@app.get("/conversations/<conversationId>", summary="A conversation with its exchanges", tags=["Proofreading"])
+def get_conversation(conversationId: str) -> ConversationDetail:  # noqa: N803 - the path parameter's public name
+    return conversations().get(owner_of(app), conversationId)
+
+
+@app.delete("/conversations/<conversationId>", summary="Delete a conversation", tags=["Proofreading"],
+            responses={204: {"description": "Deleted"}})
+def delete_conversation(conversationId: str) -> Response[str]:  # noqa: N803
+    removed = conversations().delete(owner_of(app), conversationId)
+    logger.info("Conversation deleted", extra={"conversation_id": conversationId, "items": removed})
+    return Response(status_code=204, body="")
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
+@tracer.capture_lambda_handler(capture_response=False)
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return app.resolve(event, context)

@@ -1,0 +1,84 @@
+"""Proofreading prompts (seed 003's prompt CRUD) and their reference files."""
+
+from __future__ import annotations
+
+import os
+from typing import Annotated, Any
+
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.openapi.params import Query
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from parley import clients
+from parley.api import make_resolver, owner_of
+from parley.config import PromptsEnv
+from parley.observability import logger, tracer
+from parley.proofreading.models import NewPromptFile, Prompt, PromptFileCreated, PromptFileList, PromptIn, PromptPage
+from parley.proofreading.prompts import PromptLibrary
+from parley.proofreading.service import prompt_library
+from parley.store import Store
+
+ENV = PromptsEnv.load(os.environ)
+app = make_resolver(cors_allow_origin=ENV.cors_allow_origin, max_body_bytes=ENV.max_body_bytes)
+
+
+def library() -> PromptLibrary:
+    return prompt_library(ENV, Store(clients.table(ENV.table_name)), clients.client("s3"))
+
+
+@app.post("/prompts", summary="Create a proofreading prompt", tags=["Proofreading"],
+          responses={201: {"description": "The new prompt", "content": {"application/json": {"model": Prompt}}}})
+def create_prompt(body: PromptIn) -> tuple[Prompt, int]:
+    return library().create(owner_of(app), body), 201
+
+
+@app.get("/prompts", summary="List prompts, newest first", tags=["Proofreading"])
+def list_prompts(
+    limit: Annotated[int, Query(ge=1, le=100, description="Prompts per page")] = 20,
+    cursor: Annotated[str | None, Query(max_length=2048, description="nextCursor of the previous page")] = None,
+) -> PromptPage:
+    return library().page(owner_of(app), limit=limit, cursor=cursor)
+
+
+@app.get("/prompts/<promptId>", summary="A prompt with its size budget", tags=["Proofreading"])
+def get_prompt(promptId: str) -> Prompt:  # noqa: N803 - the path parameter's public name
+    return library().get(owner_of(app), promptId)
+
+
+@app.put("/prompts/<promptId>", summary="Replace a prompt's text and settings", tags=["Proofreading"])
+def put_prompt(promptId: str, body: PromptIn) -> Prompt:  # noqa: N803
+    return library().update(owner_of(app), promptId, body)
+
+
+@app.delete("/prompts/<promptId>", summary="Delete a prompt and its files", tags=["Proofreading"],
+            responses={204: {"description": "Deleted"}})
+def delete_prompt(promptId: str) -> Response[str]:  # noqa: N803
+    files = library().delete(owner_of(app), promptId)
+    logger.info("Prompt deleted", extra={"prompt_id": promptId, "files": files})
+    return Response(status_code=204, body="")
+
+
+@app.post("/prompts/<promptId>/files", summary="Register a file and get its upload URL", tags=["Proofreading"],
+          responses={201: {"description": "The file and a presigned PUT URL",
+                           "content": {"application/json": {"model": PromptFileCreated}}}})
+def add_file(promptId: str, body: NewPromptFile) -> tuple[PromptFileCreated, int]:  # noqa: N803
+    return library().add_file(owner_of(app), promptId, body), 201
+
+
+@app.get("/prompts/<promptId>/files", summary="A prompt's files, with upload state and budget", tags=["Proofreading"])
+def list_files(promptId: str) -> PromptFileList:  # noqa: N803
+    return library().list_files(owner_of(app), promptId)
+
+
+@app.delete("/prompts/<promptId>/files/<fileId>", summary="Delete a file (record and object)", tags=["Proofreading"],
+            responses={204: {"description": "Deleted"}})
+def delete_file(promptId: str, fileId: str) -> Response[str]:  # noqa: N803
+    library().delete_file(owner_of(app), promptId, fileId)
+    return Response(status_code=204, body="")
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
+@tracer.capture_lambda_handler(capture_response=False)
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return app.resolve(event, context)

@@ -1,0 +1,80 @@
+"""Turn a function's ``AiEnv`` into the engine it should call.
+
+    AI_PROVIDER=bedrock        Bedrock (Converse) alone
+    AI_PROVIDER=anthropic_api  the Anthropic API, with Bedrock as fallback when FALLBACK_TO_BEDROCK
+    AI_PROVIDER=offline        the deterministic offline engine (local stack, tests)
+
+Real engines are wrapped in ``FallbackProvider`` (even without a secondary) so every call is counted
+in the ``Provider*`` metrics and guarded by a circuit breaker. Engines and breakers are built once
+per execution environment (``build_provider`` is cached on the env) so the Anthropic SDK client and
+its connection pool, the cached API key and the breaker state are reused across invocations.
+
+Nothing here imports ``anthropic``: ``preload_sdk(env)`` does, and only when the Anthropic API is
+configured — call it at a handler's module level so the import happens in the Lambda init phase.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any
+
+from .. import clients
+from ..config import AiEnv
+from .bedrock import BedrockProvider
+from .fallback import CircuitBreaker, FallbackProvider
+from .offline import OfflineProvider
+from .types import AiProvider
+
+_BREAKERS: dict[str, CircuitBreaker] = {}
+
+
+def breaker_for(engine: str, env: AiEnv) -> CircuitBreaker:
+    """One breaker per engine per execution environment."""
+    if engine not in _BREAKERS:
+        _BREAKERS[engine] = CircuitBreaker(threshold=env.ai_breaker_threshold,
+                                           cooldown=env.ai_breaker_cooldown_seconds)
+    return _BREAKERS[engine]
+
+
+def preload_sdk(env: AiEnv) -> None:
+    """Import the Anthropic SDK now (init phase) if, and only if, this function will call it."""
+    if env.ai_provider == "anthropic_api":
+        from .anthropic_api import load_sdk
+
+        load_sdk()
+
+
+def assemble(env: AiEnv, *, bedrock_client: Any = None, anthropic_options: dict[str, Any] | None = None,
+             breaker: Callable[[str, AiEnv], CircuitBreaker] = breaker_for) -> AiProvider:
+    """Build the engine for ``env`` (uncached; tests pass a stubbed Bedrock client and a mock HTTP
+    client for the Anthropic SDK through ``anthropic_options``)."""
+    if env.ai_provider == "offline":
+        return OfflineProvider()
+
+    def bedrock() -> BedrockProvider:
+        client = bedrock_client or (
+            lambda: clients.model_client("bedrock-runtime", read_timeout=env.ai_timeout_seconds))
+        return BedrockProvider(client, env.bedrock_model_id)
+
+    if env.ai_provider == "bedrock":
+        return FallbackProvider(bedrock(), None, breaker("bedrock", env))
+
+    from .anthropic_api import AnthropicProvider  # this module does not import the SDK
+
+    primary = AnthropicProvider(env.anthropic_model_id, secret_name=env.anthropic_secret_name,
+                                timeout=env.ai_timeout_seconds, **(anthropic_options or {}))
+    secondary = bedrock() if env.fallback_to_bedrock else None
+    return FallbackProvider(primary, secondary, breaker("anthropic", env))
+
+
+@functools.cache
+def build_provider(env: AiEnv) -> AiProvider:
+    """The engine for this function, built once per execution environment."""
+    return assemble(env)
+
+
+def reset() -> None:
+    """Forget built engines and breaker state (tests)."""
+    build_provider.cache_clear()
+    _BREAKERS.clear()

@@ -1,0 +1,253 @@
+"""The judge: one structured model call (one retry on invalid output), then every quote checked.
+
+``Judge.judge(conversation, measurements)`` asks the provider for a ``JudgeAnswer`` (max 1,500
+tokens, the seed's analysis budget). An answer that is not valid JSON for the schema is asked for
+once more, with the validation problem; a second invalid answer raises ``InvalidModelOutput``.
+
+Then the answer is checked against the learner's own words: a correction or vocabulary tip whose
+quote of the learner does not occur in one of the learner's messages is dropped (and counted in
+``quoteCheck.dropped``) — it is never shown as theirs. The match ignores case, runs of whitespace,
+curly versus straight quotes, and punctuation or quote marks at the ends of the quote, and
+the quote must start and end on word boundaries ("i" is not found inside "like").
+Pronunciation is scored only when transcripts gave speech metrics; otherwise it says "not measured".
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+from pydantic import ValidationError
+
+from ..ai.types import AiAnswer, AiProvider, AiRequest, Turn
+from ..errors import InvalidModelOutput
+from ..ids import iso_micros, utcnow
+from ..prompts import analysis as prompt
+from . import offline as _offline  # noqa: F401 - registers the offline engine's analysis answer
+from .metrics import Measurements
+from .report import (
+    AnalysisReport,
+    Correction,
+    DimensionScore,
+    Evidence,
+    JudgeAnswer,
+    JudgedScore,
+    QuoteCheck,
+    Scores,
+    VocabularyTip,
+    judge_schema,
+)
+
+MAX_TOKENS = 1500  # seed 000: "Max Tokens: 1500 (analysis)"
+TEMPERATURE = 0.2
+MAX_CONVERSATION_CHARS = 24_000  # the newest turns that fit; quotes are checked against all of them
+NOT_MEASURED = "Not measured: no recorded speech in this session."
+_QUOTES = str.maketrans({"\u2019": "'", "\u2018": "'", "\u02bc": "'", "\u201c": '"', "\u201d": '"'})
+_SPACES = re.compile(r"\s+")
+_ENDS = " \t\n.,!?;:\"'()[]…-"
+
+
+@dataclass(frozen=True)
+class Conversation:
+    """A session's conversation: every turn in order, and the learner's own messages."""
+
+    turns: tuple[tuple[str, str], ...]  # (role, text): role "user" is the learner
+    level: str | None = None
+    topic: str | None = None
+
+    @property
+    def learner(self) -> list[str]:
+        return [text for role, text in self.turns if role == "user"]
+
+
+def normalise(text: str) -> str:
+    return _SPACES.sub(" ", text.translate(_QUOTES)).strip().lower()
+
+
+def _same_text(a: str, b: str) -> bool:
+    return _SPACES.sub(" ", a.translate(_QUOTES)).strip() == _SPACES.sub(" ", b.translate(_QUOTES)).strip()
+
+
+def is_learners(quote: str, learner_messages: Sequence[str]) -> bool:
+    """Whether ``quote`` really occurs in one of the learner's messages (see the module docstring)."""
+    wanted = normalise(quote).strip(_ENDS)
+    if not wanted:
+        return False
+    # Whole words only: "i" must not be "found" inside "like".
+    pattern = re.compile(rf"(?<!\w){re.escape(wanted)}(?!\w)")
+    return any(pattern.search(normalise(message)) for message in learner_messages)
+
+
+def _conversation_payload(conversation: Conversation) -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = []
+    learner_turn = 0
+    for role, text in conversation.turns:
+        if role == "user":
+            learner_turn += 1
+            items.append({"speaker": "learner", "turn": learner_turn, "text": text})
+        else:
+            items.append({"speaker": "tutor", "text": text})
+    kept: list[dict[str, Any]] = []
+    size = 0
+    for item in reversed(items):  # keep the newest turns that fit the budget
+        size += len(item["text"]) + 40
+        if size > MAX_CONVERSATION_CHARS and kept:
+            break
+        kept.append(item)
+    return list(reversed(kept))
+
+
+def _json_text(text: str) -> str:
+    """The JSON object in an answer: code fences and prose around it are tolerated."""
+    start, end = text.find("{"), text.rfind("}")
+    if start < 0 or end < start:
+        raise ValueError("the answer contains no JSON object")
+    return text[start:end + 1]
+
+
+def _problem(exc: Exception) -> str:
+    if isinstance(exc, ValidationError):
+        parts = [f"{'.'.join(str(p) for p in e['loc']) or 'answer'}: {e['msg']}" for e in exc.errors()[:6]]
+        return "; ".join(parts)
+    return str(exc)
+
+
+def parse_answer(text: str, *, speech: bool) -> JudgeAnswer:
+    """Validate the model's answer; raises ValueError/ValidationError with what is wrong."""
+    answer = JudgeAnswer.model_validate_json(_json_text(text))
+    if speech and answer.scores.pronunciation.score is None:
+        raise ValueError("scores.pronunciation.score is required: speech metrics are present")
+    return answer
+
+
+def _evidence(measurements: Measurements, corrections: int) -> dict[str, list[Evidence]]:
+    text, speech = measurements.text, measurements.speech
+    found: dict[str, list[Evidence]] = {"complexity": [], "accuracy": [], "fluency": [], "pronunciation": []}
+    if text is not None:
+        found["complexity"].append(Evidence(metric="text.meanLengthOfTurn", label="words per turn",
+                                            value=text.mean_length_of_turn))
+        if text.mtld is not None:
+            label = "lexical diversity (MTLD)" + ("" if text.mtld_reliable else ", under 100 words: indicative")
+            found["complexity"].append(Evidence(metric="text.mtld", label=label, value=text.mtld))
+        if text.type_token_ratio is not None:
+            found["complexity"].append(Evidence(metric="text.typeTokenRatio", label="distinct words / words",
+                                                value=text.type_token_ratio))
+        found["accuracy"].append(Evidence(metric="corrections", label="errors quoted from your own words",
+                                          value=corrections))
+        if text.learner_words:
+            found["accuracy"].append(Evidence(metric="correctionsPer100Words", label="errors per 100 words",
+                                              value=round(100 * corrections / text.learner_words, 2)))
+        found["fluency"].append(Evidence(metric="text.fillersPer100Words", label="filler words per 100 words",
+                                         value=text.fillers_per_100_words))
+    if speech is not None:
+        found["fluency"] += [
+            Evidence(metric="speech.wordsPerMinute", label="speech rate (words per minute)",
+                     value=speech.words_per_minute),
+            Evidence(metric="speech.pauses", label=f"pauses of {speech.pause_threshold_seconds:g} s or more",
+                     value=speech.pauses),
+            Evidence(metric="speech.longPauses", label="pauses longer than 1 s", value=speech.long_pauses),
+        ]
+        if speech.mean_confidence is not None:
+            found["pronunciation"].append(Evidence(
+                metric="speech.meanConfidence",
+                label="mean recognition confidence (a proxy for intelligibility, not a pronunciation test)",
+                value=speech.mean_confidence))
+        if speech.low_confidence_share is not None:
+            found["pronunciation"].append(Evidence(metric="speech.lowConfidenceShare",
+                                                   label="share of words heard with confidence < 0.6",
+                                                   value=speech.low_confidence_share))
+    return found
+
+
+def _dimension(judged: JudgedScore, evidence: list[Evidence]) -> DimensionScore:
+    return DimensionScore(score=judged.score, reason=judged.reason, measured=bool(evidence), evidence=evidence)
+
+
+def assemble(answer: JudgeAnswer, conversation: Conversation, measurements: Measurements, *,
+             final: AiAnswer, attempts: int) -> AnalysisReport:
+    """The learner's report: quotes verified, pronunciation gated on speech, evidence attached."""
+    learner = conversation.learner
+    checked = dropped = 0
+    corrections: list[Correction] = []
+    for correction in answer.corrections:
+        checked += 1
+        if not is_learners(correction.original, learner):
+            dropped += 1
+            continue
+        if _same_text(correction.original, correction.corrected):
+            continue  # not a correction (a capital letter is one: the comparison keeps case)
+        corrections.append(correction)
+    vocabulary: list[VocabularyTip] = []
+    for tip in answer.better_vocabulary:
+        if tip.instead_of is not None:
+            checked += 1
+            if not is_learners(tip.instead_of, learner):
+                dropped += 1
+                continue
+        vocabulary.append(tip)
+
+    evidence = _evidence(measurements, len(corrections))
+    speech_measured = measurements.speech is not None and measurements.speech.mean_confidence is not None
+    pronunciation = (_dimension(answer.scores.pronunciation, evidence["pronunciation"]) if speech_measured
+                     else DimensionScore(score=None, reason=NOT_MEASURED, measured=False, evidence=[]))
+    return AnalysisReport(
+        scores=Scores(
+            complexity=_dimension(answer.scores.complexity, evidence["complexity"]),
+            accuracy=_dimension(answer.scores.accuracy, evidence["accuracy"]),
+            fluency=_dimension(answer.scores.fluency, evidence["fluency"]),
+            pronunciation=pronunciation,
+        ),
+        cefr=answer.cefr, corrections=corrections, better_vocabulary=vocabulary,
+        practise_next=list(answer.practise_next), measurements=measurements,
+        quote_check=QuoteCheck(checked=checked, dropped=dropped),
+        engine=final.engine, model=final.model, attempts=attempts, generated_at=iso_micros(utcnow()),
+    )
+
+
+class Judge:
+    def __init__(self, provider: AiProvider, *, max_tokens: int = MAX_TOKENS,
+                 timeout_seconds: float | None = None) -> None:
+        self.provider = provider
+        self.max_tokens = max_tokens
+        self.timeout_seconds = timeout_seconds
+
+    def request(self, conversation: Conversation, measurements: Measurements) -> AiRequest:
+        schema = judge_schema()
+        message = prompt.user_message(
+            level=conversation.level, topic=conversation.topic,
+            measurements=measurements.model_dump(mode="json", by_alias=True),
+            conversation=_conversation_payload(conversation))
+        return AiRequest(system=(prompt.system_prompt(schema),), messages=(Turn("user", message),),
+                         purpose="analysis", max_tokens=self.max_tokens, temperature=TEMPERATURE,
+                         json_schema=schema, timeout_seconds=self.timeout_seconds)
+
+    def judge(self, conversation: Conversation, measurements: Measurements) -> AnalysisReport:
+        speech = measurements.speech is not None and measurements.speech.mean_confidence is not None
+        request = self.request(conversation, measurements)
+        answer = self.provider.complete(request)
+        try:
+            parsed = parse_answer(answer.text, speech=speech)
+            attempts = 1
+        except (ValueError, ValidationError) as first:
+            problem = _problem(first)
+            retry = replace(request, messages=(
+                *request.messages,
+                Turn("assistant", answer.text.strip()[:6000] or "(empty answer)"),
+                Turn("user", prompt.retry_message(problem)),
+            ))
+            answer = self.provider.complete(retry)
+            attempts = 2
+            try:
+                parsed = parse_answer(answer.text, speech=speech)
+            except (ValueError, ValidationError) as second:
+                raise InvalidModelOutput(
+                    f"The model's report was invalid twice. First: {problem[:300]}. "
+                    f"Second: {_problem(second)[:300]}.") from second
+        return assemble(parsed, conversation, measurements, final=answer, attempts=attempts)
+
+
+def answer_json(answer: JudgeAnswer) -> str:
+    return json.dumps(answer.model_dump(mode="json", by_alias=True))

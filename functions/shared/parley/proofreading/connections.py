@@ -1,0 +1,69 @@
+"""WebSocket connections (seed 003's ``websocket-connections`` table) and the $connect rules.
+
+A connection is the item ``PK=WSCONN#<connectionId>, SK=CONNECTION`` with the owner the $connect
+authorizer decided and a TTL just past API Gateway's 2-hour maximum connection duration. Message
+routes read the owner from here, never from a message. Kept small: the $connect authorizer and
+the connect/disconnect functions import only this module.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from .. import keys
+from ..api import OWNER_PATTERN
+from ..ids import iso_micros, utcnow
+from ..store import Store
+
+
+# -- connections ---------------------------------------------------------------------------------
+class Connections:
+    def __init__(self, store: Store, *, ttl_seconds: int) -> None:
+        self.store = store
+        self.ttl_seconds = ttl_seconds
+
+    def open(self, connection_id: str, owner: str) -> None:
+        now = utcnow()
+        self.store.put({"PK": keys.connection_pk(connection_id), "SK": keys.CONNECTION_SK, "type": "WS_CONNECTION",
+                        "connectionId": connection_id, "owner": owner, "connectedAt": iso_micros(now),
+                        "expiresAt": int(now.timestamp()) + self.ttl_seconds})
+
+    def owner_of(self, connection_id: str) -> str | None:
+        item = self.store.get(keys.connection_pk(connection_id), keys.CONNECTION_SK)
+        if not item or int(item.get("expiresAt", 0)) < int(time.time()):
+            return None  # TTL deletion lags; an expired item is treated as gone
+        return str(item["owner"])
+
+    def close(self, connection_id: str) -> None:
+        self.store.delete(keys.connection_pk(connection_id), keys.CONNECTION_SK)
+
+
+def owner_from_connect_event(event: Mapping[str, Any]) -> str | None:
+    """The owner the $connect authorizer put in the request context, if well-formed."""
+    context = (event.get("requestContext") or {}).get("authorizer") or {}
+    owner = context.get("owner")
+    return owner if isinstance(owner, str) and OWNER_PATTERN.match(owner) else None
+
+
+def connect_headers(event: Mapping[str, Any]) -> dict[str, str]:
+    """Headers to authenticate a $connect with: the real headers, plus the query string's
+    ``deviceId`` (as X-Device-Id) and ``token`` (as Authorization: Bearer) — browsers cannot set
+    headers on a WebSocket. Only the $connect authorizer uses this; REST never reads the query."""
+    headers = {str(k): str(v) for k, v in (event.get("headers") or {}).items()}
+    lower = {k.lower() for k in headers}
+    query = event.get("queryStringParameters") or {}
+    if query.get("deviceId") and "x-device-id" not in lower:
+        headers["X-Device-Id"] = str(query["deviceId"])
+    if query.get("token") and "authorization" not in lower:
+        headers["Authorization"] = f"Bearer {query['token']}"
+    return headers
+
+
+def callback_url(event: Mapping[str, Any], override: str = "") -> str:
+    """Where to post messages for this event's connection (the @connections endpoint)."""
+    if override:
+        return override.rstrip("/")
+    context = event.get("requestContext") or {}
+    return f"https://{context['domainName']}/{context['stage']}"

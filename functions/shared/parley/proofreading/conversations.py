@@ -1,0 +1,145 @@
+"""Conversation history (seed 003's ``conversations`` table): every proofreading or chat exchange,
+stored per owner, listed newest first, filterable by the engine that answered.
+
+A conversation is a summary item plus one item per exchange. An exchange is written in one
+transaction with the summary's update, and only once the answer is complete and validated, so a
+failed or interrupted answer leaves nothing half-saved.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from boto3.dynamodb.conditions import Key
+from botocore.exceptions import ClientError
+
+from .. import keys
+from ..errors import NotFound, ServiceUnavailable
+from ..ids import is_ulid, iso_micros, new_ulid, utcnow
+from ..store import Store, decode_cursor, error_code
+from .models import ConversationDetail, ConversationPage, ConversationSummary, Correction, Exchange, Mode, Usage
+
+TITLE_CHARS = 80
+_SAVE_ATTEMPTS = 4
+
+
+def title_of(text: str) -> str:
+    line = " ".join(text.split())
+    return line if len(line) <= TITLE_CHARS else line[: TITLE_CHARS - 1] + "…"
+
+
+def _summary(item: dict[str, Any]) -> ConversationSummary:
+    return ConversationSummary(
+        conversation_id=item["conversationId"], title=item["title"], mode=item["mode"], engine=item["engine"],
+        model=item["model"], prompt_id=item.get("promptId"), turn_count=int(item["turnCount"]),
+        created_at=item["createdAt"], updated_at=item["updatedAt"],
+    )
+
+
+def _exchange(item: dict[str, Any]) -> Exchange:
+    corrections = item.get("corrections")
+    return Exchange(
+        turn=int(item["turn"]), mode=item["mode"], input=item["input"], output=item["output"],
+        corrections=[Correction.model_validate(c) for c in corrections] if corrections is not None else None,
+        engine=item["engine"], model=item["model"], usage=Usage.model_validate(item.get("usage", {})),
+        created_at=item["createdAt"],
+    )
+
+
+class Conversations:
+    def __init__(self, store: Store, *, retention_days: int) -> None:
+        self.store = store
+        self.retention = timedelta(days=retention_days)
+
+    def _meta(self, owner: str, conversation_id: str) -> dict[str, Any]:
+        item = self.store.get(owner, keys.conversation_sk(conversation_id)) if is_ulid(conversation_id) else None
+        if not item:
+            raise NotFound(f"Conversation {conversation_id!r} was not found.")
+        return item
+
+    def ensure_exists(self, owner: str, conversation_id: str | None) -> None:
+        """Fail early (before any model call) when the request names a conversation that is not there."""
+        if conversation_id is not None:
+            self._meta(owner, conversation_id)
+
+    def page(self, owner: str, *, limit: int, cursor: str | None, engine: str | None = None) -> ConversationPage:
+        start = decode_cursor(cursor, owner=owner)
+        if engine:
+            by_engine = Key("GSI1PK").eq(keys.conversation_engine_gsi1pk(owner, engine))
+            page = self.store.query_page(index=keys.GSI1, key=by_engine, limit=limit, cursor=start, forward=False)
+        else:
+            page = self.store.query_page(key=Key("PK").eq(owner) & Key("SK").begins_with(keys.CONVERSATION_PREFIX),
+                                         limit=limit, cursor=start, forward=False)
+        return ConversationPage(items=[_summary(i) for i in page.items], next_cursor=page.cursor)
+
+    def _exchanges(self, owner: str, conversation_id: str) -> list[Exchange]:
+        items = self.store.query_all(
+            key=Key("PK").eq(owner) & Key("SK").begins_with(keys.conversation_turn_prefix(conversation_id)))
+        return [_exchange(i) for i in items]
+
+    def get(self, owner: str, conversation_id: str) -> ConversationDetail:
+        meta = self._meta(owner, conversation_id)
+        return ConversationDetail(**_summary(meta).model_dump(), exchanges=self._exchanges(owner, conversation_id))
+
+    def history(self, owner: str, conversation_id: str | None, *, max_turns: int = 10) -> list[Exchange]:
+        """The latest exchanges, oldest first (for a chat's context)."""
+        if conversation_id is None:
+            return []
+        self._meta(owner, conversation_id)
+        return self._exchanges(owner, conversation_id)[-max_turns:]
+
+    def delete(self, owner: str, conversation_id: str) -> int:
+        meta = self._meta(owner, conversation_id)
+        turns = list(self.store.keys_with_prefix(owner, keys.conversation_turn_prefix(conversation_id)))
+        self.store.delete_keys(turns)
+        self.store.delete(owner, meta["SK"])
+        return len(turns) + 1
+
+    def record(self, owner: str, conversation_id: str | None, *, mode: Mode, prompt_id: str | None, text: str,
+               output: str, corrections: list[Correction] | None, engine: str, model: str,
+               usage: Usage) -> tuple[str, int]:
+        """Save one complete exchange; returns (conversationId, turn). New conversation when id is None."""
+        for _ in range(_SAVE_ATTEMPTS):
+            now = utcnow()
+            expires = int((now + self.retention).timestamp())
+            at = iso_micros(now)
+            if conversation_id is None:
+                new_id, turn, meta = new_ulid(), 1, None
+            else:
+                meta = self._meta(owner, conversation_id)
+                new_id, turn = conversation_id, int(meta["turnCount"]) + 1
+            exchange = {
+                "PK": owner, "SK": keys.conversation_turn_sk(new_id, turn), "type": "CONVERSATION_TURN",
+                "conversationId": new_id, "turn": turn, "mode": mode, "input": text, "output": output,
+                "engine": engine, "model": model, "usage": usage.model_dump(by_alias=True), "createdAt": at,
+                "expiresAt": expires,
+            }
+            if corrections is not None:
+                exchange["corrections"] = [c.model_dump(by_alias=True) for c in corrections]
+            if meta is None:
+                head: dict[str, Any] = {"Put": {"Item": {
+                    "PK": owner, "SK": keys.conversation_sk(new_id),
+                    "GSI1PK": keys.conversation_engine_gsi1pk(owner, engine), "GSI1SK": keys.conversation_sk(new_id),
+                    "type": "CONVERSATION", "conversationId": new_id,
+                    "title": title_of(text), "mode": mode, "engine": engine, "model": model,
+                    **({"promptId": prompt_id} if prompt_id else {}), "turnCount": 1, "createdAt": at,
+                    "updatedAt": at, "expiresAt": expires,
+                }, "ConditionExpression": "attribute_not_exists(SK)"}}
+            else:
+                head = {"Update": {
+                    "Key": {"PK": owner, "SK": keys.conversation_sk(new_id)},
+                    "UpdateExpression": "SET turnCount = :turn, updatedAt = :at, expiresAt = :exp",
+                    "ConditionExpression": "attribute_exists(SK) AND turnCount = :seen",
+                    "ExpressionAttributeValues": {":turn": turn, ":seen": turn - 1, ":at": at, ":exp": expires},
+                }}
+            try:
+                body = {"Put": {"Item": exchange, "ConditionExpression": "attribute_not_exists(SK)"}}
+                self.store.transact([head, body])
+                return new_id, turn
+            except ClientError as exc:
+                if error_code(exc) != "TransactionCanceledException":
+                    raise
+                # another exchange was saved to this conversation meanwhile: take the next turn
+        raise ServiceUnavailable("The conversation is being changed by another request; retry.",
+                                 headers={"Retry-After": "1"})

@@ -1,0 +1,179 @@
+"""Text-to-speech with Amazon Polly: the voice table (seed 000) and ``Speaker``.
+
+The voice for each accent and gender is the seed's; the engine is the best one the voice really
+supports, from Polly's published voice list (docs.aws.amazon.com/polly/latest/dg/available-voices.html):
+
+    voice    language  gender  neural  standard
+    Joanna   en-US     female  yes     yes
+    Matthew  en-US     male    yes     yes
+    Amy      en-GB     female  yes     yes
+    Brian    en-GB     male    yes     yes
+    Nicole   en-AU     female  no      yes
+    Russell  en-AU     male    no      yes
+    Aditi    en-IN     female  no      yes     (the seed uses Aditi for both genders: Polly has no
+                                                 standard en-IN male voice)
+
+Decisions (documented in the README):
+- The answer is JSON with the MP3 base64-encoded (``audio``), not a binary body: one response shape
+  for every endpoint, metadata (voice, engine, characters) beside the audio, and no API-wide
+  ``BinaryMediaTypes`` / ``Accept`` negotiation. Tutor answers are one or two sentences, so the 4/3
+  size overhead is a few kilobytes.
+- Text longer than Polly's limit for one request (3000 billed characters) is refused with 400
+  ``TEXT_TOO_LONG`` rather than split: the tutor speaks one short answer at a time, and a refusal
+  tells the client exactly what to change.
+- Polly's throttling and 5xx are retried by botocore (standard mode, 4 attempts, backoff with
+  jitter); what still fails becomes 503 ``SERVICE_UNAVAILABLE`` with ``Retry-After``.
+"""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from botocore.exceptions import BotoCoreError, ClientError
+from pydantic import Field
+
+from .errors import BadRequest, ServiceUnavailable
+from .models import Accent, ApiModel, Gender
+from .observability import logger
+from .quota import QuotaGuard
+from .store import error_code
+from .usage import UsageEvent, UsagePublisher
+
+Engine = Literal["neural", "standard"]
+MAX_TEXT_CHARS = 3000  # Polly SynthesizeSpeech: at most 3000 billed characters per request
+OUTPUT_FORMAT = "mp3"
+CONTENT_TYPE = "audio/mpeg"
+
+
+@dataclass(frozen=True)
+class PollyVoice:
+    """One voice as Polly publishes it."""
+
+    voice_id: str
+    language_code: str
+    gender: Gender
+    engines: frozenset[str]
+
+
+# Polly's published support for the voices we use (the table in the module docstring).
+POLLY_VOICES: dict[str, PollyVoice] = {v.voice_id: v for v in (
+    PollyVoice("Joanna", "en-US", "female", frozenset({"neural", "standard"})),
+    PollyVoice("Matthew", "en-US", "male", frozenset({"neural", "standard"})),
+    PollyVoice("Amy", "en-GB", "female", frozenset({"neural", "standard"})),
+    PollyVoice("Brian", "en-GB", "male", frozenset({"neural", "standard"})),
+    PollyVoice("Nicole", "en-AU", "female", frozenset({"standard"})),
+    PollyVoice("Russell", "en-AU", "male", frozenset({"standard"})),
+    PollyVoice("Aditi", "en-IN", "female", frozenset({"standard"})),
+)}
+
+# The seed's choice of voice per accent and gender.
+SEED_VOICES: dict[tuple[str, str], str] = {
+    ("US", "female"): "Joanna", ("US", "male"): "Matthew",
+    ("UK", "female"): "Amy", ("UK", "male"): "Brian",
+    ("AU", "female"): "Nicole", ("AU", "male"): "Russell",
+    ("IN", "female"): "Aditi", ("IN", "male"): "Aditi",
+}
+
+ENGINE_PREFERENCE: tuple[Engine, ...] = ("neural", "standard")
+
+
+@dataclass(frozen=True)
+class VoiceChoice:
+    voice_id: str
+    engine: Engine
+    language_code: str
+
+
+def choose_voice(accent: Accent, gender: Gender) -> VoiceChoice:
+    """The seed's voice for the accent and gender, with the best engine that voice supports."""
+    voice = POLLY_VOICES[SEED_VOICES[(accent, gender)]]
+    engine = next(e for e in ENGINE_PREFERENCE if e in voice.engines)
+    return VoiceChoice(voice.voice_id, engine, voice.language_code)
+
+
+@dataclass(frozen=True)
+class Speech:
+    audio: bytes
+    voice: VoiceChoice
+    characters: int
+    content_type: str = CONTENT_TYPE
+
+    @property
+    def audio_base64(self) -> str:
+        return base64.b64encode(self.audio).decode()
+
+
+_UNAVAILABLE = frozenset({"ServiceFailureException", "ThrottlingException", "ServiceUnavailable",
+                          "InternalFailure", "RequestTimeout"})
+
+
+class Speaker:
+    """Synthesises one text for one owner: quota first, one Polly call, one usage event."""
+
+    def __init__(self, polly: Any, publisher: UsagePublisher, quota: QuotaGuard) -> None:
+        self.polly = polly
+        self.publisher = publisher
+        self.quota = quota
+
+    def speak(self, owner: str, text: str, accent: Accent, gender: Gender) -> Speech:
+        text = text.strip()
+        if not text:
+            raise BadRequest("There is no text to speak.")
+        if len(text) > MAX_TEXT_CHARS:
+            raise TextTooLong(f"The text has {len(text)} characters; Polly speaks at most {MAX_TEXT_CHARS} "
+                              "in one request. Send it in shorter parts.",
+                              details=[{"field": "body.text", "maxLength": MAX_TEXT_CHARS, "length": len(text)}])
+        self.quota.check(owner)
+        voice = choose_voice(accent, gender)
+        try:
+            result = self.polly.synthesize_speech(
+                Text=text, TextType="text", OutputFormat=OUTPUT_FORMAT,
+                VoiceId=voice.voice_id, Engine=voice.engine, LanguageCode=voice.language_code)
+            audio = result["AudioStream"].read()
+            content_type = str(result.get("ContentType") or CONTENT_TYPE)
+            characters = int(result.get("RequestCharacters", len(text)))
+        except ClientError as exc:
+            code = error_code(exc)
+            status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
+            if code in _UNAVAILABLE or status >= 500:
+                logger.warning("Polly unavailable after retries", extra={"code": code})
+                raise ServiceUnavailable("Text-to-speech is unavailable right now; retry in a moment.",
+                                         headers={"Retry-After": "2"}) from exc
+            raise
+        except BotoCoreError as exc:  # connection errors and timeouts, after botocore's retries
+            logger.warning("Polly unreachable after retries", extra={"error": type(exc).__name__})
+            raise ServiceUnavailable("Text-to-speech is unavailable right now; retry in a moment.",
+                                     headers={"Retry-After": "2"}) from exc
+        self.publisher.publish(UsageEvent(owner=owner, product="tutor", engine="polly", model=voice.engine,
+                                          operation="tts", characters=characters))
+        return Speech(audio=audio, voice=voice, characters=characters, content_type=content_type)
+
+
+class TextTooLong(BadRequest):
+    code = "TEXT_TOO_LONG"
+
+
+# -- API models ----------------------------------------------------------------------------------
+class SpeechRequest(ApiModel):
+    """Speak ``text``. Omitted accent/gender come from the learner's saved settings."""
+
+    text: str = Field(min_length=1, max_length=20_000, description=f"At most {MAX_TEXT_CHARS} characters are spoken")
+    accent: Accent | None = None
+    gender: Gender | None = None
+
+
+class SpeechOut(ApiModel):
+    audio: str = Field(description="The MP3, base64-encoded")
+    content_type: str = Field(CONTENT_TYPE, description="audio/mpeg from Polly (audio/wav from the local stack)")
+    voice: str
+    engine: Engine
+    language_code: str
+    characters: int = Field(description="Characters Polly billed")
+
+    @classmethod
+    def of(cls, speech: Speech) -> SpeechOut:
+        return cls(audio=speech.audio_base64, content_type=speech.content_type, voice=speech.voice.voice_id,
+                   engine=speech.voice.engine,
+                   language_code=speech.voice.language_code, characters=speech.characters)

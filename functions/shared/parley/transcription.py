@@ -1,0 +1,558 @@
+"""Batch speech-to-text (seed 000's ``stt``) as a workflow, and the streaming URL.
+
+Two ways in, one workflow (statemachines/transcription.asl.json):
+
+- ``POST /transcriptions`` (audio base64 in JSON): the API checks the audio, stores it under
+  ``audio/<owner>/…``, saves the transcription (status ``queued``) and starts the execution named
+  after the transcription id (a repeated start is refused by Step Functions, not run twice).
+- ``POST /transcriptions/upload-url``: the API saves the transcription (``queued``) and returns a
+  presigned PUT for ``uploads/<owner>/<id>.<format>``; the object's arrival (S3 → EventBridge rule)
+  starts the same state machine with the S3 event, and ``prepare`` checks that upload.
+
+The workflow's Lambda tasks are ``prepare`` (normalise the input, validate an upload, mark
+``running``), ``collect`` (read Transcribe's output file, parse it, save it, publish usage) and
+``record_failure`` (a reason a person can act on). Errors are raised as named exceptions so the
+ASL Retry/Catch by name. ``<owner>`` in object keys is the owner id with ``#`` replaced by ``/``
+(``DEVICE#abc`` → ``DEVICE/abc``): only characters that need no escaping anywhere.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import re
+from dataclasses import dataclass
+from datetime import timedelta
+from decimal import Decimal
+from typing import Annotated, Any, Literal
+
+from botocore.exceptions import ClientError
+from pydantic import Field, StringConstraints
+
+from . import keys
+from .errors import BadRequest, NotFound, PayloadTooLarge, ServiceUnavailable, UnsupportedMediaType
+from .ids import is_ulid, iso_micros, new_ulid, utcnow
+from .models import ApiModel
+from .observability import logger
+from .store import Store, error_code
+
+AudioFormat = Literal["webm", "ogg", "wav", "mp3", "m4a"]
+TranscriptionStatus = Literal["queued", "running", "completed", "failed"]
+TranscribeLanguage = Annotated[str, StringConstraints(pattern=r"^[a-z]{2}-[A-Z]{2}$")]
+
+# Our format name -> (Transcribe MediaFormat, Content-Type of the object).
+FORMATS: dict[str, tuple[str, str]] = {
+    "webm": ("webm", "audio/webm"), "ogg": ("ogg", "audio/ogg"), "wav": ("wav", "audio/wav"),
+    "mp3": ("mp3", "audio/mpeg"), "m4a": ("m4a", "audio/mp4"),
+}
+# POST /transcriptions carries the audio in a Lambda request (6 MB synchronous payload limit,
+# base64 adds a third): 4 MB of audio, about 16 minutes of browser Opus/WebM.
+MAX_INLINE_AUDIO_BYTES = 4_000_000
+# A presigned upload may be larger (Transcribe itself accepts up to 2 GB / 4 h).
+MAX_UPLOAD_BYTES = 200 * 1024 * 1024
+# A transcript item must fit DynamoDB's 400 KB item limit with room for the rest.
+MAX_TRANSCRIPT_ITEM_BYTES = 350_000
+_DATA_URL = re.compile(r"^data:[\w/+.-]+(;[\w=-]+)*;base64,")
+
+
+# -- named errors of the workflow's tasks (the ASL catches them by these names) -------------------
+class UploadRejected(Exception):
+    """The uploaded object is empty, too large or not audio in the declared format."""
+
+
+class TranscriptionAlreadyStarted(Exception):
+    """A second start for the same transcription (e.g. a repeated S3 event): nothing to do."""
+
+
+class TranscriptionNotFound(Exception):
+    """The workflow was started for a transcription that does not exist."""
+
+
+class TranscriptMissing(Exception):
+    """Transcribe reported COMPLETED but its output file is not where we asked it to be."""
+
+
+class TranscriptMalformed(Exception):
+    """The output file is not Transcribe's documented JSON."""
+
+
+class TranscriptTooLarge(Exception):
+    """The transcript does not fit one table item."""
+
+
+class InvalidAudio(BadRequest):
+    code = "INVALID_AUDIO"
+
+
+# -- audio -----------------------------------------------------------------------------------------
+def detect_format(head: bytes) -> str | None:
+    """The audio container from its first bytes (magic numbers), or None."""
+    if head.startswith(b"\x1a\x45\xdf\xa3"):  # EBML: WebM (Matroska) - what browsers' MediaRecorder makes
+        return "webm"
+    if head.startswith(b"OggS"):
+        return "ogg"
+    if head[:4] == b"RIFF" and head[8:12] == b"WAVE":
+        return "wav"
+    if head[4:8] == b"ftyp":  # ISO base media: M4A/MP4 audio (Safari's MediaRecorder)
+        return "m4a"
+    if head.startswith(b"ID3") or (len(head) >= 2 and head[0] == 0xFF and (head[1] & 0xE0) == 0xE0):
+        return "mp3"
+    return None
+
+
+def decode_audio(data: str, declared: str | None) -> tuple[bytes, str]:
+    """Base64 (optionally a data: URL) -> (bytes, format). Raises the API's 400/413/415 errors."""
+    payload = _DATA_URL.sub("", data.strip(), count=1)
+    try:
+        audio = base64.b64decode(payload, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise InvalidAudio("`audio` is not valid base64.", details=[{"field": "body.audio"}]) from exc
+    if not audio:
+        raise InvalidAudio("`audio` is empty.", details=[{"field": "body.audio"}])
+    if len(audio) > MAX_INLINE_AUDIO_BYTES:
+        raise PayloadTooLarge(
+            f"The audio is {len(audio)} bytes; at most {MAX_INLINE_AUDIO_BYTES} can be sent inline. "
+            "Use POST /transcriptions/upload-url for longer recordings.")
+    found = detect_format(audio[:64])
+    if found is None:
+        raise UnsupportedMediaType("The audio is not WebM, Ogg, WAV, MP3 or M4A (checked by its content).",
+                                   details=[{"field": "body.audio", "accepted": sorted(FORMATS)}])
+    if declared and declared != found:
+        raise UnsupportedMediaType(f"`format` says {declared} but the audio is {found}.",
+                                   details=[{"field": "body.format", "detected": found}])
+    return audio, found
+
+
+# -- object keys -----------------------------------------------------------------------------------
+def owner_path(owner: str) -> str:
+    return owner.replace("#", "/", 1)
+
+
+def audio_key(owner: str, transcription_id: str, fmt: str) -> str:
+    return f"audio/{owner_path(owner)}/{transcription_id}.{fmt}"
+
+
+def upload_key(owner: str, transcription_id: str, fmt: str) -> str:
+    return f"uploads/{owner_path(owner)}/{transcription_id}.{fmt}"
+
+
+def transcript_key(owner: str, transcription_id: str) -> str:
+    return f"transcripts/{owner_path(owner)}/{transcription_id}.json"
+
+
+_KEY = re.compile(r"^(?P<area>audio|uploads)/(?P<kind>DEVICE|USER)/(?P<oid>[A-Za-z0-9._-]{1,128})/"
+                  r"(?P<tid>[0-9A-HJKMNP-TV-Z]{26})\.(?P<fmt>webm|ogg|wav|mp3|m4a)$")
+
+
+@dataclass(frozen=True)
+class ObjectKey:
+    area: str
+    owner: str
+    transcription_id: str
+    fmt: str
+
+
+def parse_key(key: str) -> ObjectKey | None:
+    found = _KEY.match(key)
+    if not found:
+        return None
+    return ObjectKey(found["area"], f"{found['kind']}#{found['oid']}", found["tid"], found["fmt"])
+
+
+def job_name(stage: str, transcription_id: str) -> str:
+    return f"parley-{stage}-{transcription_id}"
+
+
+# -- Transcribe's output file ---------------------------------------------------------------------
+@dataclass(frozen=True)
+class Word:
+    text: str
+    start: float
+    end: float
+    confidence: float
+
+
+@dataclass(frozen=True)
+class Transcript:
+    text: str
+    words: list[Word]
+    language: str | None
+
+    @property
+    def duration_seconds(self) -> float:
+        return max((w.end for w in self.words), default=0.0)
+
+
+def parse_transcript(document: Any) -> Transcript:
+    """Parse Transcribe's batch output (``results.transcripts`` and ``results.items``).
+
+    Items of type ``pronunciation`` become words (the first alternative is Transcribe's best; times
+    and confidences are strings in the file); ``punctuation`` items have no times and are attached
+    to the previous word's text, so ``words`` joined by spaces reads like ``text``.
+    """
+    try:
+        results = document["results"]
+        items = results.get("items", [])
+        words: list[Word] = []
+        for item in items:
+            best = item["alternatives"][0]
+            content = str(best["content"])
+            if item["type"] == "punctuation":
+                if words:
+                    last = words[-1]
+                    words[-1] = Word(last.text + content, last.start, last.end, last.confidence)
+                continue
+            if item["type"] != "pronunciation":
+                raise TranscriptMalformed(f"Unknown item type {item['type']!r}")
+            words.append(Word(content, float(item["start_time"]), float(item["end_time"]),
+                              float(best.get("confidence", 0) or 0)))
+        text = " ".join(t["transcript"] for t in results.get("transcripts", []) if t.get("transcript")).strip()
+        if not text:
+            text = " ".join(w.text for w in words)
+        language = results.get("language_code")
+    except TranscriptMalformed:
+        raise
+    except (KeyError, IndexError, TypeError, ValueError, AttributeError) as exc:
+        raise TranscriptMalformed(f"Not a Transcribe output file: {type(exc).__name__}: {exc}") from exc
+    return Transcript(text=text, words=words, language=language)
+
+
+# -- API models ------------------------------------------------------------------------------------
+class CreateTranscription(ApiModel):
+    audio: str = Field(min_length=1, description="The recording, base64 (a data: URL prefix is accepted)")
+    format: AudioFormat | None = Field(None, description="Optional; checked against the audio's content")
+    session_id: str | None = Field(None, max_length=64, description="Save the transcript under this session")
+    language: TranscribeLanguage = "en-US"
+
+
+class UploadUrlRequest(ApiModel):
+    format: AudioFormat
+    session_id: str | None = Field(None, max_length=64)
+    language: TranscribeLanguage = "en-US"
+
+
+class WordOut(ApiModel):
+    text: str
+    start: float
+    end: float
+    confidence: float
+
+
+class Reason(ApiModel):
+    code: str
+    message: str
+
+
+class TranscriptionOut(ApiModel):
+    transcription_id: str
+    status: TranscriptionStatus
+    language: str
+    session_id: str | None = None
+    created_at: str
+    updated_at: str
+    text: str | None = None
+    words: list[WordOut] | None = None
+    duration_seconds: float | None = None
+    reason: Reason | None = Field(None, description="Why it failed, when status is failed")
+
+
+class UploadUrlOut(ApiModel):
+    transcription_id: str
+    upload_url: str
+    method: Literal["PUT"] = "PUT"
+    headers: dict[str, str]
+    expires_at: str
+    max_bytes: int = MAX_UPLOAD_BYTES
+
+
+class StreamUrlOut(ApiModel):
+    url: str
+    expires_at: str
+    language_code: str = "en-US"
+    media_encoding: str = "pcm"
+    sample_rate: int = 16000
+
+
+def _out(item: dict[str, Any]) -> TranscriptionOut:
+    words = item.get("words")
+    return TranscriptionOut(
+        transcription_id=item["transcriptionId"], status=item["status"], language=item["language"],
+        session_id=item.get("sessionId"), created_at=item["createdAt"], updated_at=item["updatedAt"],
+        text=item.get("text"), duration_seconds=float(item["durationSeconds"]) if "durationSeconds" in item else None,
+        words=[WordOut(text=w["text"], start=float(w["start"]), end=float(w["end"]),
+                       confidence=float(w["confidence"])) for w in words] if words is not None else None,
+        reason=Reason(**item["reason"]) if item.get("reason") else None,
+    )
+
+
+# -- the API side ----------------------------------------------------------------------------------
+class Transcriptions:
+    def __init__(self, store: Store, s3: Any, sfn: Any, *, bucket: str, state_machine_arn: str,
+                 retention_days: int, upload_url_seconds: int = 300) -> None:
+        self.store = store
+        self.s3 = s3
+        self.sfn = sfn
+        self.bucket = bucket
+        self.state_machine_arn = state_machine_arn
+        self.retention = timedelta(days=retention_days)
+        self.upload_url_seconds = upload_url_seconds
+
+    def _new_item(self, owner: str, *, source: str, fmt: str, key: str, session_id: str | None,
+                  language: str) -> dict[str, Any]:
+        now = utcnow()
+        transcription_id = key.rsplit("/", 1)[1].split(".")[0]
+        item = {
+            "PK": owner, "SK": keys.transcription_sk(transcription_id), "type": "TRANSCRIPTION",
+            "transcriptionId": transcription_id, "status": "queued", "source": source, "format": fmt,
+            "audioKey": key, "language": language, "createdAt": iso_micros(now), "updatedAt": iso_micros(now),
+            "expiresAt": int((now + self.retention).timestamp()),
+        }
+        if session_id:
+            item["sessionId"] = session_id
+        return item
+
+    def create(self, owner: str, request: CreateTranscription) -> TranscriptionOut:
+        audio, fmt = decode_audio(request.audio, request.format)
+        transcription_id = new_ulid()
+        key = audio_key(owner, transcription_id, fmt)
+        item = self._new_item(owner, source="api", fmt=fmt, key=key, session_id=request.session_id,
+                              language=request.language)
+        self.s3.put_object(Bucket=self.bucket, Key=key, Body=audio, ContentType=FORMATS[fmt][1])
+        self.store.put(item)
+        try:
+            self.sfn.start_execution(stateMachineArn=self.state_machine_arn, name=transcription_id,
+                                     input=json.dumps({"transcriptionId": transcription_id, "owner": owner}))
+        except ClientError as exc:
+            logger.warning("Could not start the transcription workflow", extra={"code": error_code(exc)})
+            self.s3.delete_object(Bucket=self.bucket, Key=key)
+            self.store.delete(owner, item["SK"])
+            raise ServiceUnavailable("The transcription could not be started; retry in a moment.",
+                                     headers={"Retry-After": "2"}) from exc
+        return _out(item)
+
+    def upload_url(self, owner: str, request: UploadUrlRequest) -> UploadUrlOut:
+        transcription_id = new_ulid()
+        key = upload_key(owner, transcription_id, request.format)
+        item = self._new_item(owner, source="upload", fmt=request.format, key=key, session_id=request.session_id,
+                              language=request.language)
+        self.store.put(item)
+        content_type = FORMATS[request.format][1]
+        url = self.s3.generate_presigned_url(
+            "put_object", Params={"Bucket": self.bucket, "Key": key, "ContentType": content_type},
+            ExpiresIn=self.upload_url_seconds, HttpMethod="PUT")
+        expires = iso_micros(utcnow() + timedelta(seconds=self.upload_url_seconds))
+        return UploadUrlOut(transcription_id=transcription_id, upload_url=url,
+                            headers={"Content-Type": content_type}, expires_at=expires)
+
+    def get(self, owner: str, transcription_id: str) -> TranscriptionOut:
+        item = self.store.get(owner, keys.transcription_sk(transcription_id)) if is_ulid(transcription_id) else None
+        if not item:
+            raise NotFound(f"Transcription {transcription_id!r} was not found.")
+        return _out(item)
+
+
+def stream_url(credentials: Any, region: str, *, expires: int = 60, language: str = "en-US",
+               sample_rate: int = 16000) -> StreamUrlOut:
+    """A presigned ``wss://`` URL for Transcribe streaming (SigV4 query signing), as the seed's
+    ``get_transcribe_url``: PCM, 16 kHz, en-US, valid ``expires`` seconds."""
+    from botocore.auth import SigV4QueryAuth
+    from botocore.awsrequest import AWSRequest
+
+    host = f"transcribestreaming.{region}.amazonaws.com:8443"
+    url = (f"https://{host}/stream-transcription-websocket?language-code={language}"
+           f"&media-encoding=pcm&sample-rate={sample_rate}")
+    request = AWSRequest(method="GET", url=url)
+    SigV4QueryAuth(credentials, "transcribe", region, expires=expires).add_auth(request)
+    signed = str(request.url)
+    return StreamUrlOut(url="wss://" + signed[len("https://"):], language_code=language, sample_rate=sample_rate,
+                        expires_at=iso_micros(utcnow() + timedelta(seconds=expires)))
+
+
+# -- the workflow's tasks --------------------------------------------------------------------------
+FAILURE_MESSAGES: dict[str, str] = {
+    "TranscriptionJobFailed": "Transcribe could not process the audio{detail}. Check that the recording "
+                              "is not silent, truncated or corrupted, then send it again.",
+    "TranscriptionTimedOut": "The transcription did not finish in time. Try a shorter recording, or retry later.",
+    "TranscriptionNotFound": "The transcription record was missing; request a new upload URL and upload again.",
+    "TranscriptMissing": "Transcribe finished but produced no transcript; send the recording again.",
+    "TranscriptMalformed": "Transcribe's result could not be read; send the recording again.",
+    "TranscriptTooLarge": "The recording is too long for one transcript; split it into parts of a few minutes.",
+}
+INTERNAL_MESSAGE = "Something went wrong on our side while transcribing; send the recording again."
+
+
+class TranscriptionSteps:
+    def __init__(self, store: Store, s3: Any, transcribe: Any, *, bucket: str, stage: str,
+                 retention_days: int = 90, publisher: Any = None) -> None:
+        self.store = store
+        self.s3 = s3
+        self.transcribe = transcribe
+        self.bucket = bucket
+        self.stage = stage
+        self.retention = timedelta(days=retention_days)
+        self.publisher = publisher
+
+    def _job(self, item: dict[str, Any]) -> dict[str, Any]:
+        owner, tid = item["PK"], item["transcriptionId"]
+        return {
+            "transcriptionId": tid, "owner": owner, "sessionId": item.get("sessionId", ""),
+            "language": item["language"], "mediaFormat": FORMATS[item["format"]][0], "bucket": self.bucket,
+            "audioKey": item["audioKey"], "mediaUri": f"s3://{self.bucket}/{item['audioKey']}",
+            "transcriptKey": transcript_key(owner, tid), "jobName": job_name(self.stage, tid),
+        }
+
+    @staticmethod
+    def _identify(state: dict[str, Any]) -> tuple[str, str] | None:
+        """(owner, transcription id) from a direct start or an S3 "Object Created" event."""
+        if state.get("transcriptionId") and state.get("owner"):
+            return str(state["owner"]), str(state["transcriptionId"])
+        key = ((state.get("detail") or {}).get("object") or {}).get("key", "")
+        parsed = parse_key(str(key))
+        return (parsed.owner, parsed.transcription_id) if parsed else None
+
+    def prepare(self, state: dict[str, Any]) -> dict[str, Any]:
+        """Normalise the execution's input, check an upload, mark the transcription running."""
+        found = self._identify(state)
+        item = self.store.get(found[0], keys.transcription_sk(found[1])) if found else None
+        if not item:
+            raise TranscriptionNotFound(f"No transcription for {json.dumps(state)[:300]}")
+        if item["status"] != "queued":
+            raise TranscriptionAlreadyStarted(f"Transcription {item['transcriptionId']} is {item['status']}")
+        if "detail" in state:
+            self._check_upload(item, state["detail"])
+        try:
+            self.store.update(
+                Key={"PK": item["PK"], "SK": item["SK"]},
+                UpdateExpression="SET #st = :running, updatedAt = :now",
+                ConditionExpression="#st = :queued",
+                ExpressionAttributeNames={"#st": "status"},
+                ExpressionAttributeValues={":running": "running", ":queued": "queued", ":now": iso_micros(utcnow())})
+        except ClientError as exc:
+            if error_code(exc) == "ConditionalCheckFailedException":
+                raise TranscriptionAlreadyStarted(f"Transcription {item['transcriptionId']} started meanwhile") from exc
+            raise
+        return self._job(item)
+
+    def _check_upload(self, item: dict[str, Any], detail: dict[str, Any]) -> None:
+        obj = detail.get("object") or {}
+        if item.get("source") != "upload" or obj.get("key") != item.get("audioKey"):
+            raise TranscriptionAlreadyStarted("This object is not the upload this transcription waits for")
+        size = int(obj.get("size", 0))
+        if size == 0:
+            raise UploadRejected("The uploaded file is empty.")
+        if size > MAX_UPLOAD_BYTES:
+            raise UploadRejected(f"The uploaded file is {size} bytes; at most {MAX_UPLOAD_BYTES} are accepted.")
+        head = self.s3.get_object(Bucket=self.bucket, Key=obj["key"], Range="bytes=0-63")["Body"].read()
+        found = detect_format(head)
+        if found != item["format"]:
+            raise UploadRejected(f"The uploaded file is not {item['format']} audio"
+                                 + (f" (it looks like {found})." if found else "."))
+
+    def collect(self, state: dict[str, Any]) -> dict[str, Any]:
+        """Read and parse Transcribe's output, save it, publish usage; the ``completed`` outcome."""
+        job = state["job"]
+        try:
+            body = self.s3.get_object(Bucket=job["bucket"], Key=job["transcriptKey"])["Body"].read()
+        except ClientError as exc:
+            if error_code(exc) in ("NoSuchKey", "404", "NotFound"):
+                raise TranscriptMissing(f"s3://{job['bucket']}/{job['transcriptKey']} does not exist") from exc
+            raise
+        try:
+            document = json.loads(body)
+        except ValueError as exc:
+            raise TranscriptMalformed("The output file is not JSON") from exc
+        transcript = parse_transcript(document)
+        words = [{"text": w.text, "start": Decimal(str(w.start)), "end": Decimal(str(w.end)),
+                  "confidence": Decimal(str(w.confidence))} for w in transcript.words]
+        duration = Decimal(str(transcript.duration_seconds))
+        language = transcript.language or job["language"]
+        if len(json.dumps({"t": transcript.text, "w": words}, default=str)) > MAX_TRANSCRIPT_ITEM_BYTES:
+            raise TranscriptTooLarge(f"{len(words)} words")
+        now = iso_micros(utcnow())
+        owner, tid, session_id = job["owner"], job["transcriptionId"], job.get("sessionId") or ""
+        if session_id:
+            self.store.put({
+                "PK": owner, "SK": keys.session_transcript_sk(session_id, tid), "type": "TRANSCRIPT",
+                "transcriptionId": tid, "sessionId": session_id, "text": transcript.text, "language": language,
+                "durationSeconds": duration, "words": words, "createdAt": now,
+                "expiresAt": int((utcnow() + self.retention).timestamp()),
+            })
+        self.store.update(
+            Key={"PK": owner, "SK": keys.transcription_sk(tid)},
+            UpdateExpression="SET #st = :done, #tx = :text, words = :words, durationSeconds = :dur, "
+                             "#lang = :lang, updatedAt = :now REMOVE reason",
+            ExpressionAttributeNames={"#st": "status", "#tx": "text", "#lang": "language"},
+            ExpressionAttributeValues={":done": "completed", ":text": transcript.text, ":words": words,
+                                       ":dur": duration, ":lang": language, ":now": now})
+        if self.publisher is not None:
+            from .usage import UsageEvent
+
+            self.publisher.publish(UsageEvent(
+                event_id=f"stt-{tid}", owner=owner, product="tutor", engine="transcribe", model="standard",
+                operation="stt", audio_seconds=float(duration)))
+        return {
+            "status": "completed", "cleanup": self._cleanup(job), "eventType": "TranscriptReady",
+            "event": {"transcriptionId": tid, "owner": owner, "sessionId": session_id or None, "language": language,
+                      "durationSeconds": float(duration), "wordCount": len(words)},
+        }
+
+    def _cleanup(self, job: dict[str, Any]) -> dict[str, str]:
+        return {k: str(job[k]) for k in ("bucket", "audioKey", "transcriptKey", "jobName")}
+
+    def record_failure(self, state: dict[str, Any]) -> dict[str, Any]:
+        """Mark the transcription failed with a reason a person can act on; the ``failed`` outcome."""
+        error = state.get("error") or {}
+        name = str(error.get("Error", "States.Runtime"))
+        cause = str(error.get("Cause", ""))
+        job = state.get("job")
+        item = None
+        if not job:
+            found = self._identify(state)
+            item = self.store.get(found[0], keys.transcription_sk(found[1])) if found else None
+            job = self._job(item) if item else self._orphan_job(state)
+        message = self._message(name, cause, job)
+        code = name if name in FAILURE_MESSAGES or name == "UploadRejected" else "INTERNAL_ERROR"
+        logger.warning("Transcription failed", extra={"error": name, "cause": cause[:500],
+                                                      "transcription_id": job.get("transcriptionId")})
+        if job.get("owner") and job.get("transcriptionId"):
+            try:
+                self.store.update(
+                    Key={"PK": job["owner"], "SK": keys.transcription_sk(job["transcriptionId"])},
+                    UpdateExpression="SET #st = :failed, reason = :reason, updatedAt = :now",
+                    ConditionExpression="attribute_exists(PK) AND #st <> :completed",
+                    ExpressionAttributeNames={"#st": "status"},
+                    ExpressionAttributeValues={":failed": "failed", ":completed": "completed",
+                                               ":reason": {"code": code, "message": message},
+                                               ":now": iso_micros(utcnow())})
+            except ClientError as exc:  # gone, or already completed: a failure must not undo either
+                if error_code(exc) != "ConditionalCheckFailedException":
+                    raise
+        return {
+            "status": "failed", "cleanup": self._cleanup(job), "eventType": "TranscriptionFailed",
+            "event": {"transcriptionId": job.get("transcriptionId"), "owner": job.get("owner"),
+                      "sessionId": job.get("sessionId") or None, "reason": {"code": code, "message": message}},
+        }
+
+    def _orphan_job(self, state: dict[str, Any]) -> dict[str, Any]:
+        """Cleanup targets when the transcription is unknown: only the uploaded object, if any."""
+        key = str(((state.get("detail") or {}).get("object") or {}).get("key", ""))
+        return {"transcriptionId": "", "owner": "", "sessionId": "", "bucket": self.bucket,
+                "audioKey": key or "none", "transcriptKey": "none", "jobName": "none"}
+
+    def _message(self, name: str, cause: str, job: dict[str, Any]) -> str:
+        if name == "UploadRejected":
+            try:
+                return str(json.loads(cause).get("errorMessage")) or INTERNAL_MESSAGE
+            except (ValueError, AttributeError):
+                return INTERNAL_MESSAGE
+        if name == "TranscriptionJobFailed":
+            detail = ""
+            try:
+                found = self.transcribe.get_transcription_job(TranscriptionJobName=job["jobName"])
+                reason = found["TranscriptionJob"].get("FailureReason")
+                detail = f" ({reason})" if reason else ""
+            except ClientError:
+                logger.warning("Could not read the failed job's reason")
+            return FAILURE_MESSAGES[name].format(detail=detail)
+        return FAILURE_MESSAGES.get(name, INTERNAL_MESSAGE)

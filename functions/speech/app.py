@@ -1,0 +1,40 @@
+"""POST /speech - Polly text-to-speech in the learner's accent and gender (seed 000's ``tts``)."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from parley import clients
+from parley.api import make_resolver, owner_of
+from parley.config import SpeechEnv
+from parley.observability import logger, tracer
+from parley.quota import guard_from
+from parley.speech import Speaker, SpeechOut, SpeechRequest
+from parley.store import Store
+from parley.tutor import Tutor
+from parley.usage import publisher_from
+
+ENV = SpeechEnv.load(os.environ)
+app = make_resolver(cors_allow_origin=ENV.cors_allow_origin, max_body_bytes=ENV.max_body_bytes)
+
+
+@app.post("/speech", summary="Speak a text with the tutor's Polly voice (MP3, base64 in JSON)", tags=["Speech"])
+def speak(body: SpeechRequest) -> SpeechOut:
+    owner = owner_of(app)
+    store = Store(clients.table(ENV.table_name))
+    accent, gender = body.accent, body.gender
+    if accent is None or gender is None:
+        saved = Tutor(store, retention_days=ENV.data_retention_days).get_settings(owner)
+        accent, gender = accent or saved.accent, gender or saved.gender
+    speaker = Speaker(clients.client("polly"), publisher_from(ENV), guard_from(ENV, store))
+    return SpeechOut.of(speaker.speak(owner, body.text, accent, gender))
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
+@tracer.capture_lambda_handler(capture_response=False)
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return app.resolve(event, context)

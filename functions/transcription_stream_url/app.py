@@ -1,0 +1,38 @@
+"""GET /transcriptions/stream-url - a presigned wss:// URL for Transcribe streaming (seed's get_transcribe_url).
+
+Its own function so that its role - whose credentials sign the URL - allows nothing but
+``transcribe:StartStreamTranscriptionWebSocket``.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import boto3
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from parley.api import make_resolver, owner_of
+from parley.config import StreamUrlEnv
+from parley.errors import ServiceUnavailable
+from parley.observability import logger, tracer
+from parley.transcription import StreamUrlOut, stream_url
+
+ENV = StreamUrlEnv.load(os.environ)
+app = make_resolver(cors_allow_origin=ENV.cors_allow_origin, max_body_bytes=ENV.max_body_bytes)
+
+
+@app.get("/transcriptions/stream-url", summary="Presigned wss:// URL for streaming speech-to-text", tags=["Speech"])
+def get_stream_url() -> StreamUrlOut:
+    owner_of(app)  # authenticated callers only
+    credentials = boto3.session.Session().get_credentials()
+    if credentials is None:
+        raise ServiceUnavailable("No credentials to sign the streaming URL.")
+    return stream_url(credentials.get_frozen_credentials(), ENV.region, expires=ENV.stream_url_seconds)
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
+@tracer.capture_lambda_handler(capture_response=False)
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return app.resolve(event, context)

@@ -1,0 +1,37 @@
+"""GET /usage - the owner's usage for a month: totals, cost, per-day per-engine, quota left."""
+
+from __future__ import annotations
+
+import os
+from typing import Annotated, Any
+
+from aws_lambda_powertools.event_handler.openapi.params import Query
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from parley import clients
+from parley.api import make_resolver, owner_of
+from parley.config import UsageApiEnv
+from parley.ids import utcnow
+from parley.observability import logger, tracer
+from parley.quota import guard_from, month_of
+from parley.store import Store
+from parley.usage_ledger import UsageLedger, UsageReport
+
+ENV = UsageApiEnv.load(os.environ)
+app = make_resolver(cors_allow_origin=ENV.cors_allow_origin, max_body_bytes=ENV.max_body_bytes)
+MONTH_PATTERN = r"^[0-9]{4}-(0[1-9]|1[0-2])$"
+
+
+@app.get("/usage", summary="Usage, estimated cost and remaining quota for a month", tags=["Usage"])
+def get_usage(
+    month: Annotated[str | None, Query(pattern=MONTH_PATTERN, description="YYYY-MM (UTC); default this month")] = None,
+) -> UsageReport:
+    store = Store(clients.table(ENV.table_name))
+    return UsageLedger(store).report(owner_of(app), month or month_of(utcnow()), guard_from(ENV, store))
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
+@tracer.capture_lambda_handler(capture_response=False)
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return app.resolve(event, context)

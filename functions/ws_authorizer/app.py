@@ -1,0 +1,39 @@
+"""WebSocket $connect REQUEST authorizer: the same owner rules as the REST API's authorizer.
+
+Browsers cannot set headers on a WebSocket, so on $connect (only) the credentials may come in the
+query string: ``?deviceId=<id>`` in device mode, ``?token=<Cognito JWT>`` in cognito mode. Headers
+(X-Device-Id, Authorization) work too, for clients that can send them.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from parley.auth import Authenticator
+from parley.config import AuthorizerEnv
+from parley.errors import Unauthorized
+from parley.observability import logger
+from parley.proofreading.connections import connect_headers
+
+ENV = AuthorizerEnv.load(os.environ)
+AUTH = Authenticator(ENV)
+
+
+@logger.inject_lambda_context
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    try:
+        owner = AUTH.owner(connect_headers(event))
+    except Unauthorized as exc:
+        logger.info("WebSocket connect not authorized", extra={"reason": exc.message})
+        raise Exception("Unauthorized") from None  # API Gateway refuses the upgrade with 401
+    return {
+        "principalId": owner,
+        "policyDocument": {
+            "Version": "2012-10-17",
+            "Statement": [{"Action": "execute-api:Invoke", "Effect": "Allow", "Resource": event["methodArn"]}],
+        },
+        "context": {"owner": owner},
+    }

@@ -1,0 +1,30 @@
+"""WebSocket $connect: record the connection and its owner (from the authorizer) with a TTL."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from parley import clients
+from parley.config import WebSocketConnectionEnv
+from parley.observability import logger, tracer
+from parley.proofreading.connections import Connections, owner_from_connect_event
+from parley.store import Store
+
+ENV = WebSocketConnectionEnv.load(os.environ)
+
+
+@logger.inject_lambda_context(correlation_id_path="requestContext.requestId")
+@tracer.capture_lambda_handler(capture_response=False)
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    owner = owner_from_connect_event(event)
+    if owner is None:  # only reachable if the route were deployed without its authorizer
+        logger.warning("Connect without an authorized owner refused")
+        return {"statusCode": 401, "body": "Unauthorized"}
+    connection_id = event["requestContext"]["connectionId"]
+    Connections(Store(clients.table(ENV.table_name)), ttl_seconds=ENV.ws_connection_ttl_seconds).open(
+        connection_id, owner)
+    logger.info("WebSocket connected", extra={"connection_id": connection_id})
+    return {"statusCode": 200}

@@ -1,0 +1,70 @@
+"""Setups and checks for the speech functions' sample events (registered in tests/test_events.py)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import boto3
+
+from parley import keys
+
+OWNER = "DEVICE#sample-device-0001"
+GREETING = Path(__file__).resolve().parent / "fixtures" / "transcribe" / "greeting.json"
+
+
+def _transcription_id(event: dict[str, Any]) -> str:
+    return str(event.get("transcriptionId") or event["pathParameters"]["transcriptionId"])
+
+
+def queued_transcription(names: dict[str, str], event: dict[str, Any]) -> None:
+    """The transcription the sample event names, queued, as POST /transcriptions leaves it."""
+    tid = _transcription_id(event)
+    boto3.resource("dynamodb").Table(names["Table"]).put_item(Item={
+        "PK": OWNER, "SK": keys.transcription_sk(tid), "type": "TRANSCRIPTION", "transcriptionId": tid,
+        "status": "queued", "source": "api", "format": "webm", "language": "en-US",
+        "audioKey": f"audio/DEVICE/sample-device-0001/{tid}.webm",
+        "createdAt": "2026-11-22T01:54:30.000000Z", "updatedAt": "2026-11-22T01:54:30.000000Z"})
+
+
+def running_transcription_with_output(names: dict[str, str], event: dict[str, Any]) -> None:
+    """A running transcription whose Transcribe output file is where the event's job says."""
+    queued_transcription(names, event)
+    job = event["job"]
+    s3 = boto3.client("s3")
+    if job["bucket"] not in [b["Name"] for b in s3.list_buckets()["Buckets"]]:
+        s3.create_bucket(Bucket=job["bucket"])
+    s3.put_object(Bucket=job["bucket"], Key=job["transcriptKey"], Body=GREETING.read_bytes())
+
+
+def prepared(result: Any) -> None:
+    assert result["mediaFormat"] == "webm" and result["jobName"].endswith(result["transcriptionId"])
+    assert result["mediaUri"].startswith("s3://") and result["transcriptKey"].startswith("transcripts/DEVICE/")
+
+
+def collected(result: Any) -> None:
+    assert (result["status"], result["eventType"]) == ("completed", "TranscriptReady")
+    assert result["event"]["wordCount"] == 7 and set(result["cleanup"]) == {"bucket", "audioKey", "transcriptKey",
+                                                                           "jobName"}
+
+
+def failed(result: Any) -> None:
+    assert (result["status"], result["eventType"]) == ("failed", "TranscriptionFailed")
+    assert result["event"]["reason"]["code"] == "TranscriptionTimedOut"
+
+
+def spoken(result: Any) -> None:
+    assert result["statusCode"] == 200, result
+    body = json.loads(result["body"])
+    assert (body["voice"], body["engine"], body["contentType"]) == ("Amy", "neural", "audio/mpeg")
+
+
+def stream_url(result: Any) -> None:
+    assert result["statusCode"] == 200, result
+    assert json.loads(result["body"])["url"].startswith("wss://transcribestreaming.")
+
+
+def transcription_read(result: Any) -> None:
+    assert result["statusCode"] == 200, result
+    assert json.loads(result["body"])["status"] == "queued"
