@@ -21,7 +21,8 @@ from .server import LocalStack
 CHECKS = "not_a_server_error,response_schema_conformance,status_code_conformance,content_type_conformance"
 
 
-def run(max_examples: int, seed: int | None = None, workers: int = 1) -> tuple[int, int, str]:
+def run(max_examples: int, seed: int | None = None, workers: int = 1, phases: str | None = None
+        ) -> tuple[int, int, str]:
     """Returns (exit code, requests generated, schemathesis output)."""
     st = shutil.which("st") or str(Path(sys.executable).with_name("st"))
     local = LocalStack(port=0).start()
@@ -31,6 +32,8 @@ def run(max_examples: int, seed: int | None = None, workers: int = 1) -> tuple[i
                    "--no-color"]
         if seed is not None:
             command += ["--seed", str(seed)]
+        if phases:
+            command += ["--phases", phases]
         done = subprocess.run(command, capture_output=True, text=True, timeout=3000, check=False)
     finally:
         local.stop()
@@ -44,8 +47,9 @@ def main() -> None:
     parser.add_argument("--max-examples", type=int, default=150)
     parser.add_argument("--min-requests", type=int, default=1000, help="fail if fewer requests were generated")
     parser.add_argument("--seed", type=int)
+    parser.add_argument("--phases", help="schemathesis phases, e.g. fuzzing (default: all)")
     args = parser.parse_args()
-    code, generated, output = run(args.max_examples, args.seed)
+    code, generated, output = run(args.max_examples, args.seed, phases=args.phases)
     print(output)
     print(f"fuzz: {generated} generated requests, schemathesis exit code {code}")
     if code != 0:

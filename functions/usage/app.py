@@ -20,7 +20,7 @@ from parley.usage_ledger import UsageLedger, UsageReport
 
 ENV = UsageApiEnv.load(os.environ)
 app = make_resolver(cors_allow_origin=ENV.cors_allow_origin, max_body_bytes=ENV.max_body_bytes)
-MONTH_PATTERN = r"^[0-9]{4}-(0[1-9]|1[0-2])$"
+MONTH_PATTERN = r"^2[0-9]{3}-(0[1-9]|1[0-2])$"  # 2000-2999: years a usage total can exist for
 
 
 @app.get("/usage", summary="Usage, estimated cost and remaining quota for a month", tags=["Usage"])
