@@ -83,3 +83,31 @@ def chat_cold_import(runs: int) -> None:
         "chat, AI_PROVIDER=bedrock": {"AI_PROVIDER": "bedrock"},
         "chat, AI_PROVIDER=anthropic_api": {"AI_PROVIDER": "anthropic_api"},
     }, runs)
+
+
+@benchmark("cold-import-all", "every function's handler import time vs a bare `import boto3` handler")
+def all_cold_import(runs: int) -> None:
+    """One row per function of the template (AI functions with AI_PROVIDER=bedrock, the default)."""
+    specs = Stack(parameters={"Stage": "bench", "AuthMode": "device"}).functions()
+    runs = max(3, runs // 2)
+    with tempfile.TemporaryDirectory() as tmp:
+        bare = Path(tmp) / "app.py"
+        bare.write_text(BARE_HANDLER, encoding="utf-8")
+        base_samples: list[float] = []
+        samples: dict[str, list[float]] = {}
+        anthropic: dict[str, bool] = {}
+        for _ in range(runs):  # interleaved with the baseline, so machine load hits all alike
+            base_samples.append(import_once(bare, {})[0])
+            for logical_id, spec in specs.items():
+                handler = spec.code_uri / f"{spec.handler.rsplit('.', 1)[0]}.py"
+                seconds, loaded = import_once(handler, function_env(logical_id, {}))
+                samples.setdefault(logical_id, []).append(seconds)
+                anthropic[logical_id] = loaded
+    base = statistics.median(base_samples)
+    print(f"  median of {runs} fresh interpreters; bare `import boto3` handler: {base:.3f} s")
+    print(f"  {'function':<32} {'import s':>9} {'vs bare':>8}  anthropic  target <= 1.3x")
+    for logical_id, values in sorted(samples.items(), key=lambda kv: statistics.median(kv[1])):
+        median = statistics.median(values)
+        verdict = "met" if median <= 1.3 * base else "missed"
+        print(f"  {logical_id:<32} {median:>9.3f} {median / base:>7.2f}x  {'yes' if anthropic[logical_id] else 'no':>9}"
+              f"  {verdict}")

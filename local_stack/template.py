@@ -96,9 +96,7 @@ class Stack:
         self.template = template if template is not None else load_template()
         self.region = region
         self.account = account
-        # Fn::ForEach blocks (AWS::LanguageExtensions) generate alarms only: nothing to run locally.
-        self.resources: dict[str, Any] = {k: v for k, v in self.template.get("Resources", {}).items()
-                                          if not k.startswith("Fn::ForEach::")}
+        self.resources: dict[str, Any] = self.template.get("Resources", {})
         self.parameters: dict[str, str] = {
             name: str(spec.get("Default", "")) for name, spec in self.template.get("Parameters", {}).items()
         }

@@ -9,6 +9,8 @@ execution in a daemon thread. Two things are missing for our workflows, and this
   — runs ``FunctionRunner.invoke`` in this process. A handler's exception becomes what Lambda
   returns for it (``FunctionError: Unhandled``, ``{"errorType": <class name>, "errorMessage": ...}``),
   so the ASL's Retry/Catch by error name behave as in AWS. Other functions fall back to moto.
+- moto spells aws-sdk task errors ``transcribe.BadRequestException``; AWS spells them
+  ``Transcribe.BadRequestException`` — patched for the services in ``SERVICE_ERROR_NAMES``.
 - a deterministic wait: each execution's worker thread is recorded, and ``wait`` joins it (bounded
   by ``timeout``), then reads the result through the Step Functions API (so a result that AWS could
   not serialise fails here too). No sleeping in tests.
@@ -56,6 +58,7 @@ from .template import ROOT, Stack
 
 STATE_MACHINE_TYPES = ("AWS::Serverless::StateMachine", "AWS::StepFunctions::StateMachine")
 DEFAULT_TIMEOUT = 15.0
+SERVICE_ERROR_NAMES = {"transcribe": "Transcribe", "s3": "S3", "polly": "Polly"}
 
 
 @dataclass(frozen=True)
@@ -198,6 +201,13 @@ class Workflows:
             patches.enter_context(mock.patch.object(
                 LambdaSimpleBackend, "invoke", patched_invoke(LambdaSimpleBackend.invoke)))
             patches.enter_context(mock.patch.object(ExecutionWorker, "start", start_worker))
+            # AWS names aws-sdk task errors <Service>.<Exception> ("Transcribe.BadRequestException");
+            # moto knows only a few services' spelling and falls back to the lower-case name.
+            from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
+                state_task_service_aws_sdk as aws_sdk,
+            )
+
+            patches.enter_context(mock.patch.dict(aws_sdk._SERVICE_ERROR_NAMES, SERVICE_ERROR_NAMES))
             # CreateStateMachine parses the definition only to validate it (~0.2 s each): once per text.
             patches.enter_context(mock.patch.object(
                 StepFunctionsParserBackend, "_validate_definition",

@@ -12,7 +12,7 @@ import pytest
 from local_stack.template import ROOT, load_template
 
 TEMPLATE = load_template()
-RESOURCES: dict[str, Any] = {k: v for k, v in TEMPLATE["Resources"].items() if not k.startswith("Fn::ForEach::")}
+RESOURCES: dict[str, Any] = TEMPLATE["Resources"]
 FUNCTIONS = {k: v for k, v in RESOURCES.items() if v["Type"] == "AWS::Serverless::Function"}
 
 # Actions that take no resource-level permission (or only a resource we cannot name ahead of
@@ -187,23 +187,19 @@ def test_no_machine_paths_or_secrets_in_the_repository() -> None:
     assert not offenders, offenders
 
 
-def _function_suffix(props: dict[str, Any]) -> str:
-    return _text(props["FunctionName"]).split("parley-${Stage}-", 1)[1].split('"')[0]
-
-
-def test_every_function_has_duration_and_error_rate_alarms() -> None:
-    _identifier, names, body = TEMPLATE["Resources"]["Fn::ForEach::FunctionAlarms"]
-    assert set(names) == {_function_suffix(f["Properties"]) for f in FUNCTIONS.values()}
-    duration, errors = body["&{Name}DurationAlarm"]["Properties"], body["&{Name}ErrorRateAlarm"]["Properties"]
-    assert duration["Threshold"] == 30000 and duration["MetricName"] == "Duration"
-    assert errors["Threshold"] == 1 and any("errors / invocations" in m.get("Expression", "")
-                                            for m in errors["Metrics"])
+def test_every_function_and_state_machine_is_alarmed() -> None:
+    for logical_id, resource in RESOURCES.items():
+        if resource["Type"] == "AWS::Serverless::Function":
+            errors = RESOURCES[f"{logical_id}ErrorRateAlarm"]["Properties"]
+            assert errors["Threshold"] == 1
+            assert any("errors / invocations" in m.get("Expression", "") for m in errors["Metrics"])
+            timeout = resource["Properties"].get("Timeout", TEMPLATE["Globals"]["Function"]["Timeout"])
+            assert (f"{logical_id}DurationAlarm" in RESOURCES) == (timeout > 30), logical_id
+        if resource["Type"] == "AWS::Serverless::StateMachine":
+            assert RESOURCES[f"{logical_id}FailuresAlarm"]["Properties"]["Threshold"] == 0
 
 
 def test_the_seed_monitoring_table_is_alarmed() -> None:
-    machines = {r["Properties"]["Name"]["Fn::Sub"].rsplit("-", 1)[1] for r in RESOURCES.values()
-                if r["Type"] == "AWS::Serverless::StateMachine"}
-    assert set(TEMPLATE["Resources"]["Fn::ForEach::StateMachineAlarms"][1]) == machines
     api = RESOURCES["Api5xxAlarm"]["Properties"]
     assert api["MetricName"] == "5XXError" and api["Threshold"] == 0.001
     assert RESOURCES["TableThrottlingAlarm"]["Type"] == "AWS::CloudWatch::Alarm"

@@ -92,7 +92,8 @@ def test_usage_of_another_month_and_of_another_owner_is_separate(api: ApiClient,
     assert stranger["totals"]["events"] == 0 and stranger["days"] == []
 
 
-@pytest.mark.parametrize("month", ["2026-13", "2026-1", "26-01", "2026-00", "abcd-ef", "2026-01-01", "0000-01", "9999-12"])
+@pytest.mark.parametrize("month", ["2026-13", "2026-1", "26-01", "2026-00", "abcd-ef", "2026-01-01",
+                                   "0000-01", "9999-12"])
 def test_a_malformed_month_is_422(api: ApiClient, month: str) -> None:
     error = assert_error(api.get("/usage", query=f"month={month}"), 422, "VALIDATION_ERROR")
     assert error["details"][0]["field"] == "query.month"

@@ -97,7 +97,7 @@ class AiEnv(_Env):
 class ChatEnv(ApiEnv, MeteringEnv, AiEnv):
     """POST /chat: the API, metering and the AI layer, plus the history budget."""
 
-    chat_history_tokens: int = Field(2000, alias="CHAT_HISTORY_TOKENS", ge=100, le=100_000)
+    chat_history_tokens: int = Field(540, alias="CHAT_HISTORY_TOKENS", ge=100, le=100_000)
 
 
 class SpeechEnv(ApiEnv, MeteringEnv):

@@ -10,6 +10,7 @@ import base64
 import binascii
 import json
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -71,18 +72,25 @@ def decode_cursor(cursor: str | None, *, owner: str) -> dict[str, Any] | None:
 
 
 class Store:
-    """The application's table. ``requests`` counts DynamoDB calls (used by benchmarks)."""
+    """The application's table. ``calls`` counts DynamoDB calls by operation (benchmarks, tests)."""
 
     def __init__(self, table: Any, *, sleep: Callable[[float], None] = time.sleep) -> None:
         self.table = table
         self.client = table.meta.client
         self.name: str = table.name
-        self.requests = 0
+        self.calls: Counter[str] = Counter()  # DynamoDB calls by operation (benchmarks, tests)
         self._sleep = sleep
+
+    @property
+    def requests(self) -> int:
+        return sum(self.calls.values())
+
+    def _count(self, operation: str) -> None:
+        self.calls[operation] += 1
 
     # -- single items ------------------------------------------------------------------------
     def get(self, pk: str, sk: str) -> dict[str, Any] | None:
-        self.requests += 1
+        self._count("GetItem")
         try:
             return self.table.get_item(Key={"PK": pk, "SK": sk}, ConsistentRead=True).get("Item")
         except ClientError as exc:
@@ -90,7 +98,7 @@ class Store:
             raise
 
     def put(self, item: dict[str, Any], **kwargs: Any) -> None:
-        self.requests += 1
+        self._count("PutItem")
         try:
             self.table.put_item(Item=item, **kwargs)
         except ClientError as exc:
@@ -98,7 +106,7 @@ class Store:
             raise
 
     def update(self, **kwargs: Any) -> dict[str, Any]:
-        self.requests += 1
+        self._count("UpdateItem")
         try:
             return self.table.update_item(**kwargs)  # type: ignore[no-any-return]
         except ClientError as exc:
@@ -106,7 +114,7 @@ class Store:
             raise
 
     def delete(self, pk: str, sk: str) -> None:
-        self.requests += 1
+        self._count("DeleteItem")
         try:
             self.table.delete_item(Key={"PK": pk, "SK": sk})
         except ClientError as exc:
@@ -118,7 +126,7 @@ class Store:
         for entry in items:
             for op in entry.values():
                 op.setdefault("TableName", self.name)
-        self.requests += 1
+        self._count("TransactWriteItems")
         try:
             self.client.transact_write_items(TransactItems=list(items))
         except ClientError as exc:
@@ -137,7 +145,7 @@ class Store:
             args["ExclusiveStartKey"] = cursor
         if index:
             args["IndexName"] = index
-        self.requests += 1
+        self._count("Query")
         try:
             result = self.table.query(**args)
         except ClientError as exc:
@@ -154,7 +162,7 @@ class Store:
         elif "ConsistentRead" not in args:
             args["ConsistentRead"] = True
         while True:
-            self.requests += 1
+            self._count("Query")
             try:
                 result = self.table.query(**args)
             except ClientError as exc:
@@ -182,7 +190,7 @@ class Store:
             pending: list[dict[str, Any]] = [{"DeleteRequest": {"Key": k}} for k in keys[start:start + BATCH_WRITE_MAX]]
             attempt = 0
             while pending:
-                self.requests += 1
+                self._count("BatchWriteItem")
                 try:
                     result = self.client.batch_write_item(RequestItems={self.name: pending})
                 except ClientError as exc:

@@ -350,7 +350,7 @@ class Analyses:
             for _ in range(6):
                 if not request:
                     break
-                self.store.requests += 1
+                self.store.calls["BatchGetItem"] += 1
                 result = client.batch_get_item(RequestItems=request)
                 found.extend(result.get("Responses", {}).get(self.store.name, []))
                 request = result.get("UnprocessedKeys") or {}

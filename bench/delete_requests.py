@@ -1,0 +1,64 @@
+"""DynamoDB requests made by DELETE /sessions/{id} for 10, 100 and 1,000 messages.
+
+Counted by the Store (every GetItem, Query page, BatchWriteItem and DeleteItem), on moto, against
+the target ceil(N/25) + ceil(N/page) + 2 where page is the number of keys one Query page returns.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+
+from bench.registry import benchmark
+
+SIZES = (10, 100, 1000)
+
+
+def measure() -> list[tuple[int, int, int, int]]:
+    """[(messages, requests, query pages, target)]."""
+    os.environ.update({"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench",
+                       "AWS_DEFAULT_REGION": "us-east-1"})
+    os.environ.pop("AWS_ENDPOINT_URL", None)
+    import boto3
+    from moto import mock_aws
+
+    from local_stack.resources import provision
+    from local_stack.template import Stack
+    from parley import keys
+    from parley.ids import iso_micros, new_ulid, utcnow
+    from parley.models import StartSession
+    from parley.store import Store
+    from parley.tutor import Tutor
+
+    rows = []
+    with mock_aws():
+        names = provision(Stack(parameters={"Stage": "bench", "AuthMode": "device"}))
+        table = boto3.resource("dynamodb", region_name="us-east-1").Table(names["Table"])
+        for size in SIZES:
+            store = Store(table)
+            tutor = Tutor(store, retention_days=90)
+            owner = f"DEVICE#bench-{size}"
+            session = tutor.start_session(owner, StartSession())
+            with table.batch_writer() as batch:  # seed the messages directly: we measure the delete
+                for n in range(size):
+                    at = iso_micros(utcnow())[:-7] + f"{n:06d}Z"
+                    batch.put_item(Item={
+                        "PK": owner, "SK": keys.message_sk(session.session_id, at),
+                        "GSI1PK": keys.session_gsi1pk(session.session_id), "GSI1SK": f"MSG#{at}",
+                        "type": "MESSAGE", "messageId": new_ulid(), "role": "user", "turnNumber": n,
+                        "content": "A typical learner sentence about going to the market last weekend.",
+                        "createdAt": at})
+            store.calls.clear()
+            tutor.delete_session(owner, session.session_id)
+            pages = store.calls["Query"]
+            rows.append((size, store.requests, pages, math.ceil(size / 25) + pages + 2))
+    return rows
+
+
+@benchmark("delete-requests", "DynamoDB requests of DELETE /sessions/{id} for 10, 100, 1000 messages")
+def delete_requests(runs: int) -> None:
+    print(f"  {'messages':>8} {'requests':>9} {'ceil(N/25)':>11} {'query pages':>12} {'target':>7}")
+    for size, requests, pages, target in measure():
+        print(f"  {size:>8} {requests:>9} {math.ceil(size / 25):>11} {pages:>12} {target:>7}"
+              f"  {'met' if requests <= target else 'MISSED'}")
+    print("  target: ceil(N/25) batch writes + ceil(N/page) query pages (1 MB pages) + 2 (session get and delete)")
