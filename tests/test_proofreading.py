@@ -14,7 +14,7 @@ from boto3.dynamodb.conditions import Key
 
 from parley import keys
 from parley.ai.types import AiAnswer, AiRequest, ProviderError, TokenUsage
-from parley.errors import AiOutputInvalid, NotFound, PromptBudgetExceeded
+from parley.errors import InvalidModelOutput, NotFound, PromptBudgetExceeded
 from parley.prompts import proofreading as texts
 from parley.proofreading.conversations import Conversations
 from parley.proofreading.engine import EngineLimits, Proofreader, parse_answer
@@ -212,7 +212,7 @@ def test_an_invalid_answer_is_retried_once_with_the_problem_stated(
 
 def test_two_invalid_answers_fail_and_save_nothing(library: PromptLibrary, store: Store, owner: str) -> None:
     provider = ScriptedProvider("no json here", '{"corrections": "none"}')
-    with pytest.raises(AiOutputInvalid):
+    with pytest.raises(InvalidModelOutput):
         make_proofreader(library, store, provider).proofread(owner, text="teh cat", prompt_id=None,
                                                              conversation_id=None)
     assert len(provider.requests) == 2

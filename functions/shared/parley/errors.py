@@ -88,18 +88,12 @@ class PromptBudgetExceeded(UnprocessableEntity):
     code = "PROMPT_BUDGET_EXCEEDED"
 
 
-class AiOutputInvalid(ParleyError):
-    """The model's answer did not match the required structure, even after one retry."""
+class InvalidModelOutput(ParleyError):
+    """The model's structured answer failed validation even after the one retry it gets
+    (proofreading corrections, analysis reports). Step Functions catch it by this name."""
 
     status = 502
     code = "AI_OUTPUT_INVALID"
-
-
-class InvalidModelOutput(ParleyError):
-    """The model's structured answer failed validation, after the one retry it gets (analysis)."""
-
-    status = 502
-    code = "INVALID_MODEL_OUTPUT"
 
 
 class AnalysisSuperseded(ParleyError):

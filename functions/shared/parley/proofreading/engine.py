@@ -19,7 +19,7 @@ from dataclasses import dataclass, replace
 from pydantic import ValidationError
 
 from ..ai.types import AiAnswer, AiProvider, AiRequest, ProviderError, TokenUsage, Turn
-from ..errors import AiOutputInvalid, PayloadTooLarge, UnprocessableEntity
+from ..errors import InvalidModelOutput, PayloadTooLarge, UnprocessableEntity
 from ..observability import logger
 from ..prompts import proofreading as texts
 from . import offline_rules  # noqa: F401 - registers the offline "proofread" responder
@@ -166,7 +166,7 @@ class Proofreader:
         except (ValueError, ValidationError) as exc:
             problem = _problem(exc)
             if remaining is not None and remaining() < MIN_RETRY_SECONDS:
-                raise AiOutputInvalid(f"The model's answer was not valid ({problem}) and there is no time left "
+                raise InvalidModelOutput(f"The model's answer was not valid ({problem}) and there is no time left "
                                       "to ask again; nothing was saved. Try again.") from exc
             logger.info("Proofreading answer not valid; asking once more", extra={"problem": problem})
             if on_retry is not None:
@@ -179,7 +179,7 @@ class Proofreader:
             try:
                 parsed = parse_answer(answer.text)
             except (ValueError, ValidationError) as again:
-                raise AiOutputInvalid(f"The model's answer was not valid twice ({_problem(again)}); "
+                raise InvalidModelOutput(f"The model's answer was not valid twice ({_problem(again)}); "
                                       "nothing was saved. Try again.") from again
         placement = place(prepared.text, parsed.corrections)
         total = usage_out(usage)
