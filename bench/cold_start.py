@@ -1,10 +1,13 @@
 """Cold start: how long a function's handler module takes to import in a fresh interpreter.
 
 Each measurement starts a new Python process with the function's environment as the template
-gives it (plus the overrides named), imports the handler file the way the Lambda runtime does,
-and reports the import time measured inside that process (interpreter start-up excluded). The
-baseline is a bare handler that only does ``import boto3`` (the runtime provides boto3), measured
-in the same run and interleaved with the others, so machine load affects all of them alike.
+gives it, plus the variables the Lambda runtime sets (``LAMBDA_TASK_ROOT`` ...) and the overrides
+named, imports the handler file the way the Lambda runtime does, and reports the import time
+measured inside that process (interpreter start-up excluded). The baseline is a bare handler that
+only does ``import boto3`` (the runtime provides boto3), measured in the same run and interleaved
+with the others, so machine load affects all of them alike. Packages come from the dev virtualenv,
+which holds more than the layer does (httpx, requests, ...): code that imports whatever happens to
+be installed costs more here than in Lambda.
 """
 
 from __future__ import annotations
@@ -34,11 +37,26 @@ print(json.dumps({"seconds": elapsed, "anthropic": "anthropic" in sys.modules}))
 """
 
 
+def runtime_env(handler: Path, name: str = "bare", handler_name: str = "app.handler") -> dict[str, str]:
+    """The variables the Lambda runtime itself sets (a subset: those libraries look at during init).
+
+    They matter: ``LAMBDA_TASK_ROOT`` is how the X-Ray SDK and Powertools' Tracer know they run in
+    Lambda. Without it the SDK builds a centralized-sampling X-Ray client twice at import (a path
+    Lambda never takes) and the Tracer switches itself off, so neither figure would be Lambda's.
+    """
+    return {"LAMBDA_TASK_ROOT": str(handler.parent), "LAMBDA_RUNTIME_DIR": "/var/runtime",
+            "_HANDLER": handler_name, "AWS_EXECUTION_ENV": "AWS_Lambda_python3.11",
+            "AWS_LAMBDA_FUNCTION_NAME": name, "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "512", "AWS_LAMBDA_INITIALIZATION_TYPE": "on-demand",
+            "AWS_XRAY_CONTEXT_MISSING": "LOG_ERROR", "AWS_XRAY_DAEMON_ADDRESS": "169.254.79.129:2000",
+            "AWS_REGION": "us-east-1", "AWS_DEFAULT_REGION": "us-east-1"}
+
+
 def function_env(logical_id: str, overrides: Mapping[str, str]) -> dict[str, str]:
     """The function's environment from the template, as Lambda would set it, plus overrides."""
     spec = Stack(parameters={"Stage": "bench", "AuthMode": "device"}).functions()[logical_id]
-    return {**spec.environment, "AWS_LAMBDA_FUNCTION_NAME": spec.name, "AWS_REGION": "us-east-1",
-            "AWS_DEFAULT_REGION": "us-east-1", **overrides}
+    handler = spec.code_uri / f"{spec.handler.rsplit('.', 1)[0]}.py"
+    return {**spec.environment, **runtime_env(handler, spec.name, spec.handler), **overrides}
 
 
 def import_once(handler: Path, env: Mapping[str, str]) -> tuple[float, bool]:
@@ -63,7 +81,7 @@ def compare(function: str, variants: Mapping[str, Mapping[str, str]], runs: int)
         loaded: dict[str, bool] = {}
         envs = {name: function_env(function, overrides) for name, overrides in variants.items()}
         for _ in range(runs):  # interleaved, so load on the machine hits every variant alike
-            samples["bare (import boto3)"].append(import_once(bare, {})[0])
+            samples["bare (import boto3)"].append(import_once(bare, runtime_env(bare))[0])
             for name, env in envs.items():
                 seconds, anthropic = import_once(handler, env)
                 samples.setdefault(name, []).append(seconds)
@@ -97,7 +115,7 @@ def all_cold_import(runs: int) -> None:
         samples: dict[str, list[float]] = {}
         anthropic: dict[str, bool] = {}
         for _ in range(runs):  # interleaved with the baseline, so machine load hits all alike
-            base_samples.append(import_once(bare, {})[0])
+            base_samples.append(import_once(bare, runtime_env(bare))[0])
             for logical_id, spec in specs.items():
                 handler = spec.code_uri / f"{spec.handler.rsplit('.', 1)[0]}.py"
                 seconds, loaded = import_once(handler, function_env(logical_id, {}))

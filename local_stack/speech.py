@@ -13,19 +13,31 @@ makes both behave like the services for our code:
   document; by default a canned sentence, since nothing here recognises speech). ``transcript_for``
   may also return ``None`` (the job stays IN_PROGRESS), ``NO_OUTPUT`` (COMPLETED, no file) or a
   ``JobFailure`` (the job FAILS with that ``FailureReason``).
+
+moto's Transcribe also emits no EventBridge events, and its jobs advance only when someone asks for
+them (``GetTranscriptionJob``). ``finish_job`` runs a job to its end, as Transcribe does on its own,
+and ``announce_job_state`` puts the documented "Transcribe Job State Change" event on the default bus
+(``job_state_change`` builds the whole event, e.g. to test a rule's pattern). In the local stack,
+``attach`` runs a small Transcribe clock that does both every second for every job, so the
+transcription workflow's event-driven wait is resumed as in AWS (through the bus relay).
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import shutil
 import subprocess
+import threading
+import time
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 from unittest import mock
 
+LOG = logging.getLogger("local_stack.speech")
 CANNED_TEXT = "This is the local stack's transcript. Nothing here recognises speech, so it is always the same."
 
 
@@ -138,9 +150,105 @@ def emulate_speech(transcript_for: TranscriptFor = canned_transcript, *, speak: 
         yield
 
 
+# -- Transcribe's job-state events (moto emits none) ------------------------------------------------
+TRANSCRIBE_EVENT_SOURCE = "aws.transcribe"
+TRANSCRIBE_EVENT_TYPE = "Transcribe Job State Change"
+FINAL_STATES = ("COMPLETED", "FAILED")
+
+
+def _job_detail(job_name: str, status: str, failure_reason: str | None) -> dict[str, str]:
+    detail = {"TranscriptionJobName": job_name, "TranscriptionJobStatus": status}
+    if failure_reason:
+        detail["FailureReason"] = failure_reason
+    return detail
+
+
+def job_state_change(job_name: str, status: str, failure_reason: str | None = None, *,
+                     account: str = "123456789012", region: str = "us-east-1") -> dict[str, Any]:
+    """The event Transcribe puts on the default bus when a job changes state (documented shape)."""
+    return {"version": "0", "id": str(uuid.uuid4()), "detail-type": TRANSCRIBE_EVENT_TYPE,
+            "source": TRANSCRIBE_EVENT_SOURCE, "account": account,
+            "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "region": region, "resources": [],
+            "detail": _job_detail(job_name, status, failure_reason)}
+
+
+def _transcribe_backend(account: str, region: str) -> Any:
+    from moto.transcribe.models import transcribe_backends
+
+    return transcribe_backends[account][region]
+
+
+def finish_job(job_name: str, *, account: str = "123456789012", region: str = "us-east-1",
+               max_steps: int = 10) -> str:
+    """Run an emulated job on (QUEUED -> IN_PROGRESS -> its outcome) as Transcribe does by itself;
+    returns its status then (IN_PROGRESS if ``transcript_for`` never lets it finish)."""
+    job = _transcribe_backend(account, region).transcriptions[job_name]
+    for _ in range(max_steps):
+        if job.status in FINAL_STATES:
+            break
+        job.advance()
+    return str(job.status)
+
+
+def announce_job_state(job_name: str, status: str, failure_reason: str | None = None, *,
+                       account: str = "123456789012", region: str = "us-east-1") -> None:
+    """Put Transcribe's job-state event on the emulator's default bus (its rules match it there)."""
+    from moto.events.models import events_backends
+
+    entry = {"Source": TRANSCRIBE_EVENT_SOURCE, "DetailType": TRANSCRIBE_EVENT_TYPE,
+             "Detail": json.dumps(_job_detail(job_name, status, failure_reason))}
+    result = events_backends[account][region].put_events([entry])
+    if result and result[0].get("ErrorCode"):
+        raise RuntimeError(f"Could not put the Transcribe event: {result[0]}")
+
+
+class TranscribeClock:
+    """The local stack's Transcribe: every ``interval`` seconds, advance every unfinished job one
+    step and announce each job that has reached COMPLETED or FAILED once (whoever advanced it)."""
+
+    def __init__(self, account: str, region: str) -> None:
+        self.account = account
+        self.region = region
+        self.announced: set[str] = set()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def tick(self) -> list[str]:
+        announced = []
+        for name, job in list(_transcribe_backend(self.account, self.region).transcriptions.items()):
+            if job.status not in FINAL_STATES:
+                job.advance()
+            if job.status in FINAL_STATES and name not in self.announced:
+                self.announced.add(name)
+                announce_job_state(name, str(job.status), job.failure_reason or None,
+                                   account=self.account, region=self.region)
+                announced.append(name)
+        return announced
+
+    def start(self, *, interval: float = 1.0) -> TranscribeClock:
+        def loop() -> None:
+            while not self._stop.wait(interval):
+                try:
+                    self.tick()
+                except Exception:  # a failed tick must not stop the clock
+                    LOG.exception("The Transcribe clock failed a tick")
+
+        self._thread = threading.Thread(target=loop, name="parley-transcribe-clock", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread:
+            self._thread.join(timeout=5)
+
+
 def attach(local: Any) -> None:
     """Hook for local_stack.server.LocalStack: Polly speaks (espeak-ng when installed), Transcribe
-    writes a canned transcript, for as long as the local stack runs."""
+    writes a canned transcript, runs its jobs by itself and announces them on the default bus, for
+    as long as the local stack runs."""
     resources = contextlib.ExitStack()
     resources.enter_context(emulate_speech())
+    clock = TranscribeClock(local.stack.account, local.stack.region).start()
+    resources.callback(clock.stop)
     local.on_stop(resources.close)

@@ -322,7 +322,7 @@ def state_machine_files(stack: Stack) -> dict[str, Path]:
 
 
 # -- the local stack (make run) ---------------------------------------------------------------------
-LOCAL_SUBSTITUTIONS = {"PollIntervalSeconds": "1", "PollMaxIntervalSeconds": "2"}
+LOCAL_SUBSTITUTIONS = {"PollIntervalSeconds": "1", "PollMaxIntervalSeconds": "2", "EventWaitSeconds": "30"}
 
 
 def s3_rules(stack: Stack) -> list[tuple[str, dict[str, Any]]]:

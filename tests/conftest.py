@@ -116,17 +116,30 @@ WORKFLOW_SUBSTITUTIONS: dict[str, str] = {
     "PollIntervalSeconds": "0",
     "PollMaxIntervalSeconds": "0",
     "MaxPolls": "5",  # the transcription workflow: a timeout after 5 polls, not 40
+    # The transcription workflow's event-driven wait times out after 1 s (nobody sends Transcribe's
+    # event here), so these tests take the poll, its safety net; tests/test_transcription_events.py
+    # sends the events. Not 0: moto then races the timeout against scheduling the task and can record
+    # a corrupt history event.
+    "EventWaitSeconds": "1",
 }
 
 
 @pytest.fixture
-def workflows(stack: Stack, runner: FunctionRunner, aws: dict[str, str]) -> Iterator[Any]:
+def workflows(stack: Stack, runner: FunctionRunner, aws: dict[str, str], monkeypatch: pytest.MonkeyPatch
+              ) -> Iterator[Any]:
     """The template's state machines created in moto, Lambda tasks running our handlers in-process.
 
     ``workflows.run("TranscriptionStateMachine", {...}) -> (status, output)``; ``start`` + ``wait``
     for more control; ``history``/``states_entered``/``executions``. See local_stack/workflows.py.
+    moto's interpreter really sleeps a Retry's IntervalSeconds: here the retries happen, the waits do not.
     """
+    from types import SimpleNamespace
+
+    from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
+
     from local_stack.workflows import Workflows
+
+    monkeypatch.setattr(retrier_decl, "time", SimpleNamespace(sleep=lambda _seconds: None))
 
     with Workflows(stack, runner, substitutions=WORKFLOW_SUBSTITUTIONS).installed() as installed:
         yield installed

@@ -68,3 +68,24 @@ def stream_url(result: Any) -> None:
 def transcription_read(result: Any) -> None:
     assert result["statusCode"] == 200, result
     assert json.loads(result["body"])["status"] == "queued"
+
+
+def waiting_execution_token(names: dict[str, str], event: dict[str, Any]) -> None:
+    """A task token stored for the event's job, as the workflow's wait leaves it (a token no running
+    execution holds any more). The sample names the ``dev`` stage (``sam local invoke``'s default);
+    the tests run as stage ``test``, so the job name is switched to it here."""
+    detail = event["detail"]
+    detail["TranscriptionJobName"] = detail["TranscriptionJobName"].replace("parley-dev-", "parley-test-", 1)
+    boto3.resource("dynamodb").Table(names["Table"]).put_item(Item={
+        "PK": keys.transcribe_job_pk(detail["TranscriptionJobName"]), "SK": keys.JOB_WAIT_SK,
+        "type": "TRANSCRIBE_WAIT", "taskToken": "AQCEAAAAKgAAAAMAAAAAAAAAAf0sample",
+        "transcriptionId": "01KAQZ4M7Q0W4V9Y2T3X5B6C8D",
+        "executionArn": "arn:aws:states:us-east-1:123456789012:execution:parley-test-transcription:"
+                        "01KAQZ4M7Q0W4V9Y2T3X5B6C8D",
+        "expiresAt": 1795000000})
+
+
+def job_event_handled(result: Any) -> None:
+    # The token was found and sent; Step Functions answered that nobody waits for it: ignored, no error.
+    assert result == {"jobName": "parley-test-01KAQZ4M7Q0W4V9Y2T3X5B6C8D", "status": "COMPLETED",
+                      "outcome": "already-resumed"}, result

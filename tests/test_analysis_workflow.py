@@ -40,14 +40,6 @@ LEARNER = ["I go to the market yesterday with my sister.",
            "Um, it was, like, more better than last week because the sun was shining."]
 
 
-@pytest.fixture(autouse=True)
-def no_retry_waits(monkeypatch: pytest.MonkeyPatch) -> None:
-    """moto's interpreter really sleeps IntervalSeconds between retries; the retries still happen."""
-    from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
-
-    monkeypatch.setattr(retrier_decl, "time", SimpleNamespace(sleep=lambda _seconds: None))
-
-
 @pytest.fixture(scope="module")
 def emulated(stack: Stack, runner: FunctionRunner) -> Iterator[SimpleNamespace]:
     """moto with the template's resources and state machines, and a copy of the bus in SQS."""

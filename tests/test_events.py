@@ -87,6 +87,7 @@ SETUPS: dict[str, Setup] = {
     "transcription_prepare": speech_events.queued_transcription,
     "transcription_collect": speech_events.running_transcription_with_output,
     "transcription_failure": speech_events.queued_transcription,
+    "transcription_job_events": speech_events.waiting_execution_token,
 }
 
 CHECKS: dict[str, Check] = {
@@ -115,6 +116,7 @@ CHECKS: dict[str, Check] = {
     "transcription_prepare": speech_events.prepared,
     "transcription_collect": speech_events.collected,
     "transcription_failure": speech_events.failed,
+    "transcription_job_events": speech_events.job_event_handled,
 }
 
 

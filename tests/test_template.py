@@ -25,6 +25,9 @@ RESOURCE_STAR_ALLOWED = {
     "transcribe:DeleteTranscriptionJob",
     "transcribe:StartStreamTranscriptionWebSocket",
     "transcribe:StartStreamTranscription",
+    # No resource type in the Service Authorization Reference: the task token names the execution.
+    # Only the transcription job-events function has it, and only SendTaskSuccess.
+    "states:SendTaskSuccess",
     "xray:PutTraceSegments",
     "xray:PutTelemetryRecords",
     "xray:GetSamplingRules",

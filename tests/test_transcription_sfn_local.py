@@ -3,8 +3,9 @@
 Runs only where a Docker engine answers (``make test-sfn-local``); skipped elsewhere - our machines
 and CI have none, and there moto's interpreter (tests/test_transcription_workflow.py) is what runs.
 The mocked responses (tests/sfn_local/MockConfigFile.json) replace every Task, so this checks the
-definition's control flow on the real interpreter: poll until COMPLETED, FAILED into cleanup, a
-cleanup error that outlasts its retries.
+definition's control flow on the real interpreter: the event wait resumed (COMPLETED, FAILED) or
+timing out into the poll, poll until COMPLETED, FAILED into cleanup, a cleanup error that outlasts
+its retries.
 """
 
 from __future__ import annotations
@@ -89,3 +90,18 @@ def test_failed_job_goes_through_cleanup(sfn_local: Any) -> None:
 def test_cleanup_error_fails_the_execution(sfn_local: Any) -> None:
     found = run(*sfn_local, "CleanupFails")
     assert (found["status"], found.get("error")) == ("FAILED", "CleanupFailed")
+
+
+def test_the_event_driven_wait_skips_the_poll(sfn_local: Any) -> None:
+    client, arn = sfn_local
+    found = run(client, arn, "EventDriven")
+    assert found["status"] == "SUCCEEDED"
+    entered = [e["stateEnteredEventDetails"]["name"]
+               for e in client.get_execution_history(executionArn=found["executionArn"])["events"]
+               if "stateEnteredEventDetails" in e]
+    assert "GetJob" not in entered and "EventSaysDone?" in entered
+
+
+def test_a_failed_event_goes_through_cleanup(sfn_local: Any) -> None:
+    found = run(*sfn_local, "EventFailed")
+    assert (found["status"], found.get("error")) == ("FAILED", "TranscriptionFailed")

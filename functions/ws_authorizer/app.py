@@ -12,11 +12,10 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from parley.auth import Authenticator
+from parley.auth import Authenticator, connect_headers
 from parley.config import AuthorizerEnv
 from parley.errors import Unauthorized
 from parley.observability import logger
-from parley.proofreading.connections import connect_headers
 
 ENV = AuthorizerEnv.load(os.environ)
 AUTH = Authenticator(ENV)

@@ -24,6 +24,14 @@ OWNER_PATTERN = re.compile(r"^(DEVICE|USER)#[A-Za-z0-9._-]{1,128}$")
 ALLOWED_HEADERS = ["Authorization", "Content-Type", "X-Device-Id", "X-Api-Key", "X-Amz-Date", "X-Amz-Security-Token"]
 
 
+# An AWS error that means "the service is busy or broken right now", not "your request is wrong".
+DEPENDENCY_UNAVAILABLE = THROTTLING_CODES | {
+    "InternalError", "InternalFailure", "InternalServerException", "InternalFailureException", "SlowDown",
+    "RequestTimeout", "ServiceUnavailableException", "TooManyRequestsException", "LimitExceededException",
+    "ThrottledException", "RequestLimitExceeded",
+}
+
+
 def error_response(status: int, code: str, message: str, details: list[dict[str, Any]] | None = None,
                    headers: dict[str, str] | None = None) -> Response[str]:
     body = {"error": {"code": code, "message": message, "details": details or []}}
@@ -111,7 +119,9 @@ def make_resolver(*, cors_allow_origin: str, max_body_bytes: int) -> ParleyResol
 
     @app.exception_handler(ClientError)
     def _aws(exc: ClientError) -> Response[str]:
-        if error_code(exc) in THROTTLING_CODES:
+        status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
+        if error_code(exc) in DEPENDENCY_UNAVAILABLE or status >= 500:
+            logger.warning("Dependency unavailable", extra={"code": error_code(exc), "operation": exc.operation_name})
             return error_response(503, "SERVICE_UNAVAILABLE",
                                   "A dependency is busy; nothing was changed. Retry shortly.",
                                   headers={"Retry-After": "1"})

@@ -84,3 +84,17 @@ class Authenticator:
         if use not in ("access", "id") or client != self.env.user_pool_client_id:
             raise Unauthorized("The token was not issued to this app.")
         return str(claims["sub"])
+
+
+def connect_headers(event: Mapping[str, Any]) -> dict[str, str]:
+    """Headers to authenticate a $connect with: the real headers, plus the query string's
+    ``deviceId`` (as X-Device-Id) and ``token`` (as Authorization: Bearer) — browsers cannot set
+    headers on a WebSocket. Only the $connect authorizer uses this; REST never reads the query."""
+    headers = {str(k): str(v) for k, v in (event.get("headers") or {}).items()}
+    lower = {k.lower() for k in headers}
+    query = event.get("queryStringParameters") or {}
+    if query.get("deviceId") and "x-device-id" not in lower:
+        headers["X-Device-Id"] = str(query["deviceId"])
+    if query.get("token") and "authorization" not in lower:
+        headers["Authorization"] = f"Bearer {query['token']}"
+    return headers

@@ -13,7 +13,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 
 class _Env(BaseModel):
-    model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True)
+    # defer_build: each env class gets its validator on first use, so a function builds only its own.
+    model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True, defer_build=True)
 
     @classmethod
     def load(cls, environ: Mapping[str, str]) -> Self:
@@ -177,3 +178,10 @@ class WebSocketConnectionEnv(_Env):
 
     table_name: str = Field(alias="TABLE_NAME", min_length=3)
     ws_connection_ttl_seconds: int = Field(7800, alias="WS_CONNECTION_TTL_SECONDS", ge=60, le=86_400)
+
+
+class TranscriptionJobEventsEnv(_Env):
+    """The transcription workflow's job-events function (Transcribe's job-state events -> task token)."""
+
+    table_name: str = Field(alias="TABLE_NAME", min_length=3)
+    stage: str = Field(alias="STAGE", min_length=1)

@@ -140,3 +140,15 @@ def analysis_sk(session_id: str) -> str:
 def session_transcripts_prefix(session_id: str) -> str:
     """Transcripts saved under a session: ``SESSION#<sessionId>#TRANSCRIPT#<transcriptionId>``."""
     return f"{SESSION_PREFIX}{session_id}#TRANSCRIPT#"
+
+
+# -- the transcription workflow's event-driven wait (issues 4 and 8) ------------------------------
+#     task token    PK=TRANSCRIBEJOB#<Transcribe job name>  SK=TASK_TOKEN  (taskToken, transcriptionId,
+#                   executionArn, expiresAt)
+# Written by the state machine itself (aws-sdk:dynamodb:putItem.waitForTaskToken), read by the
+# job-events Lambda, which knows only the job name from Transcribe's event. Expires after a day.
+JOB_WAIT_SK = "TASK_TOKEN"
+
+
+def transcribe_job_pk(job_name: str) -> str:
+    return f"TRANSCRIBEJOB#{job_name}"

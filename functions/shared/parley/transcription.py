@@ -28,7 +28,7 @@ from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from botocore.exceptions import ClientError
-from pydantic import Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from . import keys
 from .errors import BadRequest, NotFound, PayloadTooLarge, ServiceUnavailable, UnsupportedMediaType
@@ -379,6 +379,7 @@ FAILURE_MESSAGES: dict[str, str] = {
     "TranscriptMalformed": "Transcribe's result could not be read; send the recording again.",
     "TranscriptTooLarge": "The recording is too long for one transcript; split it into parts of a few minutes.",
 }
+TASK_TOKEN_TTL = timedelta(days=1)
 INTERNAL_MESSAGE = "Something went wrong on our side while transcribing; send the recording again."
 
 
@@ -400,6 +401,9 @@ class TranscriptionSteps:
             "language": item["language"], "mediaFormat": FORMATS[item["format"]][0], "bucket": self.bucket,
             "audioKey": item["audioKey"], "mediaUri": f"s3://{self.bucket}/{item['audioKey']}",
             "transcriptKey": transcript_key(owner, tid), "jobName": job_name(self.stage, tid),
+            # TTL of the task-token item the state machine stores while it waits for Transcribe's event
+            # (a string: the workflow writes it as a DynamoDB N). A day outlives any wait.
+            "waitExpiresAt": str(int((utcnow() + TASK_TOKEN_TTL).timestamp())),
         }
 
     @staticmethod
@@ -556,3 +560,81 @@ class TranscriptionSteps:
                 logger.warning("Could not read the failed job's reason")
             return FAILURE_MESSAGES[name].format(detail=detail)
         return FAILURE_MESSAGES.get(name, INTERNAL_MESSAGE)
+
+
+# -- the event-driven wait: Transcribe's job-state events -> the waiting execution ----------------
+# After StartJob the state machine stores its task token under the job's name (keys.transcribe_job_pk)
+# and waits (``aws-sdk:dynamodb:putItem.waitForTaskToken``). Transcribe announces a finished job on the
+# default bus ("Transcribe Job State Change"); the rule sends our jobs' COMPLETED/FAILED events to the
+# job-events function, which resumes the execution with ``SendTaskSuccess {"status": ...}``. Anything
+# that goes wrong here costs time, not the transcription: the wait times out into the poll loop.
+TranscribeJobStatus = Literal["QUEUED", "IN_PROGRESS", "COMPLETED", "FAILED"]
+JobEventOutcome = Literal["resumed", "already-resumed", "not-waiting", "not-ours", "not-final"]
+# SendTaskSuccess errors meaning "nobody waits for this token any more": the task timed out into
+# the poll loop, the token was used by an earlier copy of the event, or the execution has ended.
+STALE_TOKEN_ERRORS = ("TaskTimedOut", "InvalidToken", "TaskDoesNotExist")
+
+
+class TranscribeJobStateDetail(BaseModel):
+    """``detail`` of Transcribe's "Transcribe Job State Change" event (documented shape)."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    transcription_job_name: str = Field(alias="TranscriptionJobName", min_length=1, max_length=200)
+    transcription_job_status: TranscribeJobStatus = Field(alias="TranscriptionJobStatus")
+    failure_reason: str | None = Field(None, alias="FailureReason")
+
+
+class TranscribeJobStateChange(BaseModel):
+    """The EventBridge event Transcribe puts on the account's default bus."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True)
+
+    id: str = ""
+    source: Literal["aws.transcribe"]
+    detail_type: Literal["Transcribe Job State Change"] = Field(alias="detail-type")
+    detail: TranscribeJobStateDetail
+
+
+class JobEventResult(ApiModel):
+    job_name: str
+    status: str
+    outcome: JobEventOutcome
+
+
+class JobEvents:
+    """Resume the execution waiting for a Transcribe job (idempotent: a repeated or late event is
+    logged and ignored)."""
+
+    def __init__(self, store: Store, sfn: Any, *, stage: str) -> None:
+        self.store = store
+        self.sfn = sfn
+        self.our_jobs = re.compile(rf"^{re.escape(job_name(stage, ''))}[0-9A-HJKMNP-TV-Z]{{26}}$")
+
+    def handle(self, event: dict[str, Any]) -> JobEventResult:
+        change = TranscribeJobStateChange.model_validate(event)
+        name, status = change.detail.transcription_job_name, change.detail.transcription_job_status
+
+        def result(outcome: JobEventOutcome) -> JobEventResult:
+            logger.info("Transcribe job event", extra={"job_name": name, "job_status": status, "outcome": outcome,
+                                                       "event_id": change.id})
+            return JobEventResult(job_name=name, status=status, outcome=outcome)
+
+        if not self.our_jobs.match(name):  # the rule matches our prefix; another stage may share it
+            return result("not-ours")
+        if status not in ("COMPLETED", "FAILED"):
+            return result("not-final")
+        item = self.store.get(keys.transcribe_job_pk(name), keys.JOB_WAIT_SK)
+        if not item or not item.get("taskToken"):
+            # No execution waits (its token was never stored, or expired): if one runs, it polls.
+            return result("not-waiting")
+        output = {"status": status, "jobName": name}
+        if change.detail.failure_reason:
+            output["failureReason"] = change.detail.failure_reason[:1000]
+        try:
+            self.sfn.send_task_success(taskToken=item["taskToken"], output=json.dumps(output))
+        except ClientError as exc:
+            if error_code(exc) in STALE_TOKEN_ERRORS:
+                return result("already-resumed")
+            raise  # transient: Lambda retries the asynchronous invocation; the poll is the safety net
+        return result("resumed")

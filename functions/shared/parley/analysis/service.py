@@ -21,7 +21,7 @@ import json
 from collections.abc import Sequence
 from datetime import timedelta
 from decimal import Decimal
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from boto3.dynamodb.conditions import Key
 from botocore.exceptions import ClientError
@@ -36,9 +36,11 @@ from ..observability import logger
 from ..prompts.analysis import VERSION as PROMPT_VERSION
 from ..quota import QuotaGuard
 from ..store import Store, error_code
-from .judge import Conversation
 from .metrics import Measurements, SpokenWord, measure
 from .report import DIMENSIONS, AnalysisReport, Cefr
+
+if TYPE_CHECKING:  # the judge (and the offline engine it registers) is only the judge function's
+    from .judge import Conversation
 
 AnalysisState = Literal["running", "completed", "failed"]
 ITEM_TYPE = "ANALYSIS"
@@ -174,6 +176,8 @@ class Analyses:
             key=Key("PK").eq(owner) & Key("SK").begins_with(keys.message_sk(session_id, "")),
             ProjectionExpression="#r, content", ExpressionAttributeNames={"#r": "role"})
         turns = tuple((str(i["role"]), str(i["content"])) for i in items)
+        from .judge import Conversation  # here, not at the top: only the judge function needs the judge
+
         return Conversation(turns=turns, level=meta.get("level"), topic=meta.get("topic"))
 
     def recordings(self, owner: str, session_id: str) -> list[list[SpokenWord]]:

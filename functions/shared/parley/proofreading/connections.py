@@ -47,20 +47,6 @@ def owner_from_connect_event(event: Mapping[str, Any]) -> str | None:
     return owner if isinstance(owner, str) and OWNER_PATTERN.match(owner) else None
 
 
-def connect_headers(event: Mapping[str, Any]) -> dict[str, str]:
-    """Headers to authenticate a $connect with: the real headers, plus the query string's
-    ``deviceId`` (as X-Device-Id) and ``token`` (as Authorization: Bearer) — browsers cannot set
-    headers on a WebSocket. Only the $connect authorizer uses this; REST never reads the query."""
-    headers = {str(k): str(v) for k, v in (event.get("headers") or {}).items()}
-    lower = {k.lower() for k in headers}
-    query = event.get("queryStringParameters") or {}
-    if query.get("deviceId") and "x-device-id" not in lower:
-        headers["X-Device-Id"] = str(query["deviceId"])
-    if query.get("token") and "authorization" not in lower:
-        headers["Authorization"] = f"Bearer {query['token']}"
-    return headers
-
-
 def callback_url(event: Mapping[str, Any], override: str = "") -> str:
     """Where to post messages for this event's connection (the @connections endpoint)."""
     if override:
