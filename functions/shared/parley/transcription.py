@@ -638,3 +638,14 @@ class JobEvents:
                 return result("already-resumed")
             raise  # transient: Lambda retries the asynchronous invocation; the poll is the safety net
         return result("resumed")
+
+
+def steps_from(env: Any) -> TranscriptionSteps:
+    """The workflow's task steps, configured from a task function's environment
+    (``parley.config.TranscriptionStepsEnv``), with the cached clients."""
+    from . import clients
+    from .usage import publisher_from
+
+    return TranscriptionSteps(Store(clients.table(env.table_name)), clients.client("s3"), clients.client("transcribe"),
+                              bucket=env.audio_bucket_name, stage=env.stage, retention_days=env.data_retention_days,
+                              publisher=publisher_from(env))
