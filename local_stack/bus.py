@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 import boto3
 
 from .lambdas import FunctionRunner
+from .periodic import Periodic
 from .template import Stack
 
 if TYPE_CHECKING:
@@ -129,8 +130,7 @@ class BusRelay:
         self.sources: list[QueueSource] = []
         self.deliveries: list[Delivery] = []
         self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._background = Periodic("The local bus relay", self.pump)
         self._clients: dict[str, Any] = {}
 
     def client(self, service: str) -> Any:
@@ -336,23 +336,11 @@ class BusRelay:
 
     # -- in the background (the local stack) ---------------------------------------------------
     def start(self, *, interval: float = 0.1) -> BusRelay:
-        def loop() -> None:
-            while not self._stop.wait(interval):
-                try:
-                    self.pump()
-                except Exception:
-                    LOG.exception("The local bus relay failed a round")
-
-        self._stop.clear()
-        self._thread = threading.Thread(target=loop, name="parley-bus-relay", daemon=True)
-        self._thread.start()
+        self._background.start(interval)
         return self
 
     def stop(self) -> None:
-        self._stop.set()
-        if self._thread:
-            self._thread.join(timeout=5)
-            self._thread = None
+        self._background.stop()
 
 
 def attach(local: LocalStack) -> None:

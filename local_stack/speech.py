@@ -26,10 +26,8 @@ from __future__ import annotations
 
 import contextlib
 import json
-import logging
 import shutil
 import subprocess
-import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -37,7 +35,8 @@ from dataclasses import dataclass
 from typing import Any
 from unittest import mock
 
-LOG = logging.getLogger("local_stack.speech")
+from .periodic import Periodic
+
 CANNED_TEXT = "This is the local stack's transcript. Nothing here recognises speech, so it is always the same."
 
 
@@ -210,8 +209,7 @@ class TranscribeClock:
         self.account = account
         self.region = region
         self.announced: set[str] = set()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._background = Periodic("The Transcribe clock", self.tick)
 
     def tick(self) -> list[str]:
         announced = []
@@ -226,21 +224,11 @@ class TranscribeClock:
         return announced
 
     def start(self, *, interval: float = 1.0) -> TranscribeClock:
-        def loop() -> None:
-            while not self._stop.wait(interval):
-                try:
-                    self.tick()
-                except Exception:  # a failed tick must not stop the clock
-                    LOG.exception("The Transcribe clock failed a tick")
-
-        self._thread = threading.Thread(target=loop, name="parley-transcribe-clock", daemon=True)
-        self._thread.start()
+        self._background.start(interval)
         return self
 
     def stop(self) -> None:
-        self._stop.set()
-        if self._thread:
-            self._thread.join(timeout=5)
+        self._background.stop()
 
 
 def attach(local: Any) -> None:

@@ -1,0 +1,39 @@
+"""A task the local stack runs in the background every few seconds, until it is stopped."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from typing import Any
+
+LOG = logging.getLogger("local_stack")
+
+
+class Periodic:
+    """Calls ``task`` every ``interval`` seconds on a daemon thread; a failing round is logged
+    and the next one still runs. ``stop`` ends the loop and joins the thread."""
+
+    def __init__(self, name: str, task: Callable[[], Any]) -> None:
+        self.name = name
+        self.task = task
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self, interval: float) -> None:
+        def loop() -> None:
+            while not self._stop.wait(interval):
+                try:
+                    self.task()
+                except Exception:
+                    LOG.exception("%s failed a round", self.name)
+
+        self._stop.clear()
+        self._thread = threading.Thread(target=loop, name=self.name, daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread:
+            self._thread.join(timeout=5)
+            self._thread = None
