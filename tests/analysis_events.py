@@ -29,7 +29,7 @@ def session_with_turns(names: dict[str, str], event: dict[str, Any]) -> None:
     """The sample device's session with three learner turns (and, for a task event, its running analysis)."""
     session_id = _session_id(event)
     table = boto3.resource("dynamodb").Table(names["Table"])
-    started = keys.session_meta_sk(session_id).split("#")[1]
+    started = keys.session_started_at(session_id)
     last = f"{started[:-4]}9{started[-3:]}"  # within the same second, after the start
     table.put_item(Item={
         "PK": SAMPLE_OWNER, "SK": keys.session_meta_sk(session_id), "GSI1PK": keys.session_gsi1pk(session_id),

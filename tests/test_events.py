@@ -34,7 +34,7 @@ def _session_from_event(names: dict[str, str], event: dict[str, Any]) -> None:
         "PK": SAMPLE_OWNER, "SK": keys.session_meta_sk(session_id), "GSI1PK": keys.session_gsi1pk(session_id),
         "GSI1SK": "META", "type": "SESSION_META", "sessionId": session_id, "tutorName": "Emma", "topic": "daily",
         "accent": "US", "level": "intermediate", "gender": "female", "status": "active",
-        "startedAt": keys.session_meta_sk(session_id).split("#")[1], "messageCount": 0,
+        "startedAt": keys.session_started_at(session_id), "messageCount": 0,
     })
 
 

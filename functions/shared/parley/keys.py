@@ -23,8 +23,13 @@ SESSION_META_RANGE = ("SESSION#2000", "SESSION#9999~")
 GSI1 = "GSI1"
 
 
+def session_started_at(session_id: str) -> str:
+    """A session's start time, read from its ULID (the time its META sort key begins with)."""
+    return iso_millis(ulid_millis(session_id))
+
+
 def session_meta_sk(session_id: str) -> str:
-    return f"{SESSION_PREFIX}{iso_millis(ulid_millis(session_id))}#{session_id}#META"
+    return f"{SESSION_PREFIX}{session_started_at(session_id)}#{session_id}#META"
 
 
 def session_gsi1pk(session_id: str) -> str:

@@ -71,7 +71,7 @@ class Tutor:
     def start_session(self, owner: str, request: StartSession) -> Session:
         saved = self.get_settings(owner)
         session_id = new_ulid()
-        started_at = keys.session_meta_sk(session_id).split("#")[1]
+        started_at = keys.session_started_at(session_id)
         session = Session(
             session_id=session_id,
             tutor_name=request.tutor_name or saved.tutor_name,
