@@ -38,7 +38,7 @@ def measure() -> list[tuple[int, int, int, int]]:
             store = Store(table)
             tutor = Tutor(store, retention_days=90)
             owner = f"DEVICE#bench-{size}"
-            session = tutor.start_session(owner, StartSession())
+            session, _ = tutor.start_session(owner, StartSession())
             with table.batch_writer() as batch:  # seed the messages directly: we measure the delete
                 for n in range(size):
                     at = iso_micros(utcnow())[:-7] + f"{n:06d}Z"

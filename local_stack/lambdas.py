@@ -3,18 +3,26 @@
 A function's ``app.py`` is imported (its cold start) with the environment the template gives
 it, and every invocation runs with that environment in place. Invocations are serialised by a
 lock, since the environment is process-wide; this is a development stack, not a load tester.
+
+A handler that waits for other functions (the chat function's action envelope waits for the
+transcription and analysis workflows, whose tasks are functions too) must let them run meanwhile,
+as separate Lambda environments would: a module-level ``PAUSE`` of a function's module is replaced
+by ``pause``, which gives up the lock while it sleeps and takes it back with the environment of
+the invocation that paused. ``released()`` does the same around any block.
 """
 
 from __future__ import annotations
 
 import contextlib
 import importlib.util
+import json
 import os
 import sys
 import threading
+import time
 import uuid
 from collections import deque
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any
@@ -45,6 +53,41 @@ class LambdaContext:
 
 
 _LOCK = threading.RLock()
+_TURN = threading.local()  # this thread's invocations in progress: (lock depth, their environment)
+
+
+@contextlib.contextmanager
+def _turn(values: Mapping[str, str]) -> Iterator[None]:
+    """Hold the lock and ``values`` in os.environ for one invocation (nested ones stack up)."""
+    with _LOCK, environment(values):
+        stack = getattr(_TURN, "stack", [])
+        _TURN.stack = [*stack, dict(values)]
+        try:
+            yield
+        finally:
+            _TURN.stack = stack
+
+
+@contextlib.contextmanager
+def released() -> Iterator[None]:
+    """Give up this thread's turn for the duration of the block, then take it back (and put this
+    invocation's environment back, whatever ran meanwhile)."""
+    stack = list(getattr(_TURN, "stack", []))
+    for _ in stack:
+        _LOCK.release()
+    try:
+        yield
+    finally:
+        for _ in stack:
+            _LOCK.acquire()
+        if stack:
+            os.environ.update(stack[-1])
+
+
+def pause(seconds: float) -> None:
+    """``time.sleep`` for a handler that waits on other functions: they run while it sleeps."""
+    with released():
+        time.sleep(seconds)
 
 
 @contextlib.contextmanager
@@ -101,6 +144,8 @@ class FunctionRunner:
             with _LOCK, environment(self.env_for(spec)):
                 sys.modules[name] = module
                 loader.loader.exec_module(module)
+            if hasattr(module, "PAUSE"):  # see the module docstring
+                setattr(module, "PAUSE", pause)  # noqa: B010 - a module attribute mypy cannot see
             self.modules[spec.logical_id] = module
         return self.modules[spec.logical_id]
 
@@ -109,6 +154,47 @@ class FunctionRunner:
         module = self.module(function)
         handler = getattr(module, spec.handler.rsplit(".", 1)[1])
         context = LambdaContext(function_name=spec.name, memory_limit_in_mb=spec.memory, timeout_seconds=spec.timeout)
-        with _LOCK, environment(self.env_for(spec)):
+        with _turn(self.env_for(spec)):
             self.invocations.append((spec.logical_id, event))
             return handler(event, context)
+
+
+# -- one function invoking another ----------------------------------------------------------------
+def direct_invocations(runner: FunctionRunner) -> Callable[[], None]:
+    """Run a synchronous ``lambda:Invoke`` of one of the template's functions, made by a handler,
+    right here in the calling thread (the chat function's ``get_transcribe_url`` invokes the
+    stream-URL function). Through moto server it would run in the server's thread and wait for the
+    caller's turn, which the caller holds while it waits for the answer. Returns the undo."""
+    import io
+    from urllib.parse import unquote
+
+    import boto3
+    from botocore.awsrequest import AWSResponse, HTTPHeaders
+    from botocore.response import StreamingBody
+
+    def before_call(params: dict[str, Any], **_: Any) -> tuple[Any, dict[str, Any]] | None:
+        headers = params.get("headers") or {}
+        if headers.get("X-Amz-Invocation-Type", "RequestResponse") != "RequestResponse":
+            return None
+        name = unquote(str(params.get("url_path", "")).split("/functions/", 1)[-1].split("/", 1)[0])
+        if name not in runner.by_name and name not in runner.specs:
+            return None
+        body = params.get("body") or b"{}"
+        parsed: dict[str, Any] = {"StatusCode": 200, "ExecutedVersion": "$LATEST"}
+        try:
+            payload = json.dumps(runner.invoke(name, json.loads(body))).encode()
+        except Exception as exc:  # what Lambda answers for a handler's unhandled exception
+            parsed["FunctionError"] = "Unhandled"
+            payload = json.dumps({"errorType": type(exc).__name__, "errorMessage": str(exc)}).encode()
+        parsed["Payload"] = StreamingBody(io.BytesIO(payload), len(payload))
+        return AWSResponse(str(params.get("url_path", "")), 200, HTTPHeaders(), None), parsed
+
+    events = boto3._get_default_session().events  # the session every handler's client comes from
+    hook: Callable[..., Any] = before_call  # a before-call hook may answer instead of the service
+    events.register("before-call.lambda.Invoke", hook)
+    return lambda: events.unregister("before-call.lambda.Invoke", hook)
+
+
+def attach(local: Any) -> None:
+    """The local stack's hook (see ``local_stack.server``)."""
+    local.on_stop(direct_invocations(local.runner))

@@ -152,7 +152,7 @@ def _extensions() -> list[Callable[[LocalStack], None]]:
     import importlib
 
     found = []
-    for name in ("workflows", "bus", "speech", "websocket"):
+    for name in ("lambdas", "workflows", "bus", "speech", "websocket"):
         try:
             module = importlib.import_module(f"local_stack.{name}")
         except ModuleNotFoundError as exc:

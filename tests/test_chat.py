@@ -174,7 +174,7 @@ def seed_long_session(tutor: Tutor, session_id: str, *, turns: int) -> None:
 
 
 def test_turn_60_of_a_long_session_sends_no_more_than_the_budget(tutor: Tutor) -> None:
-    session = tutor.start_session(OWNER, StartSession(topic="travel"))
+    session, _ = tutor.start_session(OWNER, StartSession(topic="travel"))
     seed_long_session(tutor, session.session_id, turns=59)
     provider = Recording()
     budget = 1200
@@ -218,7 +218,7 @@ def test_a_rejected_request_is_not_retried(tutor: Tutor) -> None:
 
 
 def test_provider_down_saves_the_learner_message_and_a_repeat_completes_the_turn(tutor: Tutor) -> None:
-    session = tutor.start_session(OWNER, StartSession())
+    session, _ = tutor.start_session(OWNER, StartSession())
     down = ProviderError("overloaded", engine="bedrock", retryable=False, status=503)
     request = ChatRequest(session_id=session.session_id, message="I love hiking.", message_id="hike-00000001")
 
@@ -359,7 +359,7 @@ def test_provider_down_is_a_503_with_a_clear_body(api: ApiClient, runner: Functi
 
 
 def test_reply_is_truncated_to_what_a_message_can_hold(tutor: Tutor) -> None:
-    session = tutor.start_session(OWNER, StartSession())
+    session, _ = tutor.start_session(OWNER, StartSession())
     long = Recording("word " * 1200)
     reply = make_chat(tutor, long).turn(OWNER, ChatRequest(session_id=session.session_id, message="Go on"),
                                         deadline=25)

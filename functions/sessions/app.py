@@ -27,9 +27,11 @@ def tutor() -> Tutor:
 
 
 @app.post("/sessions", summary="Start a conversation session", tags=["Tutor"],
-          responses={201: {"description": "The new session", "content": {"application/json": {"model": Session}}}})
+          responses={201: {"description": "The new session", "content": {"application/json": {"model": Session}}},
+                     200: {"description": "Already started under this clientSessionId; that session is returned"}})
 def start_session(body: StartSession) -> tuple[Session, int]:
-    return tutor().start_session(owner_of(app), body), 201
+    session, created = tutor().start_session(owner_of(app), body)
+    return session, 201 if created else 200
 
 
 @app.get("/sessions", summary="List sessions, newest first", tags=["Tutor"])

@@ -13,7 +13,7 @@ from parley.api import make_resolver, owner_of
 from parley.config import SpeechEnv
 from parley.observability import logger, tracer
 from parley.quota import guard_from
-from parley.speech import Speaker, SpeechOut, SpeechRequest
+from parley.speech import Speaker, SpeechOut, SpeechRequest, voice_settings
 from parley.store import Store
 from parley.tutor import Tutor
 from parley.usage import publisher_from
@@ -26,10 +26,8 @@ app = make_resolver(cors_allow_origin=ENV.cors_allow_origin, max_body_bytes=ENV.
 def speak(body: SpeechRequest) -> SpeechOut:
     owner = owner_of(app)
     store = Store(clients.table(ENV.table_name))
-    accent, gender = body.accent, body.gender
-    if accent is None or gender is None:
-        saved = Tutor(store, retention_days=ENV.data_retention_days).get_settings(owner)
-        accent, gender = accent or saved.accent, gender or saved.gender
+    accent, gender = voice_settings(Tutor(store, retention_days=ENV.data_retention_days), owner,
+                                    body.accent, body.gender)
     speaker = Speaker(clients.client("polly"), publisher_from(ENV), guard_from(ENV, store))
     return SpeechOut.of(speaker.speak(owner, body.text, accent, gender))
 

@@ -7,9 +7,10 @@ Its own function so that its role - whose credentials sign the URL - allows noth
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import Annotated, Any
 
 import boto3
+from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
@@ -24,12 +25,17 @@ app = make_resolver(cors_allow_origin=ENV.cors_allow_origin, max_body_bytes=ENV.
 
 
 @app.get("/transcriptions/stream-url", summary="Presigned wss:// URL for streaming speech-to-text", tags=["Speech"])
-def get_stream_url() -> StreamUrlOut:
+def get_stream_url(
+    languageCode: Annotated[str, Query(pattern=r"^[a-z]{2}-[A-Z]{2}$",  # noqa: N803 - the public name
+                                       description="What the learner speaks")] = "en-US",
+    sampleRate: Annotated[int, Query(ge=8000, le=48000, description="PCM sample rate in Hz")] = 16000,  # noqa: N803
+) -> StreamUrlOut:
     owner_of(app)  # authenticated callers only
     credentials = boto3.session.Session().get_credentials()
     if credentials is None:
         raise ServiceUnavailable("No credentials to sign the streaming URL.")
-    return stream_url(credentials.get_frozen_credentials(), ENV.region, expires=ENV.stream_url_seconds)
+    return stream_url(credentials.get_frozen_credentials(), ENV.region, expires=ENV.stream_url_seconds,
+                      language=languageCode, sample_rate=sampleRate)
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)

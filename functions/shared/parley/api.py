@@ -51,6 +51,12 @@ def validation_details(exc: RequestValidationError) -> tuple[str, str, list[dict
     return "VALIDATION_ERROR", "The request is not valid; see details.", details
 
 
+def validation_error_response(exc: RequestValidationError) -> Response[str]:
+    """400 for a body that is not JSON, 422 naming each failing field otherwise."""
+    code, message, details = validation_details(exc)
+    return error_response(400 if code == "MALFORMED_JSON" else 422, code, message, details)
+
+
 JSON_MEDIA = re.compile(r"^application/json$")
 
 
@@ -108,8 +114,7 @@ def make_resolver(*, cors_allow_origin: str, max_body_bytes: int) -> ParleyResol
 
     @app.exception_handler(RequestValidationError)
     def _invalid(exc: RequestValidationError) -> Response[str]:
-        code, message, details = validation_details(exc)
-        return error_response(400 if code == "MALFORMED_JSON" else 422, code, message, details)
+        return validation_error_response(exc)
 
     @app.exception_handler(ParleyError)
     def _domain(exc: ParleyError) -> Response[str]:

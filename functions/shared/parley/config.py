@@ -96,9 +96,29 @@ class AiEnv(_Env):
 
 
 class ChatEnv(ApiEnv, MeteringEnv, AiEnv):
-    """POST /chat: the API, metering and the AI layer, plus the history budget."""
+    """POST /chat: the API, metering and the AI layer, plus the history budget; and, with
+    ``SEED_ACTIONS=enabled``, what seed 000's action envelope needs to reach the other services."""
 
     chat_history_tokens: int = Field(540, alias="CHAT_HISTORY_TOKENS", ge=100, le=100_000)
+    seed_actions: Literal["enabled", "disabled"] = Field("disabled", alias="SEED_ACTIONS")
+    envelope_wait_seconds: float = Field(25.0, alias="ENVELOPE_WAIT_SECONDS", ge=0, le=28)
+    audio_bucket_name: str = Field("", alias="AUDIO_BUCKET_NAME")
+    transcription_state_machine_arn: str = Field("", alias="TRANSCRIPTION_STATE_MACHINE_ARN")
+    analysis_state_machine_arn: str = Field("", alias="ANALYSIS_STATE_MACHINE_ARN")
+    analysis_min_learner_turns: int = Field(3, alias="ANALYSIS_MIN_LEARNER_TURNS", ge=1, le=100)
+    stream_url_function_name: str = Field("", alias="STREAM_URL_FUNCTION_NAME")
+
+    @model_validator(mode="after")
+    def _envelope_needs_its_services(self) -> Self:
+        if self.seed_actions == "enabled":
+            missing = [name for name, value in (
+                ("AUDIO_BUCKET_NAME", self.audio_bucket_name),
+                ("TRANSCRIPTION_STATE_MACHINE_ARN", self.transcription_state_machine_arn),
+                ("ANALYSIS_STATE_MACHINE_ARN", self.analysis_state_machine_arn),
+                ("STREAM_URL_FUNCTION_NAME", self.stream_url_function_name)) if not value]
+            if missing:
+                raise ValueError(f"SEED_ACTIONS=enabled needs {', '.join(missing)}")
+        return self
 
 
 class SpeechEnv(ApiEnv, MeteringEnv):

@@ -3,6 +3,7 @@
     settings  PK=<owner>  SK=SETTINGS
     session   PK=<owner>  SK=SESSION#<startedAt>#<sessionId>#META   GSI1PK=SESSION#<id>  GSI1SK=META
     message   PK=<owner>  SK=SESSION#<sessionId>#MSG#<createdAt>    GSI1PK=SESSION#<id>  GSI1SK=MSG#<createdAt>
+    client id PK=<owner>  SK=CLIENTSESSION#<clientSessionId>          (sessionId; only when the client chose one)
 
 <owner> is ``DEVICE#<deviceId>`` (device mode, the seed's MVP) or ``USER#<cognito sub>``, and comes
 from the authorizer only. Everything that belongs to a session (messages, idempotency markers, later
@@ -34,6 +35,12 @@ def session_meta_sk(session_id: str) -> str:
 
 def session_gsi1pk(session_id: str) -> str:
     return f"{SESSION_PREFIX}{session_id}"
+
+
+def client_session_sk(client_session_id: str) -> str:
+    """A client's own id for a session -> ``CLIENTSESSION#<id>`` (the item holds Parley's ``sessionId``).
+    Outside the ``SESSION#`` ranges, so neither the session list nor a session's children include it."""
+    return f"CLIENTSESSION#{client_session_id}"
 
 
 def session_children_prefix(session_id: str) -> str:

@@ -52,6 +52,10 @@ class SettingsOut(Settings):
 class StartSession(ApiModel):
     """Start a conversation. Omitted fields are taken from the learner's saved settings."""
 
+    client_session_id: ClientId | None = Field(
+        None, description="Client-chosen id (e.g. a UUID the app made): starting again with the same id returns "
+                          "the session started the first time, and the action envelope accepts it wherever a "
+                          "sessionId goes.")
     tutor_name: TutorName | None = None
     topic: Topic | None = None
     accent: Accent | None = None
@@ -61,6 +65,7 @@ class StartSession(ApiModel):
 
 class Session(ApiModel):
     session_id: str
+    client_session_id: str | None = Field(None, description="The client's own id for this session, if it gave one.")
     tutor_name: str
     topic: Topic
     accent: Accent

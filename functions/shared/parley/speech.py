@@ -39,6 +39,7 @@ from .models import Accent, ApiModel, Gender
 from .observability import logger
 from .quota import QuotaGuard
 from .store import error_code
+from .tutor import Tutor
 from .usage import UsageEvent, UsagePublisher
 
 Engine = Literal["neural", "standard"]
@@ -149,6 +150,14 @@ class Speaker:
         self.publisher.publish(UsageEvent(owner=owner, product="tutor", engine="polly", model=voice.engine,
                                           operation="tts", characters=characters))
         return Speech(audio=audio, voice=voice, characters=characters, content_type=content_type)
+
+
+def voice_settings(tutor: Tutor, owner: str, accent: Accent | None, gender: Gender | None) -> tuple[Accent, Gender]:
+    """The accent and gender to speak with: the request's, else the learner's saved settings."""
+    if accent is None or gender is None:
+        saved = tutor.get_settings(owner)
+        accent, gender = accent or saved.accent, gender or saved.gender
+    return accent, gender
 
 
 class TextTooLong(BadRequest):

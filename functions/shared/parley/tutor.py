@@ -29,7 +29,8 @@ def count_words(text: str) -> int:
 
 def _session_from_item(item: dict[str, Any]) -> Session:
     return Session(
-        session_id=item["sessionId"], tutor_name=item["tutorName"], topic=item["topic"], accent=item["accent"],
+        session_id=item["sessionId"], client_session_id=item.get("clientSessionId"), tutor_name=item["tutorName"],
+        topic=item["topic"], accent=item["accent"],
         level=item["level"], gender=item["gender"], status=item["status"], started_at=item["startedAt"],
         ended_at=item.get("endedAt"), duration=int(item["duration"]) if "duration" in item else None,
         turn_count=int(item.get("turnCount", 0)), word_count=int(item.get("wordCount", 0)),
@@ -68,12 +69,17 @@ class Tutor:
         return SettingsOut(**settings.model_dump(), updated_at=now)
 
     # -- sessions ----------------------------------------------------------------------------
-    def start_session(self, owner: str, request: StartSession) -> Session:
+    def start_session(self, owner: str, request: StartSession) -> tuple[Session, bool]:
+        """Start a session; returns (session, created). With a ``clientSessionId`` already used by
+        this owner, the session started then is returned with created=False and nothing changes."""
+        if request.client_session_id and (existing := self._by_client_id(owner, request.client_session_id)):
+            return existing, False
         saved = self.get_settings(owner)
         session_id = new_ulid()
         started_at = keys.session_started_at(session_id)
         session = Session(
             session_id=session_id,
+            client_session_id=request.client_session_id,
             tutor_name=request.tutor_name or saved.tutor_name,
             topic=request.topic or saved.topic,
             accent=request.accent or saved.accent,
@@ -82,14 +88,47 @@ class Tutor:
             status="active",
             started_at=started_at,
         )
+        expires = self._expires_at()
         item = {
             "PK": owner, "SK": keys.session_meta_sk(session_id),
             "GSI1PK": keys.session_gsi1pk(session_id), "GSI1SK": "META", "type": "SESSION_META",
             **session.model_dump(by_alias=True, exclude_none=True),
-            "messageCount": 0, "expiresAt": self._expires_at(),
+            "messageCount": 0, "expiresAt": expires,
         }
-        self.store.put(item, ConditionExpression=Attr("SK").not_exists())
-        return session
+        if not request.client_session_id:
+            self.store.put(item, ConditionExpression=Attr("SK").not_exists())
+            return session, True
+        try:
+            self.store.transact([
+                {"Put": {"Item": {"PK": owner, "SK": keys.client_session_sk(request.client_session_id),
+                                  "type": "CLIENT_SESSION_ID", "sessionId": session_id, "expiresAt": expires},
+                         "ConditionExpression": "attribute_not_exists(SK)"}},
+                {"Put": {"Item": item, "ConditionExpression": "attribute_not_exists(SK)"}},
+            ])
+        except ClientError as exc:
+            if error_code(exc) != "TransactionCanceledException":
+                raise
+            # The same client id was started by a concurrent request: that session is the one.
+            if existing := self._by_client_id(owner, request.client_session_id):
+                return existing, False
+            raise
+        return session, True
+
+    def _by_client_id(self, owner: str, client_session_id: str) -> Session | None:
+        alias = self.store.get(owner, keys.client_session_sk(client_session_id))
+        if not alias:
+            return None
+        meta = self.store.get(owner, keys.session_meta_sk(alias["sessionId"]))
+        return _session_from_item(meta) if meta else None
+
+    def resolve_session_id(self, owner: str, session_id: str) -> str:
+        """Parley's id for ``session_id``, which may be Parley's own id or the client's
+        ``clientSessionId``; NotFound when it is neither for this owner."""
+        if is_ulid(session_id) and self.store.get(owner, keys.session_meta_sk(session_id)):
+            return session_id
+        if re.fullmatch(r"[A-Za-z0-9_-]{8,64}", session_id) and (found := self._by_client_id(owner, session_id)):
+            return found.session_id
+        raise NotFound(f"Session {session_id!r} was not found.")
 
     def _meta(self, owner: str, session_id: str) -> dict[str, Any]:
         item = self.store.get(owner, keys.session_meta_sk(session_id)) if is_ulid(session_id) else None
@@ -154,6 +193,8 @@ class Tutor:
         """
         meta = self._meta(owner, session_id)
         children = list(self.store.keys_with_prefix(owner, keys.session_children_prefix(session_id)))
+        if meta.get("clientSessionId"):
+            children.append({"PK": owner, "SK": keys.client_session_sk(meta["clientSessionId"])})
         self.store.delete_keys(children)
         self.store.delete(owner, meta["SK"])
         return len(children) + 1
@@ -230,5 +271,12 @@ class Tutor:
                          "GSI1PK": keys.session_gsi1pk(session_id), "GSI1SK": f"MSGID#{new.message_id}",
                          "type": "MESSAGE_ID", "messageSK": sk, "expiresAt": expires},
                 "ConditionExpression": "attribute_not_exists(SK)",
+            }})
+        if meta.get("clientSessionId"):  # the client's id lives as long as the session it names
+            ops.append({"Update": {
+                "Key": {"PK": owner, "SK": keys.client_session_sk(meta["clientSessionId"])},
+                "UpdateExpression": "SET expiresAt = :exp, sessionId = :sid, #t = :type",
+                "ExpressionAttributeNames": {"#t": "type"},
+                "ExpressionAttributeValues": {":exp": expires, ":sid": session_id, ":type": "CLIENT_SESSION_ID"},
             }})
         self.store.transact(ops)
