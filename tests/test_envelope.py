@@ -155,6 +155,38 @@ def test_start_session_keeps_the_clients_id_and_is_idempotent(api: ApiClient) ->
     assert len(api.get("/sessions").json()["items"]) == 1
 
 
+def test_a_client_id_whose_session_is_gone_can_start_a_new_one(api: ApiClient, aws: dict[str, str]) -> None:
+    first = ok(act(api, "start_session", sessionId="client-expired-1"), 201)["session"]
+    table = boto3.resource("dynamodb").Table(aws["Table"])
+    meta = table.query(KeyConditionExpression=Key("PK").eq(f"DEVICE#{api.device_id}")
+                       & Key("SK").begins_with("SESSION#2"))["Items"][0]
+    table.delete_item(Key={"PK": meta["PK"], "SK": meta["SK"]})  # TTL took the session, not yet its client id
+    assert_error(act(api, "get_session_detail", sessionId="client-expired-1"), 404, "NOT_FOUND")
+
+    second = ok(act(api, "start_session", sessionId="client-expired-1"), 201)["session"]
+    assert second["sessionId"] != first["sessionId"]
+    assert ok(act(api, "get_session_detail", sessionId="client-expired-1"))["session"]["parleySessionId"] == \
+        second["sessionId"]
+
+
+def test_two_starts_of_one_client_id_make_one_session(aws: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    from parley import clients
+    from parley.models import StartSession
+    from parley.store import Store
+    from parley.tutor import Tutor
+
+    tutor = Tutor(Store(clients.table(aws["Table"])), retention_days=90)
+    winner, created = tutor.start_session("DEVICE#racer-0001", StartSession(client_session_id="raced-id-01"))
+    assert created
+    # The other request read before the winner wrote: it sees no client id, and its write is refused.
+    real = tutor._client_alias
+    calls = iter([None])
+    monkeypatch.setattr(tutor, "_client_alias", lambda owner, cid: next(calls, None) or real(owner, cid))
+    loser, created = tutor.start_session("DEVICE#racer-0001", StartSession(client_session_id="raced-id-01"))
+    assert (loser.session_id, created) == (winner.session_id, False)
+    assert len(tutor.list_sessions("DEVICE#racer-0001", limit=10, cursor=None).items) == 1
+
+
 def test_post_sessions_takes_a_client_session_id_too(api: ApiClient) -> None:
     first = ok(api.post("/sessions", {"clientSessionId": "my-own-id-001"}), 201)
     assert ok(api.post("/sessions", {"clientSessionId": "my-own-id-001"}), 200)["sessionId"] == first["sessionId"]

@@ -107,7 +107,8 @@ OPENING_MESSAGE = "Hello, let's start our English practice session."
 # Pauses between reads while waiting for a workflow: quick at first (short recordings finish in a few
 # seconds), then once a second. Each read is one strongly consistent GetItem.
 WAIT_PAUSES = (0.5, 0.5, 1.0)
-SessionRef = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{8,64}$")]
+# A session: Parley's id (a ULID) or the client's own (``clientSessionId``); both have this shape.
+SessionRef = ClientId
 T = TypeVar("T")
 
 

@@ -22,7 +22,8 @@ TutorName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1
 LanguageTag = Annotated[str, StringConstraints(pattern=r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$", max_length=35)]
 MAX_MESSAGE_CHARS = 4000
 MessageText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_MESSAGE_CHARS)]
-ClientId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{8,64}$")]
+CLIENT_ID_PATTERN = r"^[A-Za-z0-9_-]{8,64}$"  # an id a client chose: a UUID, a ULID, a slug
+ClientId = Annotated[str, StringConstraints(pattern=CLIENT_ID_PATTERN)]
 
 
 class ApiModel(BaseModel):

@@ -16,7 +16,17 @@ from botocore.exceptions import ClientError
 from . import keys
 from .errors import Conflict, NotFound, ServiceUnavailable
 from .ids import is_ulid, iso_micros, new_ulid, parse_iso, utcnow
-from .models import Message, NewMessage, Session, SessionDetail, SessionPage, Settings, SettingsOut, StartSession
+from .models import (
+    CLIENT_ID_PATTERN,
+    Message,
+    NewMessage,
+    Session,
+    SessionDetail,
+    SessionPage,
+    Settings,
+    SettingsOut,
+    StartSession,
+)
 from .store import Store, decode_cursor, error_code
 
 _WORD = re.compile(r"[^\W_]+(?:['’-][^\W_]+)*")
@@ -72,7 +82,8 @@ class Tutor:
     def start_session(self, owner: str, request: StartSession) -> tuple[Session, bool]:
         """Start a session; returns (session, created). With a ``clientSessionId`` already used by
         this owner, the session started then is returned with created=False and nothing changes."""
-        if request.client_session_id and (existing := self._by_client_id(owner, request.client_session_id)):
+        alias = self._client_alias(owner, request.client_session_id) if request.client_session_id else None
+        if alias and (existing := self._aliased(owner, alias)):
             return existing, False
         saved = self.get_settings(owner)
         session_id = new_ulid()
@@ -98,26 +109,34 @@ class Tutor:
         if not request.client_session_id:
             self.store.put(item, ConditionExpression=Attr("SK").not_exists())
             return session, True
+        # The client id's item is new, or (when its session is gone: deleted meanwhile, or expired
+        # first) taken over from exactly the stale session it named.
+        claim: dict[str, Any] = (
+            {"ConditionExpression": "sessionId = :stale", "ExpressionAttributeValues": {":stale": alias["sessionId"]}}
+            if alias else {"ConditionExpression": "attribute_not_exists(SK)"})
         try:
             self.store.transact([
                 {"Put": {"Item": {"PK": owner, "SK": keys.client_session_sk(request.client_session_id),
                                   "type": "CLIENT_SESSION_ID", "sessionId": session_id, "expiresAt": expires},
-                         "ConditionExpression": "attribute_not_exists(SK)"}},
+                         **claim}},
                 {"Put": {"Item": item, "ConditionExpression": "attribute_not_exists(SK)"}},
             ])
         except ClientError as exc:
             if error_code(exc) != "TransactionCanceledException":
                 raise
-            # The same client id was started by a concurrent request: that session is the one.
-            if existing := self._by_client_id(owner, request.client_session_id):
+            # A concurrent request started this client id first: its session is the one.
+            alias = self._client_alias(owner, request.client_session_id)
+            if alias and (existing := self._aliased(owner, alias)):
                 return existing, False
-            raise
+            raise ServiceUnavailable("The session is being started by another request; retry.",
+                                     headers={"Retry-After": "1"}) from exc
         return session, True
 
-    def _by_client_id(self, owner: str, client_session_id: str) -> Session | None:
-        alias = self.store.get(owner, keys.client_session_sk(client_session_id))
-        if not alias:
-            return None
+    def _client_alias(self, owner: str, client_session_id: str) -> dict[str, Any] | None:
+        return self.store.get(owner, keys.client_session_sk(client_session_id))
+
+    def _aliased(self, owner: str, alias: dict[str, Any]) -> Session | None:
+        """The session a client id's item names, or None when that session no longer exists."""
         meta = self.store.get(owner, keys.session_meta_sk(alias["sessionId"]))
         return _session_from_item(meta) if meta else None
 
@@ -126,7 +145,8 @@ class Tutor:
         ``clientSessionId``; NotFound when it is neither for this owner."""
         if is_ulid(session_id) and self.store.get(owner, keys.session_meta_sk(session_id)):
             return session_id
-        if re.fullmatch(r"[A-Za-z0-9_-]{8,64}", session_id) and (found := self._by_client_id(owner, session_id)):
+        if re.fullmatch(CLIENT_ID_PATTERN, session_id) and (alias := self._client_alias(owner, session_id)) \
+                and (found := self._aliased(owner, alias)):
             return found.session_id
         raise NotFound(f"Session {session_id!r} was not found.")
 
