@@ -23,6 +23,8 @@ def main() -> None:
     print(f"  Try:      curl -s -H 'X-Device-Id: {device}' {local.url}/settings", flush=True)
     print(f"            curl -s -X POST -H 'X-Device-Id: {device}' -H 'Content-Type: application/json' "
           f"-d '{{\"topic\": \"travel\"}}' {local.url}/sessions", flush=True)
+    print(f"  Seed 000 clients: base URL {local.url}, header X-Device-Id (e.g. {{\"action\": \"get_settings\"}} "
+          f"to {local.url}/chat)", flush=True)
     print("Press Ctrl-C to stop.", flush=True)
 
     stop = threading.Event()

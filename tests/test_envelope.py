@@ -542,3 +542,43 @@ def test_the_chat_functions_envelope_permissions_go_with_the_parameter(stack: An
                      "lambda:InvokeFunction", "dynamodb:BatchWriteItem", "dynamodb:DeleteItem"}
     assert envelope_only <= enabled and not envelope_only & disabled
     assert "transcribe:StartStreamTranscriptionWebSocket" not in enabled  # the stream-URL function signs
+
+
+class FakeLambda:
+    def __init__(self, answer: Any, function_error: str | None = None) -> None:
+        self.answer, self.function_error, self.calls = answer, function_error, []
+
+    def invoke(self, **kwargs: Any) -> dict[str, Any]:
+        import io
+        import json
+
+        self.calls.append(kwargs)
+        result: dict[str, Any] = {"StatusCode": 200, "Payload": io.BytesIO(json.dumps(self.answer).encode())}
+        if self.function_error:
+            result["FunctionError"] = self.function_error
+        return result
+
+
+def test_the_stream_url_functions_own_error_is_passed_on_as_it_answered_it() -> None:
+    import json
+
+    from parley.envelope import RouteAnswer, stream_url_from
+
+    refused = {"statusCode": 422, "body": json.dumps({"error": {"code": "VALIDATION_ERROR", "message": "no",
+                                                                "details": [{"field": "query.sampleRate"}]}})}
+    fake = FakeLambda(refused)
+    with pytest.raises(RouteAnswer) as caught:
+        stream_url_from(fake, "parley-test-transcription-stream-url")("DEVICE#d-000001", "en-US", 16000)
+    assert (caught.value.status, caught.value.code, caught.value.details) == (
+        422, "VALIDATION_ERROR", [{"field": "query.sampleRate"}])
+    event = json.loads(fake.calls[0]["Payload"])
+    assert event["requestContext"]["authorizer"]["owner"] == "DEVICE#d-000001"  # the caller's owner, nobody else's
+    assert event["queryStringParameters"] == {"languageCode": "en-US", "sampleRate": "16000"}
+
+
+def test_a_crashed_stream_url_function_is_a_503() -> None:
+    from parley.envelope import stream_url_from
+    from parley.errors import ServiceUnavailable
+
+    with pytest.raises(ServiceUnavailable):
+        stream_url_from(FakeLambda({"errorType": "KeyError"}, "Unhandled"), "f")("DEVICE#d-000001", "en-US", 16000)

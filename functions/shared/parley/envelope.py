@@ -467,13 +467,24 @@ def seed_analysis(report: AnalysisReport, model: type[SeedAnalysis] = SeedAnalys
     )
 
 
-def _wire(error: PydanticValidationError, prefix: tuple[str, ...] = ("body",)) -> UnprocessableEntity:
-    """A model built from the envelope's values failed: the same 422 the route would answer."""
-    details = [{"field": ".".join(map(str, (*prefix, *e["loc"]))), "message": e["msg"], "type": e["type"]}
-               for e in error.errors()]
-    failure = UnprocessableEntity("The request is not valid; see details.", details=details)
-    failure.code = "VALIDATION_ERROR"
-    return failure
+class InvalidValue(UnprocessableEntity):
+    """A model built from the envelope's values refused them: the 422 the route would answer."""
+
+    code = "VALIDATION_ERROR"
+
+    @classmethod
+    def of(cls, error: PydanticValidationError) -> InvalidValue:
+        return cls("The request is not valid; see details.", details=[
+            {"field": ".".join(map(str, ("body", *e["loc"]))), "message": e["msg"], "type": e["type"]}
+            for e in error.errors()])
+
+
+class RouteAnswer(ParleyError):
+    """An error another function answered, passed on as it was (status, code, message, details)."""
+
+    def __init__(self, status: int, code: str, message: str, details: list[dict[str, Any]]) -> None:
+        super().__init__(message, details=details)
+        self.status, self.code = status, code
 
 
 # -- validation errors of POST /chat -----------------------------------------------------------
@@ -542,11 +553,9 @@ def stream_url_from(lambda_client: Any, function_name: str) -> Callable[[str, st
         body = json.loads(answer.get("body") or "{}")
         if int(answer.get("statusCode", 500)) != 200:
             error = body.get("error") or {}
-            failure = ParleyError(str(error.get("message") or "The streaming URL could not be made."),
-                                  details=list(error.get("details") or []))
-            failure.status = int(answer.get("statusCode", 500))
-            failure.code = str(error.get("code") or "INTERNAL_ERROR")
-            raise failure
+            raise RouteAnswer(int(answer.get("statusCode", 500)), str(error.get("code") or "INTERNAL_ERROR"),
+                              str(error.get("message") or "The streaming URL could not be made."),
+                              list(error.get("details") or []))
         return StreamUrlOut.model_validate(body)
 
     return stream_url
@@ -581,7 +590,7 @@ class Envelope:
         try:
             return handler(owner, request, deadline=deadline, wait_until=min(wait_until, deadline))  # type: ignore[no-any-return]
         except PydanticValidationError as exc:
-            raise _wire(exc) from exc
+            raise InvalidValue.of(exc) from exc
 
     # -- the tutor's data --------------------------------------------------------------------------
     def _save_settings(self, owner: str, request: SaveSettingsAction, **_: Any) -> tuple[BaseModel, int]:
