@@ -414,8 +414,24 @@ def test_analyze_messages_alone_saves_one_session_for_them(api: ApiClient, finis
     assert first["sessionId"] == again["sessionId"] and again["report"] == first["report"]
     assert len(finish_workflows.executions("AnalysisStateMachine")) == 1
     sessions = api.get("/sessions").json()["items"]
-    assert [s["sessionId"] for s in sessions] == [first["sessionId"]]
+    assert [s["clientSessionId"] for s in sessions] == [first["sessionId"]]  # an id the client can send back
     assert (sessions[0]["status"], sessions[0]["turnCount"], sessions[0]["level"]) == ("completed", 3, "beginner")
+
+
+def test_analyze_messages_of_a_saved_session_analyses_that_session(api: ApiClient, finish_workflows: Any) -> None:
+    # the seed's clients save the conversation as it goes, then send it again to analyze
+    ok(act(api, "start_session", sessionId="client-saved-001"), 201)
+    ok(act(api, "start_session", sessionId="client-other-001"), 201)  # newer, with other words
+    ok(act(api, "save_message", sessionId="client-other-001", message={"role": "user", "content": "Hi"}), 201)
+    for message in CONVERSATION:
+        ok(act(api, "save_message", sessionId="client-saved-001", message=message), 201)
+    ok(act(api, "end_session", sessionId="client-saved-001"))
+
+    analysed = ok(act(api, "analyze", messages=CONVERSATION))
+    assert analysed["sessionId"] == "client-saved-001"
+    assert [s["sessionId"] for s in ok(act(api, "get_sessions"))["sessions"]] == ["client-other-001",
+                                                                                 "client-saved-001"]
+    assert ok(act(api, "get_session_detail", sessionId="client-saved-001"))["analysis"] is not None
 
 
 def test_analyze_too_little_is_refused_before_anything_is_saved(api: ApiClient) -> None:

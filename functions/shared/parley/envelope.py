@@ -107,6 +107,8 @@ OPENING_MESSAGE = "Hello, let's start our English practice session."
 # Pauses between reads while waiting for a workflow: quick at first (short recordings finish in a few
 # seconds), then once a second. Each read is one strongly consistent GetItem.
 WAIT_PAUSES = (0.5, 0.5, 1.0)
+# analyze with messages only: how many of the owner's newest sessions are compared with them.
+RECENT_SESSIONS_MATCHED = 3
 # A session: Parley's id (a ULID) or the client's own (``clientSessionId``); both have this shape.
 SessionRef = ClientId
 T = TypeVar("T")
@@ -720,17 +722,20 @@ class Envelope:
             session_id = self.tutor.resolve_session_id(owner, request.session_id)
             shown_id = request.session_id
         else:
-            session_id = self._session_of(owner, request, analyses.min_learner_turns)
-            shown_id = session_id
+            session = self._session_of(owner, request, analyses.min_learner_turns)
+            session_id, shown_id = session.session_id, session.client_session_id or session.session_id
         status, _started = analyses.start(owner, session_id)
         status = self._wait(lambda: analyses.get(owner, session_id), lambda s: s.status != "running", wait_until) \
             if status.status == "running" else status
         return self._analysis_reply(status, shown_id)
 
-    def _session_of(self, owner: str, request: AnalyzeAction, min_learner_turns: int) -> str:
-        """A saved session holding ``messages`` (the seed analysed a conversation it was sent; Parley
-        analyses sessions). Its id derives from the messages, so sending the same conversation again
-        finds the same session (and its report) instead of saving a copy."""
+    def _session_of(self, owner: str, request: AnalyzeAction, min_learner_turns: int) -> Session:
+        """The saved session holding ``messages`` (the seed analysed the conversation it was sent;
+        Parley analyses sessions). The seed's clients save their conversation with start_session and
+        save_message, then send it again to analyze: a recent session whose learner messages are
+        exactly these is that conversation. Otherwise the messages are saved as a session of their
+        own, whose id derives from them, so sending the same conversation again finds it (and its
+        report) instead of saving a copy."""
         turns = request.messages or []
         learner = sum(1 for t in turns if t.role == "user")
         if learner < min_learner_turns:
@@ -738,6 +743,8 @@ class Envelope:
                 f"Too little to analyse: {learner} learner turn(s); at least {min_learner_turns} are needed.",
                 details=[{"field": "body.messages", "message": f"needs at least {min_learner_turns} user messages",
                           "value": learner}])
+        if saved := self._saved_session_with(owner, turns):
+            return saved
         digest = hashlib.sha256("\x1e".join(f"{t.role}\x1f{t.content}" for t in turns).encode()).hexdigest()[:40]
         settings = request.settings or SeedSettings()
         session, _created = self.tutor.start_session(owner, StartSession(
@@ -747,8 +754,18 @@ class Envelope:
             for index, turn in enumerate(turns):
                 self.tutor.add_message(owner, session.session_id, NewMessage(
                     role=turn.role, content=turn.content, message_id=f"{digest[:24]}-{index}"))
-            self.tutor.end_session(owner, session.session_id)
-        return session.session_id
+            session = self.tutor.end_session(owner, session.session_id)
+        return session
+
+    def _saved_session_with(self, owner: str, turns: list[SeedTurn]) -> Session | None:
+        """One of the owner's newest sessions whose learner messages are exactly those of ``turns``."""
+        said = [t.content for t in turns if t.role == "user"]
+        for session in self.tutor.list_sessions(owner, limit=RECENT_SESSIONS_MATCHED, cursor=None).items:
+            if session.turn_count != len(said):  # the learner-turn count rules most out without a read
+                continue
+            if [m.content for m in self.tutor.history(owner, session.session_id) if m.role == "user"] == said:
+                return session
+        return None
 
     def _analysis_reply(self, status: AnalysisStatus, shown_id: str) -> tuple[BaseModel, int]:
         if status.status == "failed":
