@@ -40,7 +40,7 @@ import hashlib
 import itertools
 import json
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal, TypeVar
 
@@ -680,22 +680,15 @@ class Envelope:
                                       sample_rate=out.sample_rate), 200
 
     # -- the two workflows -------------------------------------------------------------------------
-    def _waiting(self, wait_until: float) -> Iterator[None]:
-        """Yields before each read; pauses between reads while time is left before ``wait_until``."""
-        yield
-        for pause in itertools.chain(WAIT_PAUSES, itertools.repeat(WAIT_PAUSES[-1])):
-            if self.clock() + pause > wait_until:
-                return
-            self.pause(pause)
-            yield
-
     def _wait(self, read: Callable[[], T], finished: Callable[[T], bool], wait_until: float) -> T:
-        latest: T | None = None
-        for _ in self._waiting(wait_until):
-            latest = read()
-            if finished(latest):
+        """``read()`` until ``finished``, pausing between reads (quick at first), while a pause still
+        ends before ``wait_until``; returns the last read."""
+        latest = read()
+        for pause in itertools.chain(WAIT_PAUSES, itertools.repeat(WAIT_PAUSES[-1])):
+            if finished(latest) or self.clock() + pause > wait_until:
                 break
-        assert latest is not None
+            self.pause(pause)
+            latest = read()
         return latest
 
     def _stt(self, owner: str, request: SttAction, *, wait_until: float, **_: Any) -> tuple[BaseModel, int]:
