@@ -7,8 +7,8 @@ the target ceil(N/25) + ceil(N/page) + 2 where page is the number of keys one Qu
 from __future__ import annotations
 
 import math
-import os
 
+from bench.emulated import emulated_table
 from bench.registry import benchmark
 
 SIZES = (10, 100, 1000)
@@ -16,14 +16,6 @@ SIZES = (10, 100, 1000)
 
 def measure() -> list[tuple[int, int, int, int]]:
     """[(messages, requests, query pages, target)]."""
-    os.environ.update({"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench",
-                       "AWS_DEFAULT_REGION": "us-east-1"})
-    os.environ.pop("AWS_ENDPOINT_URL", None)
-    import boto3
-    from moto import mock_aws
-
-    from local_stack.resources import provision
-    from local_stack.template import Stack
     from parley import keys
     from parley.ids import iso_micros, new_ulid, utcnow
     from parley.models import StartSession
@@ -31,9 +23,7 @@ def measure() -> list[tuple[int, int, int, int]]:
     from parley.tutor import Tutor
 
     rows = []
-    with mock_aws():
-        names = provision(Stack(parameters={"Stage": "bench", "AuthMode": "device"}))
-        table = boto3.resource("dynamodb", region_name="us-east-1").Table(names["Table"])
+    with emulated_table() as table:
         for size in SIZES:
             store = Store(table)
             tutor = Tutor(store, retention_days=90)

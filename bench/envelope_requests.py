@@ -9,24 +9,17 @@ for one session with 10 messages, in the same run.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from typing import Any
 
+from bench.emulated import emulated_table
 from bench.registry import benchmark
 
 
 def measure() -> list[tuple[str, int, int, int]]:
     """[(action, route requests, envelope requests with Parley's id, with the client's id)]."""
-    os.environ.update({"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench",
-                       "AWS_DEFAULT_REGION": "us-east-1"})
-    os.environ.pop("AWS_ENDPOINT_URL", None)
-    import boto3
-    from moto import mock_aws
     from pydantic import TypeAdapter
 
-    from local_stack.resources import provision
-    from local_stack.template import Stack
     from parley import envelope as env
     from parley.analysis.service import Analyses
     from parley.models import NewMessage, Settings, StartSession
@@ -37,9 +30,7 @@ def measure() -> list[tuple[str, int, int, int]]:
         raise AssertionError("not a data action")
 
     rows: list[tuple[str, int, int, int]] = []
-    with mock_aws():
-        names = provision(Stack(parameters={"Stage": "bench", "AuthMode": "device"}))
-        table = boto3.resource("dynamodb", region_name="us-east-1").Table(names["Table"])
+    with emulated_table() as table:
         store = Store(table)
         tutor = Tutor(store, retention_days=90)
         analyses = Analyses(store)
