@@ -53,7 +53,7 @@ class LambdaContext:
 
 
 _LOCK = threading.RLock()
-_TURN = threading.local()  # this thread's invocations in progress: (lock depth, their environment)
+_TURN = threading.local()  # .stack: the environments of this thread's invocations in progress, one per lock hold
 
 
 @contextlib.contextmanager
