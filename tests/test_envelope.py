@@ -543,8 +543,8 @@ def test_the_chat_functions_envelope_permissions_go_with_the_parameter(stack: An
     from local_stack.template import Stack
 
     def actions(parameters: dict[str, str]) -> set[str]:
-        resolved = Stack(parameters=parameters).resolve(
-            Stack(parameters=parameters).resources["ChatFunction"]["Properties"]["Policies"])
+        configured = Stack(parameters=parameters)
+        resolved = configured.resolve(configured.resources["ChatFunction"]["Properties"]["Policies"])
         found: set[str] = set()
         for policy in resolved:
             for statement in policy.get("Statement", []) if isinstance(policy, dict) else []:
