@@ -14,6 +14,8 @@ execution in a daemon thread. Two things are missing for our workflows, and this
 - a deterministic wait: each execution's worker thread is recorded, and ``wait`` joins it (bounded
   by ``timeout``), then reads the result through the Step Functions API (so a result that AWS could
   not serialise fails here too). No sleeping in tests.
+- ``retry_waits=False`` (what tests use): moto's interpreter really sleeps each Retry's interval;
+  this keeps every retry and skips its wait, recording it in ``skipped_retry_waits``.
 
 Every ``AWS::Serverless::StateMachine`` (and ``AWS::StepFunctions::StateMachine``) of the template is
 created from its ``DefinitionUri`` file (or inline ``Definition``) with ``DefinitionSubstitutions``
@@ -57,7 +59,7 @@ from .lambdas import FunctionRunner
 from .template import ROOT, Stack
 
 STATE_MACHINE_TYPES = ("AWS::Serverless::StateMachine", "AWS::StepFunctions::StateMachine")
-DEFAULT_TIMEOUT = 15.0
+DEFAULT_TIMEOUT = 60.0  # only bounds a hung execution; a passing wait returns as soon as it ends
 SERVICE_ERROR_NAMES = {"transcribe": "Transcribe", "s3": "S3", "polly": "Polly"}
 
 
@@ -137,10 +139,12 @@ class Workflows:
     """The template's state machines on moto. See the module docstring."""
 
     def __init__(self, stack: Stack, runner: FunctionRunner, *, substitutions: Mapping[str, Any] | None = None,
-                 session: boto3.session.Session | None = None) -> None:
+                 session: boto3.session.Session | None = None, retry_waits: bool = True) -> None:
         self.stack = stack
         self.runner = runner
         self.substitutions = dict(substitutions or {})
+        self.retry_waits = retry_waits
+        self.skipped_retry_waits: list[float] = []  # with retry_waits=False: what each Retry would have slept
         self.session = session or boto3.session.Session(region_name=stack.region)
         self.arns: dict[str, str] = {}  # logical id -> state machine ARN
         self._names: dict[str, str] = {}  # physical name -> logical id
@@ -212,6 +216,15 @@ class Workflows:
             patches.enter_context(mock.patch.object(
                 StepFunctionsParserBackend, "_validate_definition",
                 staticmethod(_validated(StepFunctionsParserBackend._validate_definition))))
+            if not self.retry_waits:
+                # moto's interpreter really sleeps a Retry's interval (up to 5 s x 3 with our backoff):
+                # tests keep every retry and skip the wait, recording it instead.
+                from types import SimpleNamespace
+
+                from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
+
+                patches.enter_context(mock.patch.object(
+                    retrier_decl, "time", SimpleNamespace(sleep=self.skipped_retry_waits.append)))
             self.create()
             try:
                 yield self

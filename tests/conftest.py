@@ -125,23 +125,16 @@ WORKFLOW_SUBSTITUTIONS: dict[str, str] = {
 
 
 @pytest.fixture
-def workflows(stack: Stack, runner: FunctionRunner, aws: dict[str, str], monkeypatch: pytest.MonkeyPatch
-              ) -> Iterator[Any]:
+def workflows(stack: Stack, runner: FunctionRunner, aws: dict[str, str]) -> Iterator[Any]:
     """The template's state machines created in moto, Lambda tasks running our handlers in-process.
 
     ``workflows.run("TranscriptionStateMachine", {...}) -> (status, output)``; ``start`` + ``wait``
     for more control; ``history``/``states_entered``/``executions``. See local_stack/workflows.py.
     moto's interpreter really sleeps a Retry's IntervalSeconds: here the retries happen, the waits do not.
     """
-    from types import SimpleNamespace
-
-    from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
-
     from local_stack.workflows import Workflows
 
-    monkeypatch.setattr(retrier_decl, "time", SimpleNamespace(sleep=lambda _seconds: None))
-
-    with Workflows(stack, runner, substitutions=WORKFLOW_SUBSTITUTIONS).installed() as installed:
+    with Workflows(stack, runner, substitutions=WORKFLOW_SUBSTITUTIONS, retry_waits=False).installed() as installed:
         yield installed
 
 

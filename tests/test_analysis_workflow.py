@@ -52,7 +52,7 @@ def emulated(stack: Stack, runner: FunctionRunner) -> Iterator[SimpleNamespace]:
         events.put_rule(Name="copy-all", EventBusName=names["EventBus"],
                         EventPattern=json.dumps({"source": ["parley"]}))
         events.put_targets(Rule="copy-all", EventBusName=names["EventBus"], Targets=[{"Id": "q", "Arn": arn}])
-        with Workflows(stack, runner, substitutions=WORKFLOW_SUBSTITUTIONS).installed() as installed:
+        with Workflows(stack, runner, substitutions=WORKFLOW_SUBSTITUTIONS, retry_waits=False).installed() as installed:
             yield SimpleNamespace(names=names, workflows=installed, gateway=RestGateway(stack, runner),
                                   bus_copy=url, seen=[])
     clients.reset()
@@ -272,12 +272,16 @@ def test_provider_down_fails_cleanly_and_leaves_the_session_untouched(api: ApiCl
     provider = stub_engine(runner, monkeypatch, Scripted(*down))
     session_id = make_session(api)
     before = session_items(aws, api, session_id)
+    waits_before = len(workflows.skipped_retry_waits)
 
     result, status = run_analysis(api, workflows, session_id)
 
     # Then the Judge step was retried (1 + 2 retries), then the analysis was marked failed
     assert result.status == "FAILED"
     assert len(provider.requests) == 3
+    # ...after the ASL's waits: 5 s then 15 s, each with full jitter (skipped here, not slept)
+    first, second = workflows.skipped_retry_waits[waits_before:]
+    assert 0 <= first <= 5 and 0 <= second <= 15
     assert workflows.states_entered(result.arn) == ["Measure", "Judge", "MarkFailed", "Failed"]
     body = status.json()
     assert (body["status"], body["error"]["code"]) == ("failed", "ProviderError")

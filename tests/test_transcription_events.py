@@ -34,7 +34,8 @@ EVENT_PATH = ["Prepare", "StartJob", "WaitForJobEvent", "EventSaysDone?", "Colle
 
 
 def _installed(stack: Any, runner: Any, wait_seconds: str) -> Any:
-    return Workflows(stack, runner, substitutions={**WORKFLOW_SUBSTITUTIONS, "EventWaitSeconds": wait_seconds})
+    return Workflows(stack, runner, substitutions={**WORKFLOW_SUBSTITUTIONS, "EventWaitSeconds": wait_seconds},
+                     retry_waits=False)
 
 
 @pytest.fixture
