@@ -73,7 +73,7 @@ def token_item(table: str, job: str) -> dict[str, Any] | None:
     return boto3.resource("dynamodb").Table(table).get_item(Key=key, ConsistentRead=True).get("Item")
 
 
-def stored_token(workflows: Any, arn: str, table: str, job: str, *, timeout: float = 10) -> dict[str, Any]:
+def stored_token(workflows: Any, arn: str, table: str, job: str, *, timeout: float = 60) -> dict[str, Any]:
     """The task token item, once the execution has stored it (checked every 5 ms, bounded)."""
     deadline = time.monotonic() + timeout
     while (item := token_item(table, job)) is None:
