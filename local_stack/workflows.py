@@ -217,7 +217,7 @@ class Workflows:
                 StepFunctionsParserBackend, "_validate_definition",
                 staticmethod(_validated(StepFunctionsParserBackend._validate_definition))))
             if not self.retry_waits:
-                # moto's interpreter really sleeps a Retry's interval (up to 5 s x 3 with our backoff):
+                # moto's interpreter really sleeps a Retry's interval (the analysis Judge's: 5 s, then 15 s):
                 # tests keep every retry and skip the wait, recording it instead.
                 from types import SimpleNamespace
 

@@ -28,6 +28,7 @@ from local_stack.gateway import HttpResponse, RestGateway
 from local_stack.lambdas import FunctionRunner
 from local_stack.resources import provision
 from local_stack.template import Stack
+from local_stack.workflows import Workflows
 from parley import clients
 
 TEST_PARAMETERS = {"Stage": "test", "AuthMode": "device", "CorsAllowOrigin": "https://app.example.com"}
@@ -124,17 +125,25 @@ WORKFLOW_SUBSTITUTIONS: dict[str, str] = {
 }
 
 
+def test_workflows_of(stack: Stack, runner: FunctionRunner, **substitutions: str) -> Workflows:
+    """``Workflows`` as every test uses them: WORKFLOW_SUBSTITUTIONS (overridden by ``substitutions``)
+    and no real Retry waits. moto's interpreter sleeps each Retry's interval (the Judge's 5 s, then
+    15 s): here the retries happen, and what they would have slept is in ``skipped_retry_waits``."""
+    return Workflows(stack, runner, substitutions={**WORKFLOW_SUBSTITUTIONS, **substitutions}, retry_waits=False)
+
+
+test_workflows_of.__test__ = False  # type: ignore[attr-defined]  # a helper, not a test
+
+
 @pytest.fixture
 def workflows(stack: Stack, runner: FunctionRunner, aws: dict[str, str]) -> Iterator[Any]:
     """The template's state machines created in moto, Lambda tasks running our handlers in-process.
 
     ``workflows.run("TranscriptionStateMachine", {...}) -> (status, output)``; ``start`` + ``wait``
     for more control; ``history``/``states_entered``/``executions``. See local_stack/workflows.py.
-    moto's interpreter really sleeps a Retry's IntervalSeconds: here the retries happen, the waits do not.
+    Retries happen without their waits (see ``test_workflows_of``).
     """
-    from local_stack.workflows import Workflows
-
-    with Workflows(stack, runner, substitutions=WORKFLOW_SUBSTITUTIONS, retry_waits=False).installed() as installed:
+    with test_workflows_of(stack, runner).installed() as installed:
         yield installed
 
 

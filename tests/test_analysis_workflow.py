@@ -31,7 +31,7 @@ from parley import clients, keys
 from parley.ai.types import ProviderError
 from parley.ids import utcnow
 from parley.quota import month_of
-from tests.conftest import MOTO_CONFIG, WORKFLOW_SUBSTITUTIONS, ApiClient, assert_error
+from tests.conftest import MOTO_CONFIG, ApiClient, assert_error, test_workflows_of
 from tests.test_analysis_judge import Scripted, valid_answer
 
 MACHINE = "AnalysisStateMachine"
@@ -52,7 +52,7 @@ def emulated(stack: Stack, runner: FunctionRunner) -> Iterator[SimpleNamespace]:
         events.put_rule(Name="copy-all", EventBusName=names["EventBus"],
                         EventPattern=json.dumps({"source": ["parley"]}))
         events.put_targets(Rule="copy-all", EventBusName=names["EventBus"], Targets=[{"Id": "q", "Arn": arn}])
-        with Workflows(stack, runner, substitutions=WORKFLOW_SUBSTITUTIONS, retry_waits=False).installed() as installed:
+        with test_workflows_of(stack, runner).installed() as installed:
             yield SimpleNamespace(names=names, workflows=installed, gateway=RestGateway(stack, runner),
                                   bus_copy=url, seen=[])
     clients.reset()

@@ -19,10 +19,9 @@ import boto3
 import pytest
 
 from local_stack.speech import JobFailure, announce_job_state, emulate_speech, finish_job, job_state_change
-from local_stack.workflows import Workflows
 from parley import keys
 from parley.transcription import job_name
-from tests.conftest import WORKFLOW_SUBSTITUTIONS, ApiClient
+from tests.conftest import ApiClient, test_workflows_of
 from tests.test_transcription_workflow import WEBM, FakeTranscribe, bus_events, leftovers, rule_matches
 
 MACHINE = "TranscriptionStateMachine"
@@ -34,8 +33,7 @@ EVENT_PATH = ["Prepare", "StartJob", "WaitForJobEvent", "EventSaysDone?", "Colle
 
 
 def _installed(stack: Any, runner: Any, wait_seconds: str) -> Any:
-    return Workflows(stack, runner, substitutions={**WORKFLOW_SUBSTITUTIONS, "EventWaitSeconds": wait_seconds},
-                     retry_waits=False)
+    return test_workflows_of(stack, runner, EventWaitSeconds=wait_seconds)
 
 
 @pytest.fixture
