@@ -40,7 +40,7 @@ run: $(STAMP)
 openapi: $(STAMP)
 	$(BIN)/python -m local_stack.openapi --write openapi.json
 
-## docs: regenerate openapi.json and the README's parameter table from the code and template
+## docs: regenerate openapi.json, docs/parameters.md's table and the template's alarms from the code and template
 docs: openapi
 	$(BIN)/python -m local_stack.docs --write
 

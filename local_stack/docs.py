@@ -1,8 +1,8 @@
-"""Generated text, kept true by tests: the README's parameter table and the template's alarms.
+"""Generated text, kept true by tests: the docs' parameter table and the template's alarms.
 
-    python -m local_stack.docs --write      # make docs: refresh README.md and template.yaml
+    python -m local_stack.docs --write      # make docs: refresh docs/parameters.md and template.yaml
 
-- README: each parameter's row comes from its own ``Description`` in template.yaml.
+- docs/parameters.md: each parameter's row comes from its own ``Description`` in template.yaml.
 - template.yaml: the seed's monitoring table per function and per state machine — errors over 1 %
   of invocations for every function, and duration over 30 s for every function whose timeout
   allows it (a function with a shorter timeout cannot run that long: it times out, which counts
@@ -17,7 +17,7 @@ import re
 
 from .template import ROOT, load_template
 
-README = ROOT / "README.md"
+PARAMETERS_PAGE = ROOT / "docs" / "parameters.md"
 TEMPLATE_FILE = ROOT / "template.yaml"
 START, END = "<!-- section:parameters -->", "<!-- /section:parameters -->"
 ALARMS_START = ("  # ---- generated alarms: begin (make docs; from each function's and state machine's own "
@@ -45,8 +45,8 @@ def section() -> str:
             f"Generated from template.yaml by `make docs`.\n\n{parameters_table()}\n{END}")
 
 
-def refreshed_readme() -> str:
-    text = README.read_text(encoding="utf-8")
+def refreshed_parameters_page() -> str:
+    text = PARAMETERS_PAGE.read_text(encoding="utf-8")
     pattern = re.compile(re.escape(START) + r".*?" + re.escape(END), re.S)
     return pattern.sub(lambda _m: section(), text, count=1)
 
@@ -163,11 +163,11 @@ def refreshed_template() -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--write", action="store_true", help="rewrite README.md (otherwise print the section)")
+    parser.add_argument("--write", action="store_true", help="rewrite docs/parameters.md and template.yaml")
     args = parser.parse_args()
     if args.write:
         TEMPLATE_FILE.write_text(refreshed_template(), encoding="utf-8")
-        README.write_text(refreshed_readme(), encoding="utf-8")
+        PARAMETERS_PAGE.write_text(refreshed_parameters_page(), encoding="utf-8")
     else:
         print(section())
 

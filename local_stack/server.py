@@ -5,7 +5,7 @@
 Everything comes from ``template.yaml``: routes and authorizer (``gateway``), each function's
 environment (``template``), the tables, buckets, buses and queues (``resources``). Functions run in
 this process, so a debugger or a print in a handler works as usual. The AI engine is the offline
-one unless ``AI_PROVIDER`` is set in the environment (see the README).
+one unless ``AI_PROVIDER`` is set in the environment (see docs/getting-started.md).
 """
 
 from __future__ import annotations

@@ -77,7 +77,7 @@ def _invalid(exc: RequestValidationError) -> Response[str]:
 
 @app.post("/chat", summary="The tutor's reply to a learner message (or one of seed 000's actions)", tags=["Tutor"],
           description="A body without `action` is a chat turn. A body with `action` is seed 000's envelope, "
-                      "answered in the seed's shapes (see the README's migration section): chat, tts, stt, "
+                      "answered in the seed's shapes (see docs/migration.md): chat, tts, stt, "
                       "analyze, save_settings, get_settings, start_session, end_session, save_message, "
                       "get_sessions, get_session_detail, delete_session, get_transcribe_url.",
           responses={200: {"description": "The reply, who answered it and the tokens used (or the action's answer)"},
@@ -94,7 +94,7 @@ def chat(body: Annotated[ChatBody, Body()]) -> tuple[ChatReply | SeedReply, int]
         return chat_turn(store).turn(owner, body, deadline=deadline), 200
     if ENV.seed_actions != "enabled":
         raise EnvelopeDisabled("This deployment does not take seed 000's action envelope (SeedActions=disabled); "
-                               "use the resource routes listed in the README.")
+                               "use the resource routes listed in docs/api.")
     logger.append_keys(action=body.action)
     return envelope(store).handle(owner, body, deadline=deadline,  # type: ignore[no-any-return]
                                   wait_until=now + ENV.envelope_wait_seconds)

@@ -19,7 +19,7 @@ translates the seed's request and response shapes (and waits for the two asynchr
     delete_session       DELETE /sessions/{id}                        success, deletedCount
     get_transcribe_url   GET /transcriptions/stream-url               url, expiresIn
 
-Rules (the README's migration section says the same):
+Rules (docs/migration.md says the same):
 
 - The owner comes from the authorizer, as everywhere; ``deviceId``/``userId`` in the body are ignored.
 - Requests are lenient about keys Parley does not use (the seed's clients send ``deviceId``,

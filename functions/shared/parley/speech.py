@@ -13,7 +13,7 @@ supports, from Polly's published voice list (docs.aws.amazon.com/polly/latest/dg
     Aditi    en-IN     female  no      yes     (the seed uses Aditi for both genders: Polly has no
                                                  standard en-IN male voice)
 
-Decisions (documented in the README):
+Decisions (documented in docs/api/speech.md):
 - The answer is JSON with the MP3 base64-encoded (``audio``), not a binary body: one response shape
   for every endpoint, metadata (voice, engine, characters) beside the audio, and no API-wide
   ``BinaryMediaTypes`` / ``Accept`` negotiation. Tutor answers are one or two sentences, so the 4/3

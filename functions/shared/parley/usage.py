@@ -33,7 +33,7 @@ UsageEngine = Literal["anthropic", "bedrock", "offline", "polly", "transcribe"]
 
 
 class UsageEvent(BaseModel):
-    """The event contract (EventBridge ``detail``), documented in the README."""
+    """The event contract (EventBridge ``detail``), documented in docs/api/usage.md."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 

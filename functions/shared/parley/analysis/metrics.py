@@ -8,7 +8,7 @@ Two sources, each used only where it exists:
   articulation rate, pause statistics and mean recognition confidence (a labelled pronunciation
   *proxy*: how sure the recogniser was of what it heard, not a pronunciation assessment).
 
-Definitions (also in the README):
+Definitions (also in docs/api/analysis.md):
 
 - A *word* is a run of letters/digits, with inner apostrophes or hyphens (``don't``, ``well-known``).
 - *Pause*: a gap of at least ``PAUSE_THRESHOLD_S`` (0.25 s, the usual threshold in fluency

@@ -4,7 +4,7 @@ API Gateway limits (WebSocket APIs): a frame is at most 32 KB and a message at m
 message this module posts is one JSON object of at most ``FRAME_BUDGET`` bytes (under 32 KB, so
 under both limits): text deltas are coalesced up to a size and time budget and split when larger,
 and a final result too large for one message is sent in ``result-part`` messages first (see the
-README's WebSocket protocol).
+docs/websocket.md).
 
 A message is answered for the owner recorded on its connection at $connect (``connections``),
 never for anything the message says. A post that finds the connection gone (410 GoneException)
