@@ -10,7 +10,7 @@ PORT ?= 3000
 
 .PHONY: test lint run bench openapi docs fuzz test-sfn-local build clean
 
-$(STAMP): requirements-dev.txt functions/shared/requirements.txt
+$(STAMP): requirements-dev.txt requirements-local.txt functions/shared/requirements.txt layers/harper/requirements.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	@touch $@

@@ -35,7 +35,7 @@ def get_stream_url(
     if credentials is None:
         raise ServiceUnavailable("No credentials to sign the streaming URL.")
     return stream_url(credentials.get_frozen_credentials(), ENV.region, expires=ENV.stream_url_seconds,
-                      language=languageCode, sample_rate=sampleRate)
+                      language=languageCode, sample_rate=sampleRate, endpoint=ENV.transcribe_streaming_endpoint)
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)

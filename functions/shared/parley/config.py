@@ -166,6 +166,9 @@ class StreamUrlEnv(ApiEnv):
 
     region: str = Field("us-east-1", alias="AWS_REGION")
     stream_url_seconds: int = Field(60, alias="STREAM_URL_SECONDS", ge=10, le=300)
+    transcribe_streaming_endpoint: str = Field(
+        "", alias="TRANSCRIBE_STREAMING_ENDPOINT", pattern=r"^(wss?://[A-Za-z0-9.-]+(:\d{1,5})?)?$",
+        description="Overrides Transcribe's streaming endpoint (the local stack's emulator); empty in AWS.")
 
 
 class PromptsEnv(ApiEnv):

@@ -353,20 +353,25 @@ class Transcriptions:
 
 
 def stream_url(credentials: Any, region: str, *, expires: int = 60, language: str = "en-US",
-               sample_rate: int = 16000) -> StreamUrlOut:
+               sample_rate: int = 16000, endpoint: str = "") -> StreamUrlOut:
     """A presigned ``wss://`` URL for Transcribe streaming (SigV4 query signing), as the seed's
-    ``get_transcribe_url``: PCM, 16 kHz, en-US, valid ``expires`` seconds."""
+    ``get_transcribe_url``: PCM, 16 kHz, en-US, valid ``expires`` seconds.
+
+    ``endpoint`` (``ws[s]://host:port``) replaces Transcribe's own: the local stack's emulator,
+    which checks the same signature."""
     from botocore.auth import SigV4QueryAuth
     from botocore.awsrequest import AWSRequest
 
-    host = f"transcribestreaming.{region}.amazonaws.com:8443"
+    scheme, host = "wss", f"transcribestreaming.{region}.amazonaws.com:8443"
+    if endpoint:
+        scheme, _, host = endpoint.rstrip("/").partition("://")
     url = (f"https://{host}/stream-transcription-websocket?language-code={language}"
            f"&media-encoding=pcm&sample-rate={sample_rate}")
     request = AWSRequest(method="GET", url=url)
     SigV4QueryAuth(credentials, "transcribe", region, expires=expires).add_auth(request)
     signed = str(request.url)
-    return StreamUrlOut(url="wss://" + signed[len("https://"):], language_code=language, sample_rate=sample_rate,
-                        expires_at=iso_micros(utcnow() + timedelta(seconds=expires)))
+    return StreamUrlOut(url=f"{scheme}://" + signed[len("https://"):], language_code=language,
+                        sample_rate=sample_rate, expires_at=iso_micros(utcnow() + timedelta(seconds=expires)))
 
 
 # -- the workflow's tasks --------------------------------------------------------------------------
