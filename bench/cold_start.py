@@ -129,3 +129,8 @@ def all_cold_import(runs: int) -> None:
         verdict = "met" if median <= 1.3 * base else "missed"
         print(f"  {logical_id:<32} {median:>9.3f} {median / base:>7.2f}x  {'yes' if anthropic[logical_id] else 'no':>9}"
               f"  {verdict}")
+
+
+@benchmark("measure-cold-import", "the analysis measure function's import (Harper's linter built at init) vs bare")
+def measure_cold_import(runs: int) -> None:
+    compare("AnalysisMeasureFunction", {"measure (imports parley, builds Harper)": {}}, runs)

@@ -49,7 +49,7 @@ def proposal(original: str, replacement: str, offset: int | None = None, categor
 
 # -- offsets (unit) -----------------------------------------------------------------------------
 def test_korean_corrections_land_on_the_right_characters_with_utf16_offsets_too() -> None:
-    text = "오늘은  날씨가 좋다. 나는 할수있다 😀 teh end"
+    text = "오늘은  날씨가 좋다. 나는 할수있다. 😀 teh end"  # Korean rules, then Harper for the English sentence
     placement = place(text, [ModelCorrection.model_validate(c) for c in rule_corrections(text)])
     found = {(c.original, c.replacement, c.category) for c in placement.corrections}
     assert found == {("  ", " ", "spacing"), ("할수있", "할 수 있", "spacing"), ("teh", "the", "spelling")}
@@ -59,7 +59,7 @@ def test_korean_corrections_land_on_the_right_characters_with_utf16_offsets_too(
         assert c.utf16_length == utf16_units(c.original)
     teh = next(c for c in placement.corrections if c.original == "teh")
     assert teh.utf16_offset == teh.offset + 1  # the emoji before it is two UTF-16 units
-    assert placement.corrected_text == "오늘은 날씨가 좋다. 나는 할 수 있다 😀 the end"
+    assert placement.corrected_text == "오늘은 날씨가 좋다. 나는 할 수 있다. 😀 the end"
     assert (placement.repaired, placement.dropped) == (0, 0)
 
 
@@ -246,12 +246,15 @@ def proofread(api: ApiClient, text: str, **extra: Any) -> dict:
 
 
 def test_proofread_korean_and_english_with_the_offline_engine(api: ApiClient) -> None:
-    text = "나는 할수있다.  정말 정말 좋은것같다. I recieve teh report ."
+    text = "나는 할수있다.  정말 정말 좋은것같다. I recieve teh report , thanks."
     result = proofread(api, text)
     for c in result["corrections"]:
         assert text[c["offset"]:c["offset"] + c["length"]] == c["original"]
     assert {c["category"] for c in result["corrections"]} == {"spacing", "grammar", "spelling", "punctuation"}
-    assert result["correctedText"] == "나는 할 수 있다. 정말 좋은것 같다. I receive the report."
+    assert result["correctedText"] == "나는 할 수 있다. 정말 좋은것 같다. I receive the report, thanks."
+    harper = [c for c in result["corrections"] if c["offset"] >= text.index("I recieve")]
+    assert [c["original"] for c in harper] == ["recieve", "teh", " "]  # Harper's, on the English sentence
+    assert "comma" in harper[2]["explanation"]
     assert (result["engine"], result["model"], result["turn"]) == ("offline", "parley-offline-1", 1)
     assert result["usage"]["inputTokens"] > 0 and result["promptId"] is None
 

@@ -11,13 +11,15 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from parley import clients
+from parley import clients, grammar
 from parley.analysis.service import Analyses, StartInput
 from parley.config import AnalysisStepsEnv
 from parley.observability import logger, tracer
 from parley.store import Store
 
 ENV = AnalysisStepsEnv.load(os.environ)
+if grammar.available():
+    grammar.warm_up()  # Harper's linter (about a second to build) in the init phase, not in the first analysis
 
 
 @logger.inject_lambda_context

@@ -142,6 +142,15 @@ def _evidence(measurements: Measurements, corrections: int) -> dict[str, list[Ev
                                               value=round(100 * corrections / text.learner_words, 2)))
         found["fluency"].append(Evidence(metric="text.fillersPer100Words", label="filler words per 100 words",
                                          value=text.fillers_per_100_words))
+    grammar = measurements.grammar
+    if grammar is not None:  # measured accuracy, beside the judge's: quotes in measurements.grammar.evidence
+        found["accuracy"] += [
+            Evidence(metric="grammar.issuesPer100Words",
+                     label=f"grammar and word errors per 100 words, measured ({grammar.checker})",
+                     value=grammar.issues_per_100_words),
+            Evidence(metric="grammar.issues", label="grammar and word errors found in your English turns",
+                     value=grammar.issues),
+        ]
     if speech is not None:
         found["fluency"] += [
             Evidence(metric="speech.wordsPerMinute", label="speech rate (words per minute)",

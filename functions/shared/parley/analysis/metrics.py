@@ -1,12 +1,14 @@
 """Measured, deterministic metrics of a learner's session: no model, known answers.
 
-Two sources, each used only where it exists:
+Three sources, each used only where it exists:
 
 - the learner's own messages (``role == "user"``): mean length of turn, lexical diversity (MTLD and
   type-token ratio) and the filler-word rate;
 - the transcripts saved under the session (word timings and recognition confidences): speech rate,
   articulation rate, pause statistics and mean recognition confidence (a labelled pronunciation
-  *proxy*: how sure the recogniser was of what it heard, not a pronunciation assessment).
+  *proxy*: how sure the recogniser was of what it heard, not a pronunciation assessment);
+- the learner's English messages checked by Harper (``parley.grammar``): grammar and word errors per
+  100 words, each quoting the learner (measured accuracy, beside the judge's Accuracy score).
 
 Definitions (also in docs/api/analysis.md):
 
@@ -42,6 +44,7 @@ LONG_PAUSE_S = 1.0
 MTLD_THRESHOLD = 0.72
 MTLD_RELIABLE_TOKENS = 100
 LOW_CONFIDENCE = 0.6
+MAX_GRAMMAR_EVIDENCE = 20
 
 _WORD = re.compile(r"[^\W_]+(?:['-][^\W_]+)*")
 _APOSTROPHES = str.maketrans({"\u2019": "'", "\u2018": "'", "\u02bc": "'"})
@@ -165,9 +168,37 @@ class SpeechMetrics(ApiModel):
     least_certain_words: list[LowConfidenceWord] = Field(description="Up to 5 words the recogniser was least sure of.")
 
 
+class GrammarIssueEvidence(ApiModel):
+    """One grammar issue, quoting the learner: ``quote == learner turn text[start:end]``."""
+
+    turn: int = Field(description="The learner's turn it is in (1 = their first message).")
+    quote: str = Field(description="The learner's own words, exactly as written.")
+    start: int = Field(description="Where the quote starts in that turn (code points).")
+    end: int
+    kind: str = Field(description="The grammar checker's kind of issue, e.g. Agreement, Spelling.")
+    message: str
+    suggestion: str | None = Field(description="What the quoted words would become, if the checker has a fix.")
+
+
+class GrammarMetrics(ApiModel):
+    """MEASURED ACCURACY: grammar and word errors the checker (Harper) finds in the learner's English
+    turns. Counts kinds that are a learner's errors (agreement, tense, articles, word choice,
+    spelling, repeated words...), not capitals, punctuation or style advice."""
+
+    checker: str = Field(description="The grammar checker, e.g. harper.")
+    english_turns: int = Field(description="Learner turns checked (turns with Korean/CJK text are not).")
+    words: int = Field(description="Words in the checked turns.")
+    issues: int
+    issues_per_100_words: float
+    by_kind: dict[str, int]
+    evidence: list[GrammarIssueEvidence] = Field(
+        description=f"Up to {MAX_GRAMMAR_EVIDENCE} issues, each quoting the learner, in turn order.")
+
+
 class Measurements(ApiModel):
     text: TextMetrics | None = None
     speech: SpeechMetrics | None = None
+    grammar: GrammarMetrics | None = None
 
 
 @dataclass(frozen=True)
@@ -245,5 +276,34 @@ def measure_speech(recordings: Iterable[Sequence[SpokenWord]]) -> SpeechMetrics 
     )
 
 
-def measure(learner_messages: Sequence[str], recordings: Iterable[Sequence[SpokenWord]]) -> Measurements:
-    return Measurements(text=measure_text(learner_messages), speech=measure_speech(recordings))
+def measure_grammar(learner_messages: Sequence[str], *, dialect: str = "US") -> GrammarMetrics | None:
+    """Harper's learner errors in the learner's English turns (None without English turns)."""
+    from .. import grammar
+
+    english = [(i, m) for i, m in enumerate(learner_messages, start=1) if m.strip() and grammar.is_english(m)]
+    if not english:
+        return None
+    evidence: list[GrammarIssueEvidence] = []
+    by_kind: dict[str, int] = {}
+    words = 0
+    for turn, message in english:
+        words += len(words_of(message))
+        for issue in grammar.check(message, dialect=dialect):  # type: ignore[arg-type]
+            if not issue.learner_error or not issue.text.strip():
+                continue
+            by_kind[issue.kind] = by_kind.get(issue.kind, 0) + 1
+            if len(evidence) < MAX_GRAMMAR_EVIDENCE:
+                evidence.append(GrammarIssueEvidence(turn=turn, quote=issue.text, start=issue.start, end=issue.end,
+                                                     kind=issue.kind, message=issue.message,
+                                                     suggestion=issue.replacement))
+    issues = sum(by_kind.values())
+    return GrammarMetrics(checker=grammar.CHECKER, english_turns=len(english), words=words, issues=issues,
+                          issues_per_100_words=round(100 * issues / words, 2) if words else 0.0,
+                          by_kind=by_kind, evidence=evidence)
+
+
+def measure(learner_messages: Sequence[str], recordings: Iterable[Sequence[SpokenWord]], *,
+            dialect: str | None = "US") -> Measurements:
+    """Every measurement; ``dialect=None`` leaves grammar unmeasured (no grammar checker)."""
+    return Measurements(text=measure_text(learner_messages), speech=measure_speech(recordings),
+                        grammar=measure_grammar(learner_messages, dialect=dialect) if dialect else None)

@@ -1,8 +1,9 @@
 """The offline engine's analysis answer: a valid ``JudgeAnswer`` built deterministically from the
 request (the measurements and the learner's turns), for the local stack and tests.
 
-It finds a few common learner errors with simple patterns and quotes them exactly as written, so
-the quote check keeps them; the scores follow the measured metrics. It is a stand-in that keeps the
+It finds a few common learner errors with simple patterns, adds the grammar errors the measure step
+found (Harper), and quotes them exactly as written, so the quote check keeps them; the scores follow
+the measured metrics. It is a stand-in that keeps the
 workflow honest end to end, not an assessment.
 """
 
@@ -61,6 +62,13 @@ def build_answer(payload: dict[str, Any]) -> JudgeAnswer:
                 quote = match.group(0)
                 if len(corrections) < 5 and all(c["original"] != quote for c in corrections):
                     corrections.append({"original": quote, "corrected": _fix(kind, quote), "why": why})
+    grammar = measurements.get("grammar") or {}
+    for issue in grammar.get("evidence") or []:  # the measured (Harper) errors, quoted as the learner wrote
+        quote, fix = str(issue.get("quote") or ""), issue.get("suggestion")
+        if len(corrections) < 5 and fix is not None and fix != quote and quote.strip() \
+                and all(c["original"] != quote for c in corrections):
+            corrections.append({"original": quote, "corrected": str(fix) or "(remove it)",
+                                "why": str(issue.get("message") or "A grammar error.")[:300]})
     joined = " ".join(learner).lower()
     vocabulary = [{"insteadOf": plain, "suggestion": better, "why": f"'{better}' is more precise than '{plain}'."}
                   for plain, better in _VOCAB if re.search(rf"\b{re.escape(plain)}\b", joined)][:3]
@@ -69,7 +77,8 @@ def build_answer(payload: dict[str, Any]) -> JudgeAnswer:
     mtld = float(text.get("mtld") or 0)
     words = max(1, int(text.get("learnerWords") or 1))
     complexity = _clamp(2 + mlt / 4 + mtld / 25)
-    accuracy = _clamp(9 - 100 * len(corrections) / words / 2)
+    per_100 = float(grammar["issuesPer100Words"]) if grammar else 100 * len(corrections) / words
+    accuracy = _clamp(9 - per_100 / 2)
     if speech:
         wpm = float(speech.get("wordsPerMinute") or 0)
         fluency = _clamp(3 + min(wpm, 150) / 30 - int(speech.get("longPauses") or 0) / 2)
@@ -85,7 +94,8 @@ def build_answer(payload: dict[str, Any]) -> JudgeAnswer:
     answer = {
         "scores": {
             "complexity": {"score": complexity, "reason": f"About {mlt:g} words per turn; MTLD {mtld:g}."},
-            "accuracy": {"score": accuracy, "reason": f"{len(corrections)} error pattern(s) found."},
+            "accuracy": {"score": accuracy, "reason": f"{per_100:.1f} errors per 100 words; "
+                                                      f"{len(corrections)} corrected below."},
             "fluency": {"score": fluency, "reason": "From speech rate and pauses." if speech
                         else "Written turns only: judged from turn length and fillers."},
             "pronunciation": pronunciation,

@@ -170,8 +170,8 @@ class Analyses:
     def _transcript_sks(self, owner: str, session_id: str) -> list[str]:
         return [k["SK"] for k in self.store.keys_with_prefix(owner, keys.session_transcripts_prefix(session_id))]
 
-    def conversation(self, owner: str, session_id: str) -> Conversation:
-        meta = self._meta(owner, session_id)
+    def conversation(self, owner: str, session_id: str, *, meta: dict[str, Any] | None = None) -> Conversation:
+        meta = meta or self._meta(owner, session_id)
         items = self.store.query_all(
             key=Key("PK").eq(owner) & Key("SK").begins_with(keys.message_sk(session_id, "")),
             ProjectionExpression="#r, content", ExpressionAttributeNames={"#r": "role"})
@@ -199,8 +199,15 @@ class Analyses:
 
     # -- the workflow's tasks ---------------------------------------------------------------------
     def measure(self, owner: str, session_id: str) -> Measurements:
-        conversation = self.conversation(owner, session_id)
-        return measure(conversation.learner, self.recordings(owner, session_id))
+        from .. import grammar
+
+        meta = self._meta(owner, session_id)
+        conversation = self.conversation(owner, session_id, meta=meta)
+        dialect = str(meta.get("accent") or "US")  # the accent the learner practises: UK spelling is no error
+        if not grammar.available():  # a function deployed without the Harper layer
+            logger.warning("harper-py is not installed: grammar is not measured")
+            dialect = ""
+        return measure(conversation.learner, self.recordings(owner, session_id), dialect=dialect or None)
 
     def save(self, task: StartInput, report: AnalysisReport) -> CompletedDetail:
         now = iso_micros(utcnow())
