@@ -470,11 +470,13 @@ def attach(local: Any) -> None:
     """Hook for local_stack.server.LocalStack, for as long as the local stack runs: Polly speaks,
     Transcribe recognises its jobs, runs them by itself and announces them on the default bus;
     the streaming Transcribe emulator listens (its ws:// URL is what the stream-URL function hands
-    out); and S3 checks presigned uploads' signatures."""
-    from . import s3_signatures, transcribe_streaming
+    out); S3 checks presigned uploads' signatures; and the emulated services are safe under concurrent
+    requests (``local_stack.concurrency``)."""
+    from . import concurrency, s3_signatures, transcribe_streaming
     from .recognizer import recogniser
 
     resources = contextlib.ExitStack()
+    concurrency.attach(local, resources)
     resources.enter_context(emulate_speech())
     clock = TranscribeClock(local.stack.account, local.stack.region).start()
     resources.callback(clock.stop)

@@ -22,7 +22,7 @@ __all__ = ["api", "aws", "emulated", "workflows"]  # the analysis workflow modul
 def test_known_english_errors_come_back_at_their_code_point_offsets() -> None:
     text = "😀 She have a apple. Their is a problem and and it was more better."
     found = {(i.start, i.end, i.kind, i.replacement) for i in grammar.check(text)}
-    for start, end, kind, replacement in found:
+    for start, end, _kind, _replacement in found:
         assert text[start:end]  # every span lies inside the text
     assert (6, 10, "Agreement", "has") in found  # "have", after a 1-code-point emoji and a space
     assert (11, 12, "Miscellaneous", "an") in found  # "a apple"
