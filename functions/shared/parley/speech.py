@@ -175,7 +175,7 @@ class SpeechRequest(ApiModel):
 
 class SpeechOut(ApiModel):
     audio: str = Field(description="The MP3, base64-encoded")
-    content_type: str = Field(CONTENT_TYPE, description="audio/mpeg from Polly (audio/wav from the local stack)")
+    content_type: str = Field(CONTENT_TYPE, description="audio/mpeg (Polly's MP3; the local stack's too)")
     voice: str
     engine: Engine
     language_code: str
