@@ -7,7 +7,7 @@ from __future__ import annotations
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from unittest import mock
 
@@ -63,7 +63,7 @@ def test_a_presigned_put_takes_exactly_what_was_signed(s3: Any) -> None:
 
 
 def test_an_expired_or_forged_url_is_refused(s3: Any) -> None:
-    long_ago = datetime.now(timezone.utc).replace(tzinfo=None) - timedelta(hours=1)
+    long_ago = datetime.now(UTC).replace(tzinfo=None) - timedelta(hours=1)
     with mock.patch("botocore.auth.get_current_datetime", return_value=long_ago):
         expired = s3.generate_presigned_url("put_object", Params={"Bucket": "uploads", "Key": "b.wav"},
                                             ExpiresIn=60, HttpMethod="PUT")
