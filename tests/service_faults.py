@@ -24,7 +24,7 @@ from __future__ import annotations
 import contextlib
 import json
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from types import SimpleNamespace
 from typing import Any
@@ -52,6 +52,7 @@ ERRORS: dict[str, tuple[int, str]] = {
     "ServiceException": (500, "An internal error occurred in the Lambda service."),
     # EventBridge
     "InternalException": (500, "An internal error occurred."),
+    # (ThrottlingException above is also what a throttled PutEvents entry carries.)
 }
 # Function errors: Lambda answers 200 with X-Amz-Function-Error and the runtime's error document.
 FUNCTION_ERRORS = {"Sandbox.Timedout": "Task timed out after 60.00 seconds"}
@@ -69,6 +70,7 @@ class Fault:
     function: str | None = None  # only while this function of the template runs (its name)
     key: str | None = None  # only requests whose URL or body contains this text
     after: bool = False  # let the call through, then lose its answer
+    entry: bool = False  # PutEvents: the call succeeds but its entry fails with ``code`` (FailedEntryCount 1)
     hits: int = 0
 
     def matches(self, service: str, operation: str, request: AWSPreparedRequest, running: str | None) -> bool:
@@ -95,8 +97,12 @@ def _current_function() -> str | None:
     return stack[-1].get("AWS_LAMBDA_FUNCTION_NAME") if stack else None
 
 
-def error_response(service: str, code: str, url: str) -> AWSResponse:
-    """What ``service`` answers when it fails with ``code``."""
+def error_response(service: str, code: str, url: str, *, entry: bool = False) -> AWSResponse:
+    """What ``service`` answers when it fails with ``code`` (for ``entry``: a PutEvents whose entry failed)."""
+    if entry:
+        body = json.dumps({"FailedEntryCount": 1, "Entries": [{"ErrorCode": code, "ErrorMessage": ERRORS[code][1]}]})
+        return AWSResponse(url, 200, {"Content-Type": "application/x-amz-json-1.1"},  # type: ignore[arg-type]
+                           MockRawResponse(body))
     if code in FUNCTION_ERRORS:
         body = json.dumps({"errorType": code, "errorMessage": FUNCTION_ERRORS[code]})
         headers = {"X-Amz-Function-Error": "Unhandled", "Content-Type": "application/json",
@@ -125,6 +131,8 @@ class ServiceFaults:
     faults: list[Fault] = field(default_factory=list)
     fired: list[tuple[str, str, str]] = field(default_factory=list)  # (service, operation, code)
     slept: list[float] = field(default_factory=list)
+    # Called with (service, operation, request body) after a call the emulator answered (no fault).
+    observers: list[Callable[[str, str, str], None]] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def add(self, *faults: Fault) -> ServiceFaults:
@@ -133,6 +141,11 @@ class ServiceFaults:
         return self
 
     def clear(self) -> None:
+        """No fault any more (what fired stays recorded until ``reset``)."""
+        with self._lock:
+            self.faults.clear()
+
+    def reset(self) -> None:
         with self._lock:
             self.faults.clear()
             self.fired.clear()
@@ -158,10 +171,16 @@ class ServiceFaults:
             service, operation = (parts[1], parts[2]) if len(parts) >= 3 else ("", "")
             fault = faults._match(service, operation, request) if stubber.enabled else None
             if fault is None:
-                return original(stubber, event_name, request, **kwargs)
+                answer = original(stubber, event_name, request, **kwargs)
+                if stubber.enabled and faults.observers:
+                    body = request.body or b""
+                    text = body.decode("utf-8", "replace") if isinstance(body, bytes) else str(body)
+                    for observe in list(faults.observers):
+                        observe(service, operation, text)
+                return answer
             if fault.after:
                 original(stubber, event_name, request, **kwargs)
-            return error_response(service, fault.code, str(request.url))
+            return error_response(service, fault.code, str(request.url), entry=fault.entry)
 
         from botocore import endpoint
 
