@@ -242,15 +242,14 @@ class Chat:
         answer, sent, truncated = self._ask(owner, persona, turns, learner.content, deadline,
                                             saved_message_id=learner.message_id)
         reply_message: Message | None = None
-        saved = True
         try:
             reply_message = self._save_reply(owner, session_id, learner, answer.text, reply_id, deadline)
-            saved = reply_message is not None
+            if reply_message is None:  # the store stayed busy: keep it for a repeat of this call
+                self._keep_pending_reply(owner, session_id, reply_id, answer.text)
         except Conflict:
             logger.warning("Session ended while the tutor was answering; reply not saved",
                            extra={"session_id": session_id})
-        if not saved:
-            self._keep_pending_reply(owner, session_id, reply_id, answer.text)
+        saved = reply_message is not None
         return ChatReply(reply=answer.text, engine=answer.engine, model=answer.model,
                          fallback_from=answer.fallback_from, usage=_usage(answer), session_id=session_id,
                          message=learner, reply_message=reply_message, reply_saved=saved,

@@ -699,7 +699,7 @@ class TranscriptionSteps:
             job = self._job(item)
         if job is None:
             return self._orphan(state, name)
-        if (state.get("jobStatus") or {}).get("status") == "COMPLETED":
+        if self._job_completed(state, job):
             self._meter_completed_job(job, item)
         if (kept := self._terminal(job, item, name)) is not None:
             return kept
@@ -725,6 +725,22 @@ class TranscriptionSteps:
                 if kept is not None:
                     return kept
         return self._failed(job, reason)
+
+    def _job_completed(self, state: dict[str, Any], job: dict[str, Any]) -> bool:
+        """Whether Transcribe completed (and billed) the job: as the workflow last saw it, or - when the
+        workflow stopped waiting for a job it had started (polls ran out, a poll kept failing) - as
+        Transcribe says now."""
+        seen = (state.get("jobStatus") or {}).get("status")
+        if seen == "COMPLETED":
+            return True
+        if seen == "FAILED" or "eventWait" not in state:  # the job failed, or was never started
+            return False
+        try:
+            found = self.transcribe.get_transcription_job(TranscriptionJobName=job["jobName"])
+        except (ClientError, BotoCoreError):
+            logger.warning("Could not ask Transcribe whether the job completed", extra={"job_name": job["jobName"]})
+            return False
+        return found["TranscriptionJob"].get("TranscriptionJobStatus") == "COMPLETED"
 
     def _terminal(self, job: dict[str, Any], item: dict[str, Any] | None, error: str) -> dict[str, Any] | None:
         """The outcome of a transcription that already ended, kept as it is; None if it has not."""
