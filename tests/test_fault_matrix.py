@@ -50,6 +50,7 @@ from tests.test_transcription_workflow import WEBM, fixture
 # Attempts botocore makes for one call of our functions (parley.clients: max_attempts counts the retries):
 # a fault that outlasts them reaches the function, and the workflow's Retry.
 SDK_ATTEMPTS = clients._CONFIG.retries["max_attempts"] + 1
+pytestmark = pytest.mark.faults
 TRANSCRIPTION = "TranscriptionStateMachine"
 ANALYSIS = "AnalysisStateMachine"
 STAGE = "test"
