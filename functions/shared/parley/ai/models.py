@@ -11,9 +11,9 @@ The table is also the IAM allow-list: ``AiModelAccessPolicy`` in template.yaml g
 profiles (and the foundation models they route to, only through them), and a test keeps the two
 the same. What each figure was checked against, and when, is in docs/ai.md ("Models").
 
-Claude Opus 4.7 and later (and the Claude 5 family) are served on Bedrock through the Messages-API
-endpoint rather than Converse, which this engine speaks, so they are not mapped: a prompt on one of
-them falls back to ``BEDROCK_MODEL_ID``.
+Anthropic documents Bedrock's Converse / InvokeModel integration (which this engine speaks) for
+Claude Opus 4.6 and earlier; later models (Opus 4.7 on, the Claude 5 family) are not mapped until
+they are verified: a prompt on one of them falls back to ``BEDROCK_MODEL_ID``.
 """
 
 from __future__ import annotations
