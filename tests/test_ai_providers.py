@@ -661,6 +661,23 @@ def test_when_both_engines_hang_the_caller_still_gets_its_503_before_the_functio
     assert clock.elapsed == pytest.approx(27.125) and clock.elapsed < CHAT_DEADLINE
 
 
+def test_bedrock_alone_in_chat_answers_its_503_by_the_deadline() -> None:
+    clock = FakeClock()
+    bedrock = BedrockClients(None)
+    bedrock.client = HangingBedrock(clock, bedrock)
+    chain = assemble(AiEnv.load({"AI_PROVIDER": "bedrock", "AI_TIMEOUT_SECONDS": "20"}), bedrock_client=bedrock,
+                     breaker=lambda engine, env: CircuitBreaker())
+    assert isinstance(chain, FallbackProvider)
+    chain.emit, chain.jitter = Metrics(), (lambda: 1.0)
+
+    with pytest.raises(ProviderError) as caught:
+        chain.complete(ask(deadline=clock.deadline(CHAT_DEADLINE)))
+
+    assert caught.value.status == 503
+    assert bedrock.read_timeouts == [20.0, 7.0] and clock.slept == [0.5]  # 20 + 0.5 + 7 = 27.5
+    assert clock.elapsed <= CHAT_DEADLINE
+
+
 def test_bedrock_alone_takes_each_read_timeout_and_retry_from_the_judges_budget() -> None:
     """The judge: 120 s Lambda less 3 s, 50 s per attempt. Before, Bedrock read 50 s with botocore's
     own retry whatever the time left; now three attempts end inside the 117 s."""
