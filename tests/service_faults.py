@@ -44,6 +44,7 @@ ERRORS: dict[str, tuple[int, str]] = {
     # Transcribe
     "LimitExceededException": (400, "You have exceeded the maximum request rate. Wait and try again."),
     "InternalFailureException": (500, "We can't process the request because of a server error. Try again later."),
+    "BadRequestException": (400, "The requested job is in progress; it can't be deleted yet."),
     # S3
     "InternalError": (500, "We encountered an internal error. Please try again."),
     "SlowDown": (503, "Please reduce your request rate."),

@@ -337,6 +337,31 @@ def test_a_record_nothing_resolves_is_failed_by_the_status_read_after_the_timeou
     assert table(env).get_item(Key={"PK": env.owner, "SK": record["SK"]})["Item"]["status"] == "failed"
 
 
+def test_a_job_completed_after_its_workflow_gave_up_is_metered_and_cleaned_up(env: SimpleNamespace) -> None:
+    """The polls run out while Transcribe still works (and refuses to delete a job in progress); the job
+    completes later: its event finds the workflow over, and the job-events function meters it (Transcribe
+    billed it) and deletes its transcript file and the job."""
+    case = Case((NO_EVENT_WAIT, f("transcribe", "DeleteTranscriptionJob", "BadRequestException", None)),
+                "failed", "TranscriptionFailed", "TranscriptionTimedOut", outcome=None)  # type: ignore[arg-type]
+    transcription_id, result, _session = run_transcription(env, case)
+    assert (result.status, result.error) == ("FAILED", "TranscriptionFailed") and usage_counted(env, "transcribe") == []
+    name = f"parley-{STAGE}-{transcription_id}"
+    assert leftovers(env, transcription_id)["jobs"] == [name]
+
+    env.transcribe.outcome = fixture("greeting")
+    assert finish_job(name) == "COMPLETED"
+    handled = env.runner.invoke("TranscriptionJobEventsFunction", job_state_change(name, "COMPLETED"))
+
+    assert handled["outcome"] == "finished-late"
+    assert leftovers(env, transcription_id) == {"objects": [], "jobs": []}
+    assert [e["eventId"] for e in usage_counted(env, "transcribe")] == [f"stt-{transcription_id}"]
+    body = env.api.get(f"/transcriptions/{transcription_id}").json()
+    assert (body["status"], body["reason"]["code"]) == ("failed", "TranscriptionTimedOut")  # the outcome stands
+    # the same event again (EventBridge delivers at least once) finds nothing left to do
+    assert env.runner.invoke("TranscriptionJobEventsFunction",
+                             job_state_change(name, "COMPLETED"))["outcome"] == "not-waiting"
+
+
 # -- the analysis workflow --------------------------------------------------------------------------
 LEARNER = ["I go to the market yesterday with my sister.", "We bought a lot of apples and the weather was good.",
            "Um, it was, like, more better than last week because the sun was shining."]

@@ -676,6 +676,41 @@ class TranscriptionSteps:
             transcript = None
         self._meter(job, self._billed_seconds(job, transcript))
 
+    def finish_late_job(self, name: str) -> bool:
+        """A job Transcribe completed after its workflow stopped waiting for it (its polls ran out,
+        its polling kept failing, it timed out, it was stopped): Transcribe billed it, so meter it
+        (once: the same event id as every other path), and delete its transcript file and the job,
+        which no workflow will. False - nothing done - while a workflow still owns the
+        transcription (it collects and meters the job itself), or when the job is already gone."""
+        try:
+            found = self.transcribe.get_transcription_job(TranscriptionJobName=name)["TranscriptionJob"]
+        except ClientError as exc:
+            if error_code(exc) in ("NotFoundException", "BadRequestException"):
+                return False  # deleted: its workflow cleaned up after it
+            raise
+        media = str((found.get("Media") or {}).get("MediaFileUri", ""))
+        parsed = parse_key(media.removeprefix(f"s3://{self.bucket}/"))
+        if parsed is None or job_name(self.stage, parsed.transcription_id) != name:
+            logger.warning("A completed job whose recording is not ours", extra={"job_name": name})
+            return False
+        item = self._record(parsed.owner, parsed.transcription_id)
+        if item is not None and item["status"] in ("queued", "running"):
+            return False
+        job = {"transcriptionId": parsed.transcription_id, "owner": parsed.owner, "bucket": self.bucket,
+               "audioKey": media.removeprefix(f"s3://{self.bucket}/"), "mediaFormat": FORMATS[parsed.fmt][0],
+               "transcriptKey": transcript_key(parsed.owner, parsed.transcription_id), "jobName": name}
+        if item is None or item["status"] != "completed":  # a completed one was collected and metered
+            self._meter_completed_job(job, item)
+        logger.warning("Finished a job Transcribe completed after its workflow ended",
+                       extra={"job_name": name, "was": item["status"] if item else "gone"})
+        try:
+            self.s3.delete_object(Bucket=self.bucket, Key=job["transcriptKey"])
+            self.transcribe.delete_transcription_job(TranscriptionJobName=name)
+        except ClientError as exc:
+            if error_code(exc) not in ("NotFoundException", "BadRequestException"):
+                raise  # Lambda retries the event; metering again is counted once
+        return True
+
     # -- the failure path ------------------------------------------------------------------------
     def _cleanup(self, job: dict[str, Any]) -> dict[str, str]:
         return {k: str(job[k]) for k in ("bucket", "audioKey", "transcriptKey", "jobName")}
@@ -793,7 +828,7 @@ class TranscriptionSteps:
 # job-events function, which resumes the execution with ``SendTaskSuccess {"status": ...}``. Anything
 # that goes wrong here costs time, not the transcription: the wait times out into the poll loop.
 TranscribeJobStatus = Literal["QUEUED", "IN_PROGRESS", "COMPLETED", "FAILED"]
-JobEventOutcome = Literal["resumed", "already-resumed", "not-waiting", "not-ours", "not-final"]
+JobEventOutcome = Literal["resumed", "already-resumed", "not-waiting", "not-ours", "not-final", "finished-late"]
 # SendTaskSuccess errors meaning "nobody waits for this token any more": the task timed out into
 # the poll loop, the token was used by an earlier copy of the event, or the execution has ended.
 STALE_TOKEN_ERRORS = ("TaskTimedOut", "InvalidToken", "TaskDoesNotExist")
@@ -828,11 +863,13 @@ class JobEventResult(ApiModel):
 
 class JobEvents:
     """Resume the execution waiting for a Transcribe job (idempotent: a repeated or late event is
-    logged and ignored)."""
+    logged and ignored). A job that COMPLETED when no execution waits for it any more, and whose
+    workflow has ended, is finished here: metered and cleaned up (``TranscriptionSteps.finish_late_job``)."""
 
-    def __init__(self, store: Store, sfn: Any, *, stage: str) -> None:
+    def __init__(self, store: Store, sfn: Any, *, stage: str, steps: TranscriptionSteps | None = None) -> None:
         self.store = store
         self.sfn = sfn
+        self.steps = steps
         self.our_jobs = re.compile(rf"^{re.escape(job_name(stage, ''))}[0-9A-HJKMNP-TV-Z]{{26}}$")
 
     def handle(self, event: dict[str, Any]) -> JobEventResult:
@@ -851,7 +888,7 @@ class JobEvents:
         item = self.store.get(keys.transcribe_job_pk(name), keys.JOB_WAIT_SK)
         if not item or not item.get("taskToken"):
             # No execution waits (its token was never stored, or expired): if one runs, it polls.
-            return result("not-waiting")
+            return result(self._late(name, status) or "not-waiting")
         output = {"status": status, "jobName": name}
         if change.detail.failure_reason:
             output["failureReason"] = change.detail.failure_reason[:1000]
@@ -859,9 +896,15 @@ class JobEvents:
             self.sfn.send_task_success(taskToken=item["taskToken"], output=json.dumps(output))
         except ClientError as exc:
             if error_code(exc) in STALE_TOKEN_ERRORS:
-                return result("already-resumed")
+                return result(self._late(name, status) or "already-resumed")
             raise  # transient: Lambda retries the asynchronous invocation; the poll is the safety net
         return result("resumed")
+
+    def _late(self, name: str, status: str) -> JobEventOutcome | None:
+        """``finished-late`` if nobody else will meter and clean up this completed job."""
+        if status == "COMPLETED" and self.steps is not None and self.steps.finish_late_job(name):
+            return "finished-late"
+        return None
 
 
 def steps_from(env: Any) -> TranscriptionSteps:
