@@ -1,5 +1,5 @@
 import { useQuery } from "@tanstack/react-query";
-import { useCallback, useEffect, useReducer, useRef, type KeyboardEvent } from "react";
+import { useCallback, useEffect, useReducer, useRef, useState, type KeyboardEvent } from "react";
 import { useLocation } from "wouter";
 import { api, unwrap, type Schemas } from "../shared/api/client";
 import { errorKind } from "../shared/api/errors";
@@ -43,7 +43,19 @@ export default function PracticePage() {
     } catch (error) {
       fail(error, "voice");
     }
-  }, [transport, fail]);
+  }, [fail]);
+
+  const greet = useCallback(async () => {
+    const session = sessionRef.current;
+    if (!session) return;
+    try {
+      const greeting = await transport.greet(session);
+      dispatch({ type: "tutorSaid", turn: greeting });
+      void speak(greeting);
+    } catch (error) {
+      fail(error, "greet");
+    }
+  }, [speak, fail]);
 
   const start = useCallback(async () => {
     dispatch({ type: "start" });
@@ -51,13 +63,12 @@ export default function PracticePage() {
       const session = await transport.start(crypto.randomUUID());
       sessionRef.current = session;
       dispatch({ type: "started", sessionId: session.sessionId });
-      const greeting = await transport.greet(session);
-      dispatch({ type: "tutorSaid", turn: greeting });
-      void speak(greeting);
     } catch (error) {
       fail(error, "start");
+      return;
     }
-  }, [transport, speak, fail]);
+    await greet();
+  }, [greet, fail]);
 
   const send = useCallback(async (text: string) => {
     const sessionId = sessionRef.current?.sessionId;
@@ -72,7 +83,7 @@ export default function PracticePage() {
     } catch (error) {
       fail(error, "send");
     }
-  }, [state, transport, speak, fail]);
+  }, [state, speak, fail]);
 
   const transcribe = useCallback(async (recording: Recording) => {
     const sessionId = sessionRef.current?.sessionId;
@@ -90,7 +101,7 @@ export default function PracticePage() {
     } catch (error) {
       fail(error, "transcribe");
     }
-  }, [transport, send, fail, t]);
+  }, [send, fail, t]);
 
   const toggleRecording = useCallback(async () => {
     if (state.phase === "recording") {
@@ -129,7 +140,7 @@ export default function PracticePage() {
     } catch (error) {
       fail(error, "end");
     }
-  }, [transport, navigate, fail]);
+  }, [navigate, fail]);
 
   useEffect(() => () => recorder.current?.cancel(), []);
 
@@ -146,6 +157,7 @@ export default function PracticePage() {
     const kind = state.error?.retry;
     dispatch({ type: "dismiss" });
     if (kind === "start") void start();
+    else if (kind === "greet") void greet();
     else if (kind === "send") void send(state.draft);
     else if (kind === "transcribe" && lastRecording.current) {
       dispatch({ type: "recordStop" });
@@ -228,6 +240,7 @@ export default function PracticePage() {
       <p className="status" role="status" aria-live="polite" data-phase={state.phase}>
         {busy && <span className="spinner" aria-hidden="true" />} {status}
       </p>
+      {state.phase === "recording" && <RecordingTimer label={t("practice.recordingTime")} />}
 
       {state.error && (
         <div className="alert" role="alert" data-kind={state.error.kind}>
@@ -264,5 +277,21 @@ export default function PracticePage() {
         </div>
       )}
     </>
+  );
+}
+
+/** How long the learner has been speaking (m:ss), so a recording is never a mystery. */
+function RecordingTimer({ label }: { label: string }) {
+  const [started] = useState(() => performance.now());
+  const [now, setNow] = useState(started);
+  useEffect(() => {
+    const timer = setInterval(() => setNow(performance.now()), 250);
+    return () => clearInterval(timer);
+  }, []);
+  const seconds = Math.floor((now - started) / 1000);
+  return (
+    <p className="timer" role="timer" aria-label={label}>
+      <span className="rec" aria-hidden="true" /> {Math.floor(seconds / 60)}:{String(seconds % 60).padStart(2, "0")}
+    </p>
   );
 }

@@ -23,7 +23,7 @@ export interface Failure {
   kind: ErrorKind;
   message: string;
   /** what the learner can do about it */
-  retry?: "start" | "send" | "transcribe" | "end" | "voice";
+  retry?: "start" | "greet" | "send" | "transcribe" | "end" | "voice";
 }
 
 export interface SessionState {

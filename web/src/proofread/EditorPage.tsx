@@ -161,7 +161,7 @@ export default function EditorPage() {
       {phase === "reviewing" && result && (
         <section aria-labelledby="result-heading">
           <h2 id="result-heading" ref={resultHeading} tabIndex={-1}>
-            {placed.length ? t("editor.found", { n: placed.length }) : t("editor.clean")}
+            {placed.length === 1 ? t("editor.foundOne") : placed.length ? t("editor.found", { n: placed.length }) : t("editor.clean")}
           </h2>
           <div className="card marked" aria-label={t("editor.marked")} role="region">
             {segments(result.input, placed, decisions).map((seg) =>
@@ -215,7 +215,7 @@ export default function EditorPage() {
             <span role="status">{copied ? t("editor.copied") : ""}</span>
           </div>
           <p className="muted small">
-            {t("editor.engine", { engine: result.result.engine, model: result.result.model })}
+            {t("editor.engine", { engine: label("engine", result.result.engine), model: result.result.model })}
             {result.result.skippedFiles.length > 0 && ` · ${t("editor.skipped", { n: result.result.skippedFiles.length })}`}
           </p>
         </section>

@@ -17,9 +17,9 @@ export function BarChart({ title, bars, max, unit = "" }: { title: string; bars:
   return (
     <figure className="chart">
       <figcaption id={id}>{title}</figcaption>
-      <svg viewBox={`0 0 320 ${height}`} role="img" aria-labelledby={id} preserveAspectRatio="xMinYMin meet">
+      <svg viewBox={`0 0 360 ${height}`} role="img" aria-labelledby={id} preserveAspectRatio="xMinYMin meet">
         {bars.map((b, i) => {
-          const width = b.value == null ? 0 : Math.max(2, (b.value / top) * 180);
+          const width = b.value == null ? 0 : Math.max(2, (b.value / top) * 160);
           const y = i * rowHeight;
           return (
             <g key={b.label} transform={`translate(0 ${y})`}>
