@@ -9,7 +9,7 @@ LINT_STAMP := $(VENV)/.installed-lint
 PORT ?= 3000
 # The web app (web/): npm ci when the lock changes, a Vite build when a source changes.
 WEB_STAMP := web/node_modules/.installed
-WEB_SOURCES := $(shell find web/src web/public -type f 2>/dev/null) web/index.html web/package.json \
+WEB_SOURCES := $(shell find web/src web/public web/scripts -type f 2>/dev/null) web/index.html web/package.json \
 	web/vite.config.ts web/tsconfig.json openapi.json
 # Debian's chromium drives the browser tests (Playwright's own browser download cannot work here).
 CHROMIUM ?= /usr/bin/chromium

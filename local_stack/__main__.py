@@ -17,6 +17,9 @@ def main() -> None:
     parser.add_argument("--web-port", type=int, default=None,
                         help="port of the web app (default: port + 2; 0 = any free)")
     parser.add_argument("--no-web", action="store_true", help="serve the APIs only, not the web app")
+    parser.add_argument("--cors-origin", default=None,
+                        help="the browser origin the APIs allow (default: the web app's own, e.g. "
+                             "http://127.0.0.1:3002; http://localhost:5173 for Vite's dev server)")
     parser.add_argument("--verbose", action="store_true", help="log every HTTP request")
     args = parser.parse_args()
 
@@ -26,6 +29,8 @@ def main() -> None:
         # Bound first: its origin is the one the APIs allow (CORS), as the distribution's is in AWS.
         web = WebApp(args.host, args.web_port if args.web_port is not None else (args.port + 2 if args.port else 0))
         parameters["CorsAllowOrigin"] = web.url
+    if args.cors_origin:
+        parameters["CorsAllowOrigin"] = args.cors_origin
     local = LocalStack(host=args.host, port=args.port, parameters=parameters, verbose=args.verbose).start()
     device = "my-device-0001"
     print(f"Parley local stack listening on {local.url}  (AWS emulated at {local.moto_endpoint})", flush=True)

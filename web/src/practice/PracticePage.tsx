@@ -150,6 +150,7 @@ export default function PracticePage() {
   useEffect(() => {
     if (!autoPlay || !lastTutor?.audio) return;
     const element = audios.current.get(lastTutor.id);
+    for (const other of audios.current.values()) if (other !== element) other.pause(); // one voice at a time
     element?.play().catch(() => undefined); // a browser may refuse without a gesture: the controls stay
   }, [autoPlay, lastTutor?.id, lastTutor?.audio]);
 
