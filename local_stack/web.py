@@ -25,7 +25,8 @@ from urllib.parse import unquote, urlsplit
 from .template import ROOT
 
 DIST = ROOT / "web" / "dist"
-SOURCES = ("src", "public", "scripts", "index.html", "package.json", "package-lock.json", "vite.config.ts", "tsconfig.json")
+SOURCES = ("src", "public", "scripts", "index.html", "package.json", "package-lock.json", "vite.config.ts",
+           "tsconfig.json")
 IMMUTABLE = "public, max-age=31536000, immutable"
 NO_CACHE = "no-cache, no-store, must-revalidate"
 TYPES = {".js": "text/javascript", ".mjs": "text/javascript", ".css": "text/css", ".html": "text/html",

@@ -16,7 +16,7 @@ export default defineConfig({
   retries: 0,
   timeout: 120_000,
   expect: { timeout: 30_000 },
-  reporter: [["list"], ["json", { outputFile: "e2e/artifacts/report.json" }]],
+  reporter: [["list"]],
   use: {
     viewport: { width: 1280, height: 800 },
     locale: "en-US",
