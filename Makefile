@@ -50,13 +50,13 @@ web: web/dist/index.html
 web/dist/index.html: $(WEB_STAMP) $(WEB_SOURCES)
 	cd web && npm run build
 
-# The browser tests' Debian packages: chromium, a Korean font for the screenshots, and espeak-ng, with
+# The browser tests' Debian packages: chromium, Korean and emoji fonts for the screenshots, and espeak-ng, with
 # which the local stack's Polly answers real speech (the practice test plays the tutor's voice).
 chromium:
 	@if [ ! -x "$(CHROMIUM)" ] || ! command -v espeak-ng >/dev/null; then \
-		echo "Installing Debian packages for the browser tests: apt-get install chromium fonts-nanum espeak-ng"; \
+		echo "Installing Debian packages for the browser tests: apt-get install chromium fonts-nanum fonts-noto-color-emoji espeak-ng"; \
 		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq \
-			chromium fonts-nanum espeak-ng; \
+			chromium fonts-nanum fonts-noto-color-emoji espeak-ng; \
 	fi
 
 ## lint: everything in test's static checks, plus mypy and sam validate --lint

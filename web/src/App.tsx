@@ -167,8 +167,8 @@ function Shell({ children }: { children: ReactNode }) {
         <Link href="/" className="brand">Parley</Link>
         <nav aria-label={t("nav.products")}>
           <ul>
-            <li><Link href="/practice" aria-current={product === "practice" ? "page" : undefined}>{t("nav.practice")}</Link></li>
-            <li><Link href="/proofread" aria-current={product === "proofread" ? "page" : undefined}>{t("nav.proofread")}</Link></li>
+            <li><Link href="/practice" aria-current={product === "practice" ? "page" : undefined}>{t("nav.practiceShort")}</Link></li>
+            <li><Link href="/proofread" aria-current={product === "proofread" ? "page" : undefined}>{t("nav.proofreadShort")}</Link></li>
           </ul>
         </nav>
         <button type="button" className="lang" onClick={() => setLang(lang === "ko" ? "en" : "ko")}

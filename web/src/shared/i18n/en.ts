@@ -9,6 +9,8 @@ export const en = {
   "nav.home": "Home",
   "nav.practice": "Speaking practice",
   "nav.proofread": "Proofreading",
+  "nav.practiceShort": "Practice",
+  "nav.proofreadShort": "Proofread",
   "nav.session": "Session",
   "nav.settings": "Settings",
   "nav.history": "History",

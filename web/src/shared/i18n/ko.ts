@@ -11,6 +11,8 @@ export const ko: Record<MessageKey, string> = {
   "nav.home": "처음으로",
   "nav.practice": "말하기 연습",
   "nav.proofread": "교정",
+  "nav.practiceShort": "말하기 연습",
+  "nav.proofreadShort": "교정",
   "nav.session": "연습",
   "nav.settings": "설정",
   "nav.history": "기록",
