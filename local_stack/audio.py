@@ -55,11 +55,11 @@ def decode(data: bytes, *, rate: int = RECOGNITION_RATE) -> Decoded:
             streams = [s for s in container.streams if s.type == "audio"]
             if not streams:
                 raise UndecodableAudio("The file has no audio stream.")
-            stream = streams[0]
+            stream: Any = streams[0]
             source_rate = int(stream.codec_context.sample_rate or 0)
             channels = int(stream.codec_context.channels or 0)
             resampler = av.AudioResampler(format="s16", layout="mono", rate=rate)
-            chunks = [_pcm_of(resampler.resample(frame)) for frame in container.decode(stream)]
+            chunks = [_pcm_of(resampler.resample(frame)) for frame in container.decode(stream)]  # type: ignore[arg-type]
             chunks.append(_pcm_of(resampler.resample(None)))
             formats = _CONTAINERS.get(container.format.name, frozenset({container.format.name}))
     except UndecodableAudio:
@@ -145,7 +145,7 @@ def _encode(pcm: bytes, rate: int, *, container: str, codec: str, codec_rate: in
 
     out = io.BytesIO()
     with av.open(out, mode="w", format=container) as muxer:
-        stream = muxer.add_stream(codec, rate=codec_rate, options=options or {})
+        stream: Any = muxer.add_stream(codec, rate=codec_rate, options=options or {})
         stream.codec_context.layout = layout
         resampler = av.AudioResampler(format=stream.codec_context.format.name, layout=layout, rate=codec_rate,
                                       frame_size=stream.codec_context.frame_size or None)

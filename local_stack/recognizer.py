@@ -209,7 +209,7 @@ class Stream:
 
         self._owner = owner
         self._hold = owner.live.decoder(timeout) if partials else contextlib.nullcontext(None)
-        self._decoder = self._hold.__enter__()
+        self._decoder: Any = self._hold.__enter__()
         self._endpointer = Endpointer(window=ENDPOINTER_WINDOW_S, sample_rate=SAMPLE_RATE)
         self._frame_bytes = int(self._endpointer.frame_bytes)
         self._frame_seconds = float(self._endpointer.frame_length)

@@ -124,7 +124,7 @@ class Espeak:
 
         def collect(samples: object, count: int, _events: object) -> int:
             if samples and count > 0:
-                chunks.append(ctypes.string_at(samples, count * 2))
+                chunks.append(ctypes.string_at(samples, count * 2))  # type: ignore[arg-type]
             return 0  # 0: go on synthesising
 
         callback = callback_type(collect)  # referenced by the caller until the library is closed
