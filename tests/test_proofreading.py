@@ -327,7 +327,7 @@ def test_proofread_korean_and_english_with_the_offline_engine(api: ApiClient) ->
     assert {c["category"] for c in result["corrections"]} == {"spacing", "grammar", "spelling", "punctuation"}
     assert result["correctedText"] == "나는 할 수 있다. 정말 좋은것 같다. I receive the report, thanks."
     harper = [c for c in result["corrections"] if c["offset"] >= text.index("I recieve")]
-    assert [c["original"] for c in harper] == ["recieve", "teh", " "]  # Harper's, on the English sentence
+    assert [c["original"] for c in harper] == ["recieve", "teh", " ,"]  # Harper's, on the English sentence
     assert "comma" in harper[2]["explanation"]
     assert (result["engine"], result["model"], result["turn"]) == ("offline", "parley-offline-1", 1)
     assert result["usage"]["inputTokens"] > 0 and result["promptId"] is None

@@ -32,6 +32,7 @@ _REPEATED = re.compile(r"\b(\w+)(\s+)\1\b", re.IGNORECASE)
 _SPACE_BEFORE_PUNCT = re.compile(r"(?<=\w)[ \t]+([.,!?])")
 _SU_ITDA = re.compile(r"([가-힣])수( ?)(있|없)")
 _GEOT_GATDA = re.compile(r"것같")
+_PUNCTUATION = frozenset(".,!?;:")
 
 Correction = dict[str, object]
 
@@ -69,7 +70,12 @@ def _harper(text: str) -> list[Correction]:
     for issue in grammar.check(text):
         if issue.replacement is None or issue.replacement == issue.text or not issue.text:
             continue  # advice without a fix is not a correction
-        found.append({"original": issue.text, "replacement": issue.replacement, "offset": issue.start,
+        original, replacement = issue.text, issue.replacement
+        following = text[issue.end:issue.end + 1]
+        if not original.strip() and not replacement and following in _PUNCTUATION:
+            # A space to remove before punctuation: shown on " ." rather than on an invisible " ".
+            original, replacement = original + following, following
+        found.append({"original": original, "replacement": replacement, "offset": issue.start,
                       "category": issue.category, "explanation": issue.message})
     return found
 
