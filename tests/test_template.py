@@ -157,6 +157,28 @@ def test_cors_is_never_a_wildcard_and_prod_uses_cognito() -> None:
     assert origin and "*" not in origin.group(1) and origin.group(1).startswith("https://")
 
 
+def _overrides(text: str) -> dict[str, str]:
+    return dict(pair.split("=", 1) for pair in text.split())
+
+
+def test_each_environment_is_its_own_stack_and_device_mode_is_explicit() -> None:
+    config = tomllib.loads((ROOT / "samconfig.toml").read_text(encoding="utf-8"))
+    deploys = {env: section["deploy"]["parameters"] for env, section in config.items()
+               if isinstance(section, dict) and "deploy" in section}
+    # A plain `sam deploy` is exactly `--config-env dev`: it can no longer switch dev to device auth.
+    assert deploys["default"] == deploys["dev"]
+    named = {env: d for env, d in deploys.items() if env != "default"}
+    stacks = [d["stack_name"] for d in named.values()]
+    stages = [_overrides(d["parameter_overrides"])["Stage"] for d in named.values()]
+    assert len(set(stacks)) == len(stacks) and len(set(stages)) == len(stages)  # no two share resources
+    assert all(d["s3_prefix"] == d["stack_name"] for d in deploys.values())
+    device = [env for env, d in named.items() if _overrides(d["parameter_overrides"]).get("AuthMode") == "device"]
+    assert device == ["demo"]
+    assert all(_overrides(d["parameter_overrides"]).get("AuthMode") for d in deploys.values())  # always chosen
+    allowed = TEMPLATE["Parameters"]["Stage"]["AllowedValues"]
+    assert all(stage in allowed for stage in stages)
+
+
 def test_every_state_machine_definition_exists_and_every_substitution_is_used() -> None:
     for logical_id, resource in RESOURCES.items():
         if resource["Type"] != "AWS::Serverless::StateMachine":
@@ -178,7 +200,8 @@ def test_no_machine_paths_or_secrets_in_the_repository() -> None:
     # Spelled in pieces so that this file does not match itself.
     pattern = re.compile("(" + "|".join(["/" + "work/", "/home/\\w+", "/Users/\\w+", "/" + "root/",
                                         "sk-" + "ant-[A-Za-z0-9_-]{24,}", "AK" + "IA[0-9A-Z]{16}"]) + ")")
-    skip = {".venv", ".git", ".aws-sam", "node_modules", "__pycache__", ".pytest_cache", ".ruff_cache", ".mypy_cache"}
+    skip = {".venv", ".venv-lint", ".git", ".aws-sam", "node_modules", "__pycache__", ".pytest_cache", ".ruff_cache",
+            ".mypy_cache"}
     offenders = []
     for path in ROOT.rglob("*"):
         if path.is_dir() or any(part in skip for part in path.relative_to(ROOT).parts):
