@@ -106,3 +106,24 @@ def test_proofread_streams_over_the_local_websocket(ws_port: int) -> None:
     client.send({"action": "nonsense"})
     assert client.receive()["error"]["code"] == "VALIDATION_ERROR"
     client.close()
+
+
+def test_a_resend_after_a_reconnect_is_answered_once(ws_port: int) -> None:
+    """The answer runs in its own (asynchronous) invocation; the client drops, reconnects and resends
+    the same requestId: it gets the answer - replayed or resumed, never run twice."""
+    message = {"action": "sendMessage", "requestId": "again-1", "text": "teh end"}
+    first = Client(ws_port, "deviceId=local-ws-device-02")
+    first.send(message)
+    assert first.receive() == {"type": "accepted", "requestId": "again-1", "mode": "proofread"}
+    first.close()
+
+    second = Client(ws_port, "deviceId=local-ws-device-02")
+    second.send(message)
+    frames = second.until("complete")
+    assert frames[-1]["type"] == "complete" and frames[-1]["result"]["correctedText"] == "the end"
+    assert frames[0]["type"] in ("resumed", "complete")  # resumed if still running, else replayed
+    if frames[0]["type"] == "complete":
+        assert frames[0]["replayed"] is True
+    second.send({"action": "sendMessage", "requestId": "again-1", "text": "teh end"})
+    assert second.receive()["replayed"] is True  # finished now, whatever it was a moment ago
+    second.close()
