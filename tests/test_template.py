@@ -10,33 +10,15 @@ from typing import Any
 import pytest
 
 from local_stack.template import ROOT, load_template
+from verify.iam import RESOURCE_LESS_ACTIONS
 
 TEMPLATE = load_template()
 RESOURCES: dict[str, Any] = TEMPLATE["Resources"]
 FUNCTIONS = {k: v for k, v in RESOURCES.items() if v["Type"] == "AWS::Serverless::Function"}
 
-# Actions that take no resource-level permission (or only a resource we cannot name ahead of
-# time), so "Resource: *" is the only possible grant. Each is documented in docs/security.md.
-RESOURCE_STAR_ALLOWED = {
-    "polly:SynthesizeSpeech",  # resources are lexicons; we use none, and voices are not resources
-    "polly:DescribeVoices",
-    "transcribe:StartTranscriptionJob",  # job ARNs are created by the call itself
-    "transcribe:GetTranscriptionJob",
-    "transcribe:DeleteTranscriptionJob",
-    "transcribe:StartStreamTranscriptionWebSocket",
-    "transcribe:StartStreamTranscription",
-    # No resource type in the Service Authorization Reference: the task token names the execution.
-    # Only the transcription job-events function has it, and only SendTaskSuccess.
-    "states:SendTaskSuccess",
-    "xray:PutTraceSegments",
-    "xray:PutTelemetryRecords",
-    "xray:GetSamplingRules",
-    "xray:GetSamplingTargets",
-    "cloudwatch:PutMetricData",  # scoped by a namespace condition instead
-    "logs:CreateLogDelivery", "logs:GetLogDelivery", "logs:UpdateLogDelivery", "logs:DeleteLogDelivery",
-    "logs:ListLogDeliveries", "logs:PutResourcePolicy", "logs:DescribeResourcePolicies",
-    "logs:DescribeLogGroups",  # Step Functions logging needs these on "*" (AWS documents it so)
-}
+# The one list of actions that may be granted on "*", each with its reason (make verify holds it to
+# the Service Authorization Reference and lints every statement of the transformed template).
+RESOURCE_STAR_ALLOWED = set(RESOURCE_LESS_ACTIONS)
 
 
 def _statements() -> list[tuple[str, dict[str, Any]]]:
