@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import tomllib
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -185,14 +187,19 @@ def test_no_machine_paths_or_secrets_in_the_repository() -> None:
     skip = {".venv", ".venv-lint", ".git", ".aws-sam", "node_modules", "__pycache__", ".pytest_cache", ".ruff_cache",
             ".mypy_cache"}
     offenders = []
-    for path in ROOT.rglob("*"):
-        if path.is_dir() or any(part in skip for part in path.relative_to(ROOT).parts):
-            continue
-        text_file = path.suffix in {".py", ".json", ".yaml", ".toml", ".md", ".txt", ".sh"} or path.name in {
-            "Makefile", "run"}
-        if text_file and pattern.search(path.read_text(encoding="utf-8", errors="replace")):
-            offenders.append(str(path.relative_to(ROOT)))
+    for folder, dirs, files in os.walk(ROOT):
+        dirs[:] = [d for d in dirs if d not in skip]  # never descend into virtualenvs, builds, caches
+        for path in (Path(folder) / name for name in files):
+            offenders += _machine_paths_in(path, pattern)
     assert not offenders, offenders
+
+
+def _machine_paths_in(path: Path, pattern: re.Pattern[str]) -> list[str]:
+    text_file = path.suffix in {".py", ".json", ".yaml", ".toml", ".md", ".txt", ".sh"} or path.name in {
+        "Makefile", "run"}
+    if text_file and pattern.search(path.read_text(encoding="utf-8", errors="replace")):
+        return [str(path.relative_to(ROOT))]
+    return []
 
 
 def test_every_function_and_state_machine_is_alarmed() -> None:
