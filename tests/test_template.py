@@ -82,6 +82,13 @@ def test_the_table_has_the_seed_keys_ttl_and_recovery() -> None:
     assert table["BillingMode"] == "PAY_PER_REQUEST"
 
 
+def test_browsers_may_upload_to_the_audio_bucket_from_the_one_allowed_origin_only() -> None:
+    (rule,) = RESOURCES["AudioBucket"]["Properties"]["CorsConfiguration"]["CorsRules"]
+    assert rule["AllowedOrigins"] == [{"Ref": "CorsAllowOrigin"}]
+    assert set(rule["AllowedMethods"]) == {"PUT", "POST"}  # presigned PUT or POST form; never GET or DELETE
+    assert rule["AllowedHeaders"] == ["Content-Type"]
+
+
 def test_the_audio_bucket_is_private_encrypted_and_self_cleaning() -> None:
     bucket = RESOURCES["AudioBucket"]["Properties"]
     assert all(bucket["PublicAccessBlockConfiguration"].values())

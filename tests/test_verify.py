@@ -76,6 +76,16 @@ def test_execution_logs_count_as_logging() -> None:
     assert problems == ["ApiGatewayCloudWatchRole=disabled still logs: WebSocketStage (execution logs)"]
 
 
+def test_sam_makes_no_stray_stage_named_stage() -> None:
+    assert TEMPLATE["Globals"]["Api"]["OpenApiVersion"] == "3.0.1"
+    deployment = {"Resources": {"RestApiDeployment1a2b": {"Type": "AWS::ApiGateway::Deployment", "Properties": {
+        "RestApiId": {"Ref": "RestApi"}, "StageName": "Stage"}}}}
+    (problem,) = cfn.check_no_stray_stage(deployment)
+    assert "a stage named 'Stage'" in problem and "OpenApiVersion" in problem
+    del deployment["Resources"]["RestApiDeployment1a2b"]["Properties"]["StageName"]
+    assert cfn.check_no_stray_stage(deployment) == []
+
+
 # -- retention -----------------------------------------------------------------------------------------
 def test_retained_resources_use_retain_except_on_create() -> None:
     assert cfn.check_retention(TEMPLATE) == []

@@ -84,6 +84,7 @@ def template_step(out: Path) -> int:
             transformed = translate.transform(raw, values)
             stack = cfn.VerifyStack(transformed, parameters=values)
             structure += cfn.check_api_logging(transformed, values) + cfn.check_retention(transformed)
+            structure += cfn.check_no_stray_stage(transformed)
             structure += [f"{lid} runs {r['Properties'].get('Runtime')}, not {runtime}"
                           for lid, r in stack.resources.items()
                           if r["Type"] == "AWS::Lambda::Function" and r["Properties"].get("Runtime") != runtime]

@@ -228,6 +228,14 @@ def check_api_logging(template: Mapping[str, Any], parameters: Mapping[str, str]
     return problems
 
 
+def check_no_stray_stage(transformed: Mapping[str, Any]) -> list[str]:
+    """Without ``OpenApiVersion`` SAM gives the REST API's deployment a StageName "Stage": an extra,
+    unlogged stage next to the real one."""
+    return [f"{lid} creates a stage named {r['Properties']['StageName']!r} besides the API's own (set "
+            "Globals.Api.OpenApiVersion)" for lid, r in (transformed.get("Resources") or {}).items()
+            if r["Type"] == "AWS::ApiGateway::Deployment" and (r.get("Properties") or {}).get("StageName")]
+
+
 # -- retention -------------------------------------------------------------------------------------
 def check_retention(template: Mapping[str, Any]) -> list[str]:
     """A retained resource uses RetainExceptOnCreate (a retry after a failed create must not find its
