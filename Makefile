@@ -18,8 +18,16 @@ BUILD_INPUTS := template.yaml samconfig.toml $(shell find functions -type f ! -n
 VERIFY_INPUTS := $(BUILD_INPUTS) $(wildcard statemachines/*.asl.json verify/*.py) local_stack/template.py
 BUILT := .aws-sam/build/template.yaml
 VERIFIED := .aws-sam/verify/.passed
+# The web app (web/): npm ci when the lock changes, a Vite build when a source changes.
+WEB_STAMP := web/node_modules/.installed
+WEB_SOURCES := $(shell find web/src web/public web/scripts -type f 2>/dev/null) web/index.html web/package.json \
+	web/vite.config.ts web/tsconfig.json openapi.json
+# Debian's chromium drives the browser tests (Playwright's own browser download cannot work here).
+CHROMIUM ?= /usr/bin/chromium
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+STACK_NAME ?= parley-dev
 
-.PHONY: test lint verify run bench openapi docs fuzz test-sfn-local build clean
+.PHONY: test test-python test-web web chromium lint verify run bench openapi docs fuzz test-sfn-local build deploy-web clean
 
 $(STAMP): requirements-dev.txt functions/shared/requirements.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -35,10 +43,13 @@ $(NODE_STAMP): verify/package.json verify/package-lock.json
 	cd verify && npm ci --no-audit --no-fund --ignore-scripts --loglevel=error
 	@touch $@
 
-## test: install into .venv, then ruff, cfn-lint, and the whole pytest suite with make verify beside it
-# (verify is mostly installs, sam build and child interpreters: it overlaps the tests well on two cores;
-# its log follows the tests' and either failing fails the target).
-test: $(STAMP)
+## test: install into .venv and web/node_modules, then ruff, cfn-lint, the pytest suite (with make verify
+# beside it) and the web app's tests
+test: test-python test-web
+
+# verify is mostly installs, sam build and child interpreters: it overlaps pytest well on two cores; its log
+# follows the tests' and either failing fails the target.
+test-python: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/cfn-lint template.yaml
 	@mkdir -p .aws-sam; $(MAKE) --no-print-directory verify > .aws-sam/verify.log 2>&1 & verify=$$!; \
@@ -46,6 +57,30 @@ test: $(STAMP)
 	wait $$verify; verified=$$?; echo "---- make verify ----"; cat .aws-sam/verify.log; \
 	if [ $$verified -ne 0 ]; then echo "make verify FAILED (above; also in .aws-sam/verify.log)"; fi; \
 	exit $$(( tests != 0 || verified != 0 ))
+
+## test-web: the web app's unit tests (Vitest) and browser tests (Playwright in headless chromium, local stack)
+test-web: $(STAMP) web chromium
+	cd web && npm test
+	cd web && PARLEY_CHROMIUM=$(CHROMIUM) npx playwright test
+
+$(WEB_STAMP): web/package-lock.json
+	cd web && npm ci --no-audit --no-fund
+	@touch $@
+
+## web: build the web app into web/dist (only when its sources or openapi.json changed)
+web: web/dist/index.html
+
+web/dist/index.html: $(WEB_STAMP) $(WEB_SOURCES)
+	cd web && npm run build
+
+# The browser tests' Debian packages: chromium, Korean and emoji fonts for the screenshots, and espeak-ng, with
+# which the local stack's Polly answers real speech (the practice test plays the tutor's voice).
+chromium:
+	@if [ ! -x "$(CHROMIUM)" ] || ! command -v espeak-ng >/dev/null; then \
+		echo "Installing Debian packages for the browser tests: apt-get install chromium fonts-nanum fonts-noto-color-emoji espeak-ng"; \
+		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq \
+			chromium fonts-nanum fonts-noto-color-emoji espeak-ng; \
+	fi
 
 ## lint: ruff, cfn-lint, mypy (in .venv, on the layer's versions) and sam validate --lint
 lint: $(STAMP) $(LINT_STAMP)
@@ -69,8 +104,10 @@ $(VERIFIED): $(BUILT) $(STAMP) $(LINT_STAMP) $(NODE_STAMP) $(VERIFY_INPUTS)
 	$(BIN)/python -m verify imports
 	@touch $@
 
-## run: the local stack - the API on http://127.0.0.1:$(PORT) backed by emulated AWS
+## run: the local stack - the API on http://127.0.0.1:$(PORT), the web app on port $(PORT)+2, emulated AWS
 run: $(STAMP)
+	@if command -v npm >/dev/null; then $(MAKE) --no-print-directory web; \
+	else echo "npm not found: serving the APIs only (install Node.js 20+ and npm for the web app)"; fi
 	$(BIN)/python -m local_stack --port $(PORT)
 
 ## openapi: regenerate openapi.json from the handlers' routes
@@ -96,5 +133,9 @@ test-sfn-local: $(STAMP)
 ## build: sam build (no container), reused while its inputs are unchanged
 build: $(BUILT)
 
+## deploy-web: build the app, write config.json from the stack's outputs, sync the bucket, invalidate CloudFront
+deploy-web: web
+	STACK_NAME=$(STACK_NAME) bash web/deploy.sh
+
 clean:
-	rm -rf .aws-sam .pytest_cache .ruff_cache .mypy_cache
+	rm -rf .aws-sam .pytest_cache .ruff_cache .mypy_cache web/dist web/e2e/artifacts

@@ -84,7 +84,8 @@ def test_the_table_has_the_seed_keys_ttl_and_recovery() -> None:
 
 def test_browsers_may_upload_to_the_audio_bucket_from_the_one_allowed_origin_only() -> None:
     (rule,) = RESOURCES["AudioBucket"]["Properties"]["CorsConfiguration"]["CorsRules"]
-    assert rule["AllowedOrigins"] == [{"Ref": "CorsAllowOrigin"}]
+    (prompt_files,) = RESOURCES["PromptFilesBucket"]["Properties"]["CorsConfiguration"]["CorsRules"]
+    assert rule["AllowedOrigins"] == prompt_files["AllowedOrigins"]  # the APIs' one origin, however it is chosen
     assert set(rule["AllowedMethods"]) == {"PUT", "POST"}  # presigned PUT or POST form; never GET or DELETE
     assert rule["AllowedHeaders"] == ["Content-Type"]
 
