@@ -14,6 +14,10 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 RUNTIME = re.compile(r"\bpython3\.\d+\b")
+OTHER_PARAMETER_SETS: list[dict[str, str]] = [
+    {"WebHosting": "enabled"}, {"SeedActions": "disabled"},
+    {"ApiGatewayCloudWatchRole": "existing"}, {"ApiGatewayCloudWatchRole": "disabled"},
+]
 
 
 def _report(title: str, problems: Iterable[str]) -> int:
@@ -98,6 +102,16 @@ def template_step(out: Path) -> int:
                 (out / "asl-files.txt").write_text("\n".join(str(p) for p in written), encoding="utf-8")
                 (out / "transformed.json").write_text(json.dumps(transformed, indent=1), encoding="utf-8")
     assert margins is not None
+    # The switches that add or remove resources and grants, each once (structure and IAM only).
+    for extra in OTHER_PARAMETER_SETS:
+        if all(value in [str(v) for v in parameters.get(name, {}).get("AllowedValues", [])]
+               for name, value in extra.items()):
+            transformed = translate.transform(raw, extra)
+            stack = cfn.VerifyStack(transformed, parameters=extra)
+            structure += cfn.check_api_logging(transformed, extra) + cfn.check_retention(transformed)
+            structure += cfn.check_no_stray_stage(transformed)
+            items = iam.statements(stack)
+            policies += iam.lint(items) + iam.check_resource_star(items) + iam.check_no_policy_variables(items)
     failures += _report("transformed template", structure)
     failures += _report("IAM", [*policies, *iam.check_allow_list()])
     failures += _report("CloudFormation limits", cfn.check_limits(margins))
@@ -106,7 +120,7 @@ def template_step(out: Path) -> int:
         print(f"  {margin.line()}", file=sys.stderr)
     (out / "limits.json").write_text(json.dumps([{"what": m.what, "used": m.used, "limit": m.limit} for m in margins],
                                                 indent=1), encoding="utf-8")
-    print(f"verify template: {len(list(out.glob('functions-*.json')))} parameter sets, "
+    print(f"verify template: {len(list(out.glob('functions-*.json'))) + len(OTHER_PARAMETER_SETS)} parameter sets, "
           f"{'FAILED' if failures else 'ok'} in {time.monotonic() - started:.1f} s", file=sys.stderr)
     return 1 if failures else 0
 
