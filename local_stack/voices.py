@@ -14,9 +14,10 @@ accent and gender sounds different, as it does on Polly:
     Matthew      US male              en-us+edward
     Amy          UK female            en-gb-x-rp+f2        (Received Pronunciation)
     Brian        UK male              en+edward            (espeak's British English)
-    Nicole       AU female            en-gb-x-gbclan+f5    (Lancaster)
+    Olivia       AU female            en-gb-x-gbclan+f5    (Lancaster)
     Russell      AU male              en-gb-x-gbclan+edward
-    Aditi        IN female (and male) en-gb-x-gbcwmd+f2    (West Midlands)
+    Kajal        IN female (and male) en-gb-x-gbcwmd+f2    (West Midlands)
+    (Nicole and Aditi, the same accents' standard voices: en-gb-x-gbclan+f4, en-gb-x-gbcwmd+f3)
 
 espeak-ng has no Australian or Indian English: those accents get British regional voices. Other
 Polly voices are spoken by their language's closest espeak voice.
@@ -56,8 +57,10 @@ class EspeakVoice:
 VOICES: dict[str, EspeakVoice] = {
     "Joanna": EspeakVoice("en-us", "f2"), "Matthew": EspeakVoice("en-us", "edward"),
     "Amy": EspeakVoice("en-gb-x-rp", "f2"), "Brian": EspeakVoice("en", "edward"),
-    "Nicole": EspeakVoice("en-gb-x-gbclan", "f5"), "Russell": EspeakVoice("en-gb-x-gbclan", "edward"),
-    "Aditi": EspeakVoice("en-gb-x-gbcwmd", "f2"),
+    "Olivia": EspeakVoice("en-gb-x-gbclan", "f5"), "Russell": EspeakVoice("en-gb-x-gbclan", "edward"),
+    "Kajal": EspeakVoice("en-gb-x-gbcwmd", "f2"),
+    # Polly's standard-only voices of the same accents, which Parley no longer picks (distinct all the same).
+    "Nicole": EspeakVoice("en-gb-x-gbclan", "f4"), "Aditi": EspeakVoice("en-gb-x-gbcwmd", "f3"),
 }
 _LANGUAGES = {"en-US": "en-us", "en-GB": "en-gb", "en-AU": "en-gb-x-gbclan", "en-IN": "en-gb-x-gbcwmd",
               "en-GB-WLS": "en-gb-x-gbcwmd", "en-NZ": "en-gb", "en-ZA": "en-gb", "en-IE": "en-gb"}

@@ -304,7 +304,7 @@ def test_tts_is_post_speech(api: ApiClient, aws: dict[str, str]) -> None:
         assert base64.b64decode(envelope["audio"])
         # without settings, the saved ones (as the route does)
         ok(api.put("/settings", {"accent": "AU", "gender": "female"}))
-        assert ok(act(api, "tts", text="G'day"))["voice"] == "Nicole"
+        assert ok(act(api, "tts", text="G'day"))["voice"] == "Olivia"  # en-AU neural (issue 16)
         error = assert_error(act(api, "tts", text="x" * 3001), 400, "TEXT_TOO_LONG")
         assert error["details"][0]["maxLength"] == 3000
 

@@ -105,7 +105,7 @@ def test_a_post_upload_is_held_to_its_policy(s3: Any) -> None:
 def test_a_browsers_cors_preflight_is_not_taken_for_an_unsigned_upload(s3: Any) -> None:
     url = s3.generate_presigned_url("put_object", Params={"Bucket": "uploads", "Key": "e.md",
                                                           "ContentType": "text/markdown"}, HttpMethod="PUT")
-    status, body = send(urllib.request.Request(url, method="OPTIONS", headers={
+    _status, body = send(urllib.request.Request(url, method="OPTIONS", headers={
         "Origin": "http://127.0.0.1:5173", "Access-Control-Request-Method": "PUT",
         "Access-Control-Request-Headers": "content-type"}))
     assert b"SignatureDoesNotMatch" not in body  # the preflight is moto's (CORS) to answer, not a signature check

@@ -196,6 +196,9 @@ class ProofreadingEnv(PromptsEnv, MeteringEnv, AiEnv):
     websocket_callback_url: str = Field("", alias="WEBSOCKET_CALLBACK_URL",
                                         description="Overrides the @connections endpoint (local stack).")
     ws_connection_ttl_seconds: int = Field(7800, alias="WS_CONNECTION_TTL_SECONDS", ge=60, le=86_400)
+    ws_resume_grace_seconds: float = Field(
+        20, alias="WS_RESUME_GRACE_SECONDS", ge=0, le=120,
+        description="How long an answer goes on after its client disconnected, waiting for it to come back.")
 
 
 class WebSocketConnectionEnv(_Env):
