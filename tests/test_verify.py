@@ -185,7 +185,7 @@ def test_the_runtime_is_named_once_and_the_layer_is_built_for_it() -> None:
     assert TEMPLATE["Globals"]["Function"]["Runtime"] == "python3.11"
     assert runtime_problems(text, makefile, "python3.11") == []
     twice = text.replace("CompatibleArchitectures: [arm64]",
-                         "CompatibleArchitectures: [arm64]\n      CompatibleRuntimes: [python3.11]")
+                         "CompatibleArchitectures: [arm64]\n      CompatibleRuntimes: [python3.11]", 1)  # one layer
     assert "names a Python runtime 2 times" in runtime_problems(twice, makefile, "python3.11")[0]
     assert "builds the layer for Python 3.11, the runtime is python3.12" in runtime_problems(
         text.replace("python3.11", "python3.12"), makefile, "python3.12")[0]
