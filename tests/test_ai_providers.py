@@ -27,9 +27,10 @@ from parley.ai.caching import min_cacheable_tokens
 from parley.ai.factory import assemble
 from parley.ai.fallback import CircuitBreaker, FallbackProvider
 from parley.ai.metering import MeteredProvider
-from parley.ai.types import AiAnswer, AiRequest, ProviderError, ProviderRejected, TokenUsage, Turn
+from parley.ai.types import AiAnswer, AiRequest, ProviderError, ProviderRejected, TokenUsage, Turn, UsageReport
 from parley.config import AiEnv
 from parley.errors import QuotaExceeded
+from parley.pricing import DEFAULT_PRICES
 from parley.usage import UsageEvent
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -39,9 +40,10 @@ OWNER = "DEVICE#provider-tests-01"
 
 
 def drain(stream: Iterator[Any], into: list[Any]) -> None:
-    """Collect a stream's items until it ends or raises."""
+    """Collect a stream's items until it ends or raises (usage reports, for metering, are not items)."""
     for item in stream:
-        into.append(item)
+        if not isinstance(item, UsageReport):
+            into.append(item)
 
 
 def ask(text: str = "I visited my grandmother yesterday.", **kw: Any) -> AiRequest:
@@ -285,7 +287,9 @@ def test_anthropic_400_is_rejected() -> None:
 def test_anthropic_stream_yields_deltas_then_the_answer_with_usage() -> None:
     fake = FakeAnthropic(sse(START, BLOCK, delta("Hello"), delta(" there!"), *END))
     items = list(fake.provider().stream(ask()))
-    assert items[:2] == ["Hello", " there!"]
+    report = items[0]  # the input the engine announced at message_start, for metering an early end
+    assert isinstance(report, UsageReport) and report.usage.input_tokens == 60
+    assert items[1:3] == ["Hello", " there!"]
     final = items[-1]
     assert isinstance(final, AiAnswer) and final.text == "Hello there!"
     assert final.usage.input_tokens == 60 and final.usage.output_tokens == 8
@@ -425,6 +429,8 @@ def test_breaker_reopens_when_the_trial_call_fails() -> None:
 
 # -- metering -----------------------------------------------------------------------------------
 class Publisher:
+    prices = DEFAULT_PRICES
+
     def __init__(self, fail: bool = False) -> None:
         self.events: list[UsageEvent] = []
         self.fail = fail
@@ -440,10 +446,13 @@ class Quota:
         self.over = over
         self.checked: list[str] = []
 
-    def check(self, owner: str) -> None:
+    def reserve(self, owner: str, bound: Any, *, operation: str) -> None:
         self.checked.append(owner)
         if self.over:
             raise QuotaExceeded("Monthly quota reached.")
+
+    def release(self, reservation: Any) -> bool:
+        return False
 
 
 def metered(provider: Any, publisher: Any, quota: Any = None) -> MeteredProvider:

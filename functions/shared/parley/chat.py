@@ -247,9 +247,10 @@ class Chat:
     def _ask(self, owner: str, persona: TutorPersona, history: Sequence[Turn], message: str, deadline: float,
              *, saved_message_id: str | None = None) -> tuple[AiAnswer, int, bool]:
         request, truncated = self.build_request(persona, history, message)
-        # quota=None: turn() checked it moments ago, before saving anything; retries need not re-read it.
+        # turn() checked the quota before saving anything (an early 429); each model call still
+        # reserves its bound, so concurrent turns cannot overshoot the limit by more than one call.
         metered = MeteredProvider(self.provider, owner=owner, product="tutor", operation="chat",
-                                  publisher=self.publisher, quota=None)
+                                  publisher=self.publisher, quota=self.quota)
         try:
             answer = self._with_retries(metered, request, deadline)
         except ProviderError as exc:

@@ -33,7 +33,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from .caching import alternating, estimate_tokens, long_enough_to_cache, system_texts
-from .types import AiAnswer, AiRequest, Engine, ProviderError, ProviderRejected, TokenUsage
+from .types import AiAnswer, AiRequest, Engine, ProviderError, ProviderRejected, TokenUsage, UsageReport
 
 ENGINE: Engine = "anthropic"
 KEY_MAX_AGE = 300  # seconds a fetched API key is reused before Secrets Manager is asked again
@@ -180,7 +180,7 @@ class AnthropicProvider:
         return AiAnswer(text=text, engine=ENGINE, model=str(message.model or self.model),
                         usage=self._usage(message.usage), stop_reason=str(message.stop_reason or "end_turn"))
 
-    def stream(self, request: AiRequest) -> Iterator[str | AiAnswer]:
+    def stream(self, request: AiRequest) -> Iterator[str | UsageReport | AiAnswer]:
         params = self.message_params(request)
         client = self.client()
         sdk = load_sdk()
@@ -197,6 +197,8 @@ class AnthropicProvider:
                     if kind == "message_start":
                         model = str(event.message.model or self.model)
                         start_usage = event.message.usage
+                        # The input is billed from here on: metering needs it if the stream ends early.
+                        yield UsageReport(engine=ENGINE, model=model, usage=self._usage(start_usage))
                     elif kind == "content_block_delta" and getattr(event.delta, "type", "") == "text_delta":
                         if event.delta.text:
                             parts.append(event.delta.text)

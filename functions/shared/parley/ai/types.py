@@ -51,6 +51,17 @@ class TokenUsage:
 
 
 @dataclass(frozen=True)
+class UsageReport:
+    """Usage so far, which a provider's stream may yield between text deltas (e.g. the input tokens
+    the engine announces when the answer starts). ``parley.ai.metering`` keeps the latest one and
+    meters it if the stream ends before its final ``AiAnswer``; it never reaches the caller."""
+
+    engine: Engine
+    model: str
+    usage: TokenUsage
+
+
+@dataclass(frozen=True)
 class AiAnswer:
     text: str
     engine: Engine
@@ -97,6 +108,7 @@ class AiProvider(Protocol):
         """The whole answer at once."""
         ...
 
-    def stream(self, request: AiRequest) -> Iterator[str | AiAnswer]:
-        """Text deltas as they are generated, then exactly one final ``AiAnswer``."""
+    def stream(self, request: AiRequest) -> Iterator[str | UsageReport | AiAnswer]:
+        """Text deltas as they are generated (and, optionally, ``UsageReport``s), then exactly one
+        final ``AiAnswer``."""
         ...
