@@ -305,8 +305,8 @@ def test_tts_is_post_speech(api: ApiClient, aws: dict[str, str]) -> None:
         # without settings, the saved ones (as the route does)
         ok(api.put("/settings", {"accent": "AU", "gender": "female"}))
         assert ok(act(api, "tts", text="G'day"))["voice"] == "Nicole"
-        error = assert_error(act(api, "tts", text="x" * 3001), 400, "TEXT_TOO_LONG")
-        assert error["details"][0]["maxLength"] == 3000
+        error = assert_error(act(api, "tts", text="x" * 3001), 422, "VALIDATION_ERROR")  # as POST /speech
+        assert (error["details"][0]["field"], error["details"][0]["type"]) == ("body.text", "string_too_long")
 
 
 # -- the two workflows -----------------------------------------------------------------------------

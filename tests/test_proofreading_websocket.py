@@ -317,7 +317,7 @@ def test_errors_before_the_model_is_called_arrive_as_error_messages(
     ws.send(connection_id, {"action": "sendMessage", "requestId": "r5", "text": "x",
                             "promptId": "01JAAAAAAAAAAAAAAAAAAAAAAA"})
     codes = [(m["requestId"], m["error"]["code"]) for m in sockets.messages(connection_id)]
-    assert codes == [("r4", "PAYLOAD_TOO_LARGE"), ("r5", "NOT_FOUND")]
+    assert codes == [("r4", "VALIDATION_ERROR"), ("r5", "NOT_FOUND")]
     assert streamer.calls == 0
 
 

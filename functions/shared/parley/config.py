@@ -187,7 +187,6 @@ class PromptsEnv(ApiEnv):
 class ProofreadingEnv(PromptsEnv, MeteringEnv, AiEnv):
     """POST /proofread and the WebSocket message route (issue 7)."""
 
-    max_proofread_chars: int = Field(10_000, alias="MAX_PROOFREAD_CHARS", ge=100, le=100_000)
     websocket_callback_url: str = Field("", alias="WEBSOCKET_CALLBACK_URL",
                                         description="Overrides the @connections endpoint (local stack).")
     ws_connection_ttl_seconds: int = Field(7800, alias="WS_CONNECTION_TTL_SECONDS", ge=60, le=86_400)

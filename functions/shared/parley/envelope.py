@@ -91,6 +91,7 @@ from .models import (
     Topic,
     TutorName,
 )
+from .speech import MAX_TEXT_CHARS as MAX_SPEECH_CHARS
 from .speech import Speaker, SpeechOut, voice_settings
 from .transcription import (
     AudioFormat,
@@ -179,7 +180,7 @@ class ChatAction(_SeedIn):
 
 class TtsAction(_SeedIn):
     action: Literal["tts"]
-    text: str = Field(min_length=1, max_length=20_000)
+    text: str = Field(min_length=1, max_length=MAX_SPEECH_CHARS)
     settings: SeedSettings | None = None
 
 

@@ -29,7 +29,7 @@ from ..observability import logger
 from ..store import error_code
 from .connections import Connections
 from .engine import Proofreader
-from .models import MAX_TEXT_CHARS_HARD, ChatResult, ItemId, Mode, ProofreadResult
+from .models import MAX_PROOFREAD_CHARS, ChatResult, ItemId, Mode, ProofreadResult
 
 FRAME_LIMIT_BYTES = 32 * 1024
 MESSAGE_LIMIT_BYTES = 128 * 1024
@@ -50,7 +50,7 @@ class SendMessage(ApiModel):
     action: Literal["sendMessage"]
     request_id: RequestId | None = Field(None, description="Echoed in every message about this request.")
     mode: Mode = "proofread"
-    text: Annotated[str, StringConstraints(min_length=1, max_length=MAX_TEXT_CHARS_HARD)]
+    text: Annotated[str, StringConstraints(min_length=1, max_length=MAX_PROOFREAD_CHARS)]
     prompt_id: ItemId | None = None
     conversation_id: ItemId | None = None
 
