@@ -125,8 +125,8 @@ class SpeechEnv(ApiEnv, MeteringEnv):
     """POST /speech (issue 4)."""
 
 
-class TranscriptionsEnv(ApiEnv):
-    """The /transcriptions API (issue 4)."""
+class TranscriptionsEnv(ApiEnv, MeteringEnv):
+    """The /transcriptions API (issue 4); each recording reserves its quota before it is started."""
 
     audio_bucket_name: str = Field(alias="AUDIO_BUCKET_NAME", min_length=3)
     state_machine_arn: str = Field(alias="TRANSCRIPTION_STATE_MACHINE_ARN", pattern=r"^arn:aws[a-z-]*:states:")
@@ -161,11 +161,13 @@ class AnalysisJudgeEnv(AnalysisStepsEnv, MeteringEnv, AiEnv):
     """The analysis workflow's judge: the table, metering and the AI layer (issue 6)."""
 
 
-class StreamUrlEnv(ApiEnv):
-    """GET /transcriptions/stream-url (issue 4)."""
+class StreamUrlEnv(ApiEnv, MeteringEnv):
+    """GET /transcriptions/stream-url (issue 4): each URL reserves and is metered as
+    ``STREAMING_SECONDS_PER_URL`` seconds of streaming transcription."""
 
     region: str = Field("us-east-1", alias="AWS_REGION")
     stream_url_seconds: int = Field(60, alias="STREAM_URL_SECONDS", ge=10, le=300)
+    streaming_seconds_per_url: int = Field(120, alias="STREAMING_SECONDS_PER_URL", ge=15, le=14_400)
 
 
 class PromptsEnv(ApiEnv):

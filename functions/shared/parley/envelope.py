@@ -485,8 +485,9 @@ class InvalidValue(UnprocessableEntity):
 class RouteAnswer(ParleyError):
     """An error another function answered, passed on as it was (status, code, message, details)."""
 
-    def __init__(self, status: int, code: str, message: str, details: list[dict[str, Any]]) -> None:
-        super().__init__(message, details=details)
+    def __init__(self, status: int, code: str, message: str, details: list[dict[str, Any]],
+                 headers: dict[str, str] | None = None) -> None:
+        super().__init__(message, details=details, headers=headers)
         self.status, self.code = status, code
 
 
@@ -556,9 +557,12 @@ def stream_url_from(lambda_client: Any, function_name: str) -> Callable[[str, st
         body = json.loads(answer.get("body") or "{}")
         if int(answer.get("statusCode", 500)) != 200:
             error = body.get("error") or {}
+            headers = {**{k: str(v[-1]) for k, v in (answer.get("multiValueHeaders") or {}).items() if v},
+                       **{k: str(v) for k, v in (answer.get("headers") or {}).items()}}
             raise RouteAnswer(int(answer.get("statusCode", 500)), str(error.get("code") or "INTERNAL_ERROR"),
                               str(error.get("message") or "The streaming URL could not be made."),
-                              list(error.get("details") or []))
+                              list(error.get("details") or []),
+                              {k: v for k, v in headers.items() if k.lower() == "retry-after"})
         return StreamUrlOut.model_validate(body)
 
     return stream_url

@@ -288,23 +288,7 @@ class QuotaGuard:
     def release(self, reservation: Reservation | None) -> bool:
         """Give a reservation back unused (the call failed before it used anything); False if it
         had been settled or released already."""
-        if reservation is None:
-            return False
-        return self._release(reservation.owner, reservation.id, reservation.tokens, reservation.cost)
-
-    def _release(self, owner: str, reservation_id: str, tokens: int, cost: Decimal) -> bool:
-        month = reservation_id.split(".", 1)[0]
-        try:
-            self.store.update(Key={"PK": owner, "SK": keys.usage_month_sk(month)},
-                              UpdateExpression="REMOVE #r ADD committedTokens :rt, committedCostUsd :rc",
-                              ConditionExpression="attribute_exists(#r)",
-                              ExpressionAttributeNames={"#r": reservation_attribute(reservation_id)},
-                              ExpressionAttributeValues={":rt": -tokens, ":rc": number(-cost)})
-        except ClientError as exc:
-            if error_code(exc) == "ConditionalCheckFailedException":
-                return False
-            raise
-        return True
+        return release(self.store, reservation)
 
     def release_expired(self, owner: str, month: str, now: datetime | None = None) -> int:
         """Release the owner's reservations of ``month`` whose ``settleBy`` has passed; how many."""
@@ -315,11 +299,30 @@ class QuotaGuard:
             if not name.startswith(RESERVATION_PREFIX) or int(held.get("settleBy", 0)) >= moment.timestamp():
                 continue
             reservation_id = f"{month}.{name[len(RESERVATION_PREFIX):]}"
-            if self._release(owner, reservation_id, int(held.get("tokens", 0)), Decimal(held.get("costUsd", 0))):
+            if release(self.store, Reservation(id=reservation_id, owner=owner, tokens=int(held.get("tokens", 0)),
+                                               cost_usd=float(held.get("costUsd", 0)))):
                 released += 1
         if released:
             logger.warning("Released reservations nobody settled", extra={"count": released, "month": month})
         return released
+
+
+def release(store: Store, reservation: Reservation | None) -> bool:
+    """Take an open reservation back out of its month, once: False if it was settled or released
+    already (the removal is conditional on the reservation still being there)."""
+    if reservation is None:
+        return False
+    try:
+        store.update(Key={"PK": reservation.owner, "SK": keys.usage_month_sk(reservation.month)},
+                     UpdateExpression="REMOVE #r ADD committedTokens :rt, committedCostUsd :rc",
+                     ConditionExpression="attribute_exists(#r)",
+                     ExpressionAttributeNames={"#r": reservation.attribute},
+                     ExpressionAttributeValues={":rt": -reservation.tokens, ":rc": number(-reservation.cost)})
+    except ClientError as exc:
+        if error_code(exc) == "ConditionalCheckFailedException":
+            return False
+        raise
+    return True
 
 
 def reservation_attribute(reservation_id: str) -> str:
