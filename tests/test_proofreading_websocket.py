@@ -175,7 +175,8 @@ def test_connect_records_the_owner_with_a_ttl(ws: Ws, device: str, aws: dict[str
                                                 ({}, {"X-Device-Id": "browser-device-01"})])
 def test_the_connect_authorizer_takes_the_device_id_from_query_or_header(ws: Ws, query: dict, headers: dict) -> None:
     policy = ws.authorize(query, headers)
-    assert policy["context"] == {"owner": "DEVICE#browser-device-01"}
+    assert policy["context"]["owner"] == "DEVICE#browser-device-01"
+    assert policy["context"]["ownerHash"] == policy["principalId"] != "DEVICE#browser-device-01"
     statement = policy["policyDocument"]["Statement"][0]
     assert statement["Effect"] == "Allow" and statement["Resource"].endswith("/test/$connect")
 

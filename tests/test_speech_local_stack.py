@@ -52,7 +52,8 @@ def post_form(upload: dict, data: bytes) -> int:
 
 
 def test_a_presigned_upload_starts_the_workflow(local_url: str) -> None:
-    status, _, upload = call(local_url, "POST", "/transcriptions/upload-url", {"format": "wav"})
+    status, _, upload = call(local_url, "POST", "/transcriptions/upload-url",
+                             {"format": "wav", "sizeBytes": len(WAV)})
     assert status == 201, upload
     assert post_form(upload, WAV) in (200, 204)
     assert _until_done(local_url, upload["transcriptionId"])["status"] == "completed"

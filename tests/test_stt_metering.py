@@ -63,7 +63,8 @@ def test_over_quota_every_speech_entry_is_429_and_starts_nothing(api: ApiClient,
     # When each way into speech-to-text (and speech) is tried
     answers = {
         "POST /transcriptions": api.post("/transcriptions", {"audio": audio}),
-        "POST /transcriptions/upload-url": api.post("/transcriptions/upload-url", {"format": "webm"}),
+        "POST /transcriptions/upload-url": api.post("/transcriptions/upload-url",
+                                                    {"format": "webm", "sizeBytes": 1000}),
         "GET /transcriptions/stream-url": api.get("/transcriptions/stream-url"),
         "stt": api.post("/chat", {"action": "stt", "audio": audio}),
         "get_transcribe_url": api.post("/chat", {"action": "get_transcribe_url"}),
@@ -140,7 +141,7 @@ def test_an_upload_arriving_for_a_finished_transcription_is_deleted_at_once(
         api: ApiClient, transcribe: FakeTranscribe, workflows: Any, aws: dict[str, str]) -> None:
     from tests.test_transcription_workflow import leftovers, object_created
 
-    upload = api.post("/transcriptions/upload-url", {"format": "webm"}).json()
+    upload = api.post("/transcriptions/upload-url", {"format": "webm", "sizeBytes": 1000}).json()
     key = upload["fields"]["key"]
     s3 = boto3.client("s3")
     s3.put_object(Bucket=aws["AudioBucket"], Key=key, Body=WEBM)

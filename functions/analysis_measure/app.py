@@ -20,7 +20,7 @@ from parley.store import Store
 ENV = AnalysisStepsEnv.load(os.environ)
 
 
-@logger.inject_lambda_context
+@logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler(capture_response=False)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     task = StartInput.model_validate(event)

@@ -102,8 +102,7 @@ def chat(body: Annotated[ChatBody, Body()]) -> tuple[ChatReply | SeedReply, int]
                                   wait_until=now + ENV.envelope_wait_seconds)
 
 
-@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True)
 @tracer.capture_lambda_handler(capture_response=False)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    logger.remove_keys(["action"])
     return app.resolve(event, context)

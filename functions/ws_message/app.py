@@ -28,7 +28,7 @@ def router() -> MessageRouter:
                          service.proofreader(ENV, store, clients.client("s3"), providers))
 
 
-@logger.inject_lambda_context(correlation_id_path="requestContext.requestId")
+@logger.inject_lambda_context(correlation_id_path="requestContext.requestId", clear_state=True)
 @tracer.capture_lambda_handler(capture_response=False)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     connection_id = event["requestContext"]["connectionId"]

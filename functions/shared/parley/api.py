@@ -17,7 +17,7 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValida
 from botocore.exceptions import ClientError
 
 from .errors import ParleyError, PayloadTooLarge, Unauthorized, UnsupportedMediaType
-from .observability import logger
+from .observability import bind_owner_hash, logger
 from .store import THROTTLING_CODES, error_code
 
 OWNER_PATTERN = re.compile(r"^(DEVICE|USER)#[A-Za-z0-9._-]{1,128}$")
@@ -92,6 +92,7 @@ class ParleyResolver(APIGatewayRestResolver):
 
     def resolve(self, event: Mapping[str, Any], context: Any) -> dict[str, Any]:
         """Refuse what must not reach parsing (oversize or non-JSON bodies); never leak a crash."""
+        bind_owner_hash(event)
         size = body_size(event)
         if size > self.max_body_bytes:
             return self._refuse(PayloadTooLarge(

@@ -32,6 +32,8 @@ class ApiEnv(_Env):
 
 class AuthorizerEnv(_Env):
     auth_mode: str = Field(alias="AUTH_MODE", pattern="^(cognito|device)$")
+    owner_hash_secret: str = Field("", alias="OWNER_HASH_SECRET", max_length=2048,
+                                   description="Name or ARN of the secret keying the owner hash in logs")
     user_pool_id: str = Field("", alias="USER_POOL_ID")
     user_pool_client_id: str = Field("", alias="USER_POOL_CLIENT_ID")
     region: str = Field("us-east-1", alias="AWS_REGION")

@@ -91,6 +91,7 @@ from .models import (
     Topic,
     TutorName,
 )
+from .observability import logger
 from .speech import MAX_TEXT_CHARS as MAX_SPEECH_CHARS
 from .speech import Speaker, SpeechOut, voice_settings
 from .transcription import (
@@ -537,13 +538,14 @@ def stream_url_from(lambda_client: Any, function_name: str) -> Callable[[str, st
     nothing but start a streaming transcription, and this function's role must not sign it instead."""
     def stream_url(owner: str, language: str, sample_rate: int) -> StreamUrlOut:
         path = "/transcriptions/stream-url"
+        hashed = str(logger.get_current_keys().get("owner_hash") or "")  # this request's, from its authorizer
         event = {
             "resource": path, "path": path, "httpMethod": "GET", "headers": {}, "multiValueHeaders": {},
             "queryStringParameters": {"languageCode": language, "sampleRate": str(sample_rate)},
             "multiValueQueryStringParameters": {"languageCode": [language], "sampleRate": [str(sample_rate)]},
             "pathParameters": None, "body": None, "isBase64Encoded": False,
             "requestContext": {"resourcePath": path, "httpMethod": "GET", "path": path,
-                               "authorizer": {"principalId": owner, "owner": owner}},
+                               "authorizer": {"principalId": hashed, "owner": owner, "ownerHash": hashed}},
         }
         try:
             result = lambda_client.invoke(FunctionName=function_name, Payload=json.dumps(event).encode())

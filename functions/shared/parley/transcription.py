@@ -247,9 +247,9 @@ class UploadUrlRequest(ApiModel):
     format: AudioFormat
     session_id: str | None = Field(None, max_length=64)
     language: TranscribeLanguage = "en-US"
-    size_bytes: int | None = Field(None, ge=1, le=MAX_UPLOAD_BYTES, description=(
-        "The recording's size, if known: the upload is then signed for at most this many bytes (and the "
-        f"quota reserves only what such a recording can cost). Default: the most accepted, {MAX_UPLOAD_BYTES}."))
+    size_bytes: int = Field(ge=1, le=MAX_UPLOAD_BYTES, description=(
+        "The recording's size in bytes (a client has the recording before it asks where to put it): the upload "
+        "is signed for at most this many, and the monthly quota reserves what a recording of this size can cost."))
 
 
 class WordOut(ApiModel):
@@ -391,7 +391,7 @@ class Transcriptions:
     def upload_url(self, owner: str, request: UploadUrlRequest) -> UploadUrlOut:
         """A presigned POST for one recording: S3 itself refuses a file over the size it is signed
         for (``content-length-range``) or of another content type."""
-        max_bytes = request.size_bytes or MAX_UPLOAD_BYTES
+        max_bytes = request.size_bytes
         reservation = self._reserve(owner, audio_seconds_bound(max_bytes, request.format))
         transcription_id = new_ulid()
         key = upload_key(owner, transcription_id, request.format)
