@@ -142,7 +142,8 @@ def test_secrets_and_buckets_are_granted_one_by_one() -> None:
         actions = [str(a) for a in _as_list(statement.get("Action", []))]
         resources = _text(statement.get("Resource"))
         if any(a.startswith("secretsmanager:") for a in actions):
-            assert "AnthropicSecretName" in resources and "*" not in resources.replace("-*", ""), logical_id
+            named = "AnthropicSecretName" in resources or "OwnerHashKey" in resources
+            assert named and "*" not in resources.replace("-*", ""), logical_id
         if any(a.startswith("s3:") for a in actions) and statement.get("Effect", "Allow") == "Allow":
             assert "AudioBucket" in resources or "PromptFilesBucket" in resources, (logical_id, resources)
 
@@ -210,3 +211,10 @@ def test_the_seed_monitoring_table_is_alarmed() -> None:
     alarms = [r for r in RESOURCES.values() if r["Type"] == "AWS::CloudWatch::Alarm"]
     assert any("ProviderFailures" in _text(a) for a in alarms)
     assert all("AlarmActions" in a["Properties"] for a in alarms)
+
+
+def test_only_the_authorizers_may_read_the_owner_hash_key() -> None:
+    readers = sorted({logical_id for logical_id, statement in _statements()
+                      if "OwnerHashKey" in _text(statement.get("Resource"))})
+    assert readers == ["AuthorizerFunction", "WsAuthorizerFunction"]
+    assert "OwnerHashKey" not in _text(TEMPLATE["Globals"])  # not in every function's environment
