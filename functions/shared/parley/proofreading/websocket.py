@@ -22,6 +22,7 @@ from typing import Annotated, Any, Literal
 from botocore.exceptions import ClientError
 from pydantic import Field, StringConstraints, TypeAdapter, ValidationError
 
+from .. import jsonlimits
 from ..errors import ParleyError
 from ..ids import iso_micros, utcnow
 from ..models import ApiModel
@@ -200,7 +201,11 @@ class MessageRouter:
                                                               "never authorised); reconnect."))
             return
         try:
+            jsonlimits.check(body or "")  # deeper or longer than the parsers take: an error message, not a crash
             message = ClientMessage.validate_json(body or "")
+        except ParleyError as exc:
+            channel.send(error_message(None, exc.code, exc.message, exc.details))
+            return
         except ValidationError as exc:
             request_id = _request_id_of(body)
             if any(e.get("type") == "json_invalid" for e in exc.errors()):
