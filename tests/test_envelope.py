@@ -240,7 +240,7 @@ def test_get_sessions_is_get_sessions_with_the_seeds_paging(api: ApiClient) -> N
     assert listed == route
     session = first["sessions"][0]
     assert session["settings"]["topic"] == "travel" and session["status"] == "active" and session["duration"] == 0
-    assert_error(act(api, "get_sessions", lastKey="forged"), 400, "BAD_REQUEST")  # as ?cursor= is
+    assert_error(act(api, "get_sessions", lastKey="forged"), 400, "INVALID_CURSOR")  # as ?cursor= is
     assert_error(act(api, "get_sessions", limit=0), 422, "VALIDATION_ERROR")
 
 

@@ -27,7 +27,7 @@ from .models import (
     SettingsOut,
     StartSession,
 )
-from .store import Store, decode_cursor, error_code
+from .store import Listing, Store, error_code
 
 _WORD = re.compile(r"[^\W_]+(?:['’-][^\W_]+)*")
 _SAVE_ATTEMPTS = 4
@@ -162,8 +162,8 @@ class Tutor:
     def list_sessions(self, owner: str, *, limit: int, cursor: str | None) -> SessionPage:
         low, high = keys.SESSION_META_RANGE
         page = self.store.query_page(
-            key=Key("PK").eq(owner) & Key("SK").between(low, high),
-            limit=limit, cursor=decode_cursor(cursor, owner=owner), forward=False,
+            key=Key("PK").eq(owner) & Key("SK").between(low, high), limit=limit, forward=False,
+            listing=Listing("sessions", exact={"PK": owner}, ranges={"SK": (low, high)}), cursor=cursor,
         )
         return SessionPage(items=[_session_from_item(i) for i in page.items], next_cursor=page.cursor)
 
