@@ -105,8 +105,8 @@ class ChatUsage(ApiModel):
 class ChatReply(ApiModel):
     reply: str
     engine: str | None = Field(description="The engine that really answered: anthropic, bedrock or offline "
-                                           "(null for a replayed answer).")
-    model: str | None = Field(description="The model that answered (null for a replayed answer).")
+                                           "(a replayed answer names the one that wrote it).")
+    model: str | None = Field(description="The model that answered (for a replayed answer, the one that wrote it).")
     fallback_from: str | None = Field(None, description="The engine that failed first, when a fallback answered.")
     usage: ChatUsage
     session_id: str | None = None
@@ -211,7 +211,8 @@ class Chat:
             earlier = history[:position]
             saved_reply = next((m for m in history[position + 1:] if m.message_id == reply_id), None)
             if saved_reply is not None:
-                return ChatReply(reply=saved_reply.content, engine=None, model=None,
+                origin = self.tutor.reply_origin(owner, session_id, saved_reply)
+                return ChatReply(reply=saved_reply.content, engine=origin["engine"], model=origin["model"],
                                  usage=ChatUsage(input_tokens=0, output_tokens=0, cache_read_tokens=0,
                                                  cache_write_tokens=0),
                                  session_id=session_id, message=learner, reply_message=saved_reply,
@@ -227,7 +228,8 @@ class Chat:
         reply_message: Message | None = None
         try:
             reply_message, _ = self.tutor.add_message(owner, session_id, NewMessage(
-                role="assistant", content=answer.text[:4000], turn_number=learner.turn_number, message_id=reply_id))
+                role="assistant", content=answer.text[:4000], turn_number=learner.turn_number, message_id=reply_id),
+                origin={"engine": answer.engine, "model": answer.model})
         except Conflict:
             logger.warning("Session ended while the tutor was answering; reply not saved",
                            extra={"session_id": session_id})
