@@ -62,3 +62,32 @@ def test_a_complete_answer_is_metered_with_the_engines_figures(ws: Ws, sockets: 
     bus.pump()
     month = month_item(aws, f"DEVICE#{device}")
     assert (month["events"], month["inputTokens"], month["outputTokens"]) == (1, 50, 900)
+
+
+# -- one client's flood does not take the stage's rate ------------------------------------------
+def test_an_owner_over_its_message_rate_is_throttled_then_disconnected(ws: Ws, sockets: Sockets, runner: FunctionRunner,
+                                                                        aws: dict[str, str],
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    from parley import ratelimit
+
+    monkeypatch.setattr(ratelimit, "wall_clock", lambda: 1_800_000_000.0)  # one window, whatever the time
+    limit = runner.module("WsMessageFunction").ENV.ws_messages_per_minute
+    flooder, neighbour = (f"{name}-{uuid.uuid4().hex[:10]}" for name in ("flooder", "neighbour"))
+    connection = ws.connect(flooder)
+    for n in range(limit):
+        ws.send(connection, {"action": "ping", "requestId": f"p{n}"})
+    assert [m["type"] for m in sockets.messages(connection)] == ["pong"] * limit
+    # the next one is refused, with when to retry
+    ws.send(connection, {"action": "ping", "requestId": "over"})
+    refused = sockets.messages(connection)[-1]
+    assert refused["error"]["code"] == "THROTTLED" and refused["error"]["details"][0]["limit"] == limit
+    # another owner is not affected
+    other = ws.connect(neighbour)
+    ws.send(other, {"action": "ping", "requestId": "n1"})
+    assert sockets.messages(other)[-1]["type"] == "pong"
+    # a flood (twice the limit) gets its connection closed
+    for n in range(limit):
+        ws.send(connection, {"action": "ping", "requestId": f"f{n}"})
+    table = boto3.resource("dynamodb").Table(aws["Table"])
+    assert "Item" not in table.get_item(Key={"PK": keys.connection_pk(connection), "SK": keys.CONNECTION_SK})
+    assert sockets.messages(connection)[-1]["error"]["code"] in ("THROTTLED", "UNAUTHORIZED")

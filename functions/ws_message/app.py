@@ -14,6 +14,7 @@ from parley.observability import logger, tracer
 from parley.proofreading import service
 from parley.proofreading.connections import Connections, callback_url
 from parley.proofreading.websocket import Channel, MessageRouter
+from parley.ratelimit import RateLimiter
 from parley.store import Store
 from parley.usage import publisher_from
 
@@ -25,7 +26,8 @@ def router() -> MessageRouter:
     store = Store(clients.table(ENV.table_name))
     providers = service.metered_providers(ENV, store, publisher_from(ENV))
     return MessageRouter(Connections(store, ttl_seconds=ENV.ws_connection_ttl_seconds),
-                         service.proofreader(ENV, store, clients.client("s3"), providers))
+                         service.proofreader(ENV, store, clients.client("s3"), providers),
+                         limiter=RateLimiter(store, limit=ENV.ws_messages_per_minute))
 
 
 @logger.inject_lambda_context(correlation_id_path="requestContext.requestId", clear_state=True)

@@ -194,6 +194,8 @@ class ProofreadingEnv(PromptsEnv, MeteringEnv, AiEnv):
     websocket_callback_url: str = Field("", alias="WEBSOCKET_CALLBACK_URL",
                                         description="Overrides the @connections endpoint (local stack).")
     ws_connection_ttl_seconds: int = Field(7800, alias="WS_CONNECTION_TTL_SECONDS", ge=60, le=86_400)
+    ws_messages_per_minute: int = Field(30, alias="WS_MESSAGES_PER_MINUTE", ge=1, le=10_000,
+                                        description="Messages one owner may send a minute over the WebSocket")
 
 
 class WebSocketConnectionEnv(_Env):

@@ -13,6 +13,7 @@ deletes the connection's item, closes the model's stream and saves nothing.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from collections.abc import Callable, Mapping
@@ -27,6 +28,7 @@ from ..errors import ParleyError
 from ..ids import iso_micros, utcnow
 from ..models import ApiModel
 from ..observability import logger
+from ..ratelimit import RateLimiter
 from ..store import error_code
 from .connections import Connections
 from .engine import Proofreader
@@ -184,6 +186,7 @@ class MessageRouter:
     connections: Connections
     proofreader: Proofreader
     clock: Callable[[], float] = time.monotonic
+    limiter: RateLimiter | None = None  # each owner's share of the stage (parley.ratelimit)
 
     def handle(self, connection_id: str, body: str | None, channel: Channel,
                remaining: Callable[[], float] | None = None) -> None:
@@ -199,6 +202,8 @@ class MessageRouter:
         if owner is None:
             channel.send(error_message(None, "UNAUTHORIZED", "This connection is not registered (expired or "
                                                               "never authorised); reconnect."))
+            return
+        if self.limiter is not None and not self._within_limit(owner, connection_id, channel):
             return
         try:
             jsonlimits.check(body or "")  # deeper or longer than the parsers take: an error message, not a crash
@@ -220,6 +225,23 @@ class MessageRouter:
             channel.send({"type": "pong", "requestId": message.request_id, "at": iso_micros(utcnow())})
             return
         self._answer(owner, message, channel, remaining)
+
+    def _within_limit(self, owner: str, connection_id: str, channel: Channel) -> bool:
+        assert self.limiter is not None
+        decision = self.limiter.hit(owner, "ws")
+        if decision.allowed:
+            return True
+        channel.send(error_message(None, "THROTTLED", f"More than {decision.limit} messages a minute; this one "
+                                   f"was not acted on. Retry in {decision.retry_after} s.",
+                                   [{"limit": decision.limit, "windowSeconds": self.limiter.window,
+                                     "retryAfter": decision.retry_after}]))
+        if decision.close:  # a flood: stop it spending the stage's shared rate
+            logger.warning("Connection closed for flooding", extra={"connection_id": connection_id,
+                                                                   "messages": decision.count})
+            self.connections.close(connection_id)
+            with contextlib.suppress(ClientError):  # gone already
+                channel.api.delete_connection(ConnectionId=connection_id)
+        return False
 
     def _answer(self, owner: str, message: SendMessage, channel: Channel,
                 remaining: Callable[[], float] | None) -> None:
