@@ -218,3 +218,20 @@ def test_only_the_authorizers_may_read_the_owner_hash_key() -> None:
                       if "OwnerHashKey" in _text(statement.get("Resource"))})
     assert readers == ["AuthorizerFunction", "WsAuthorizerFunction"]
     assert "OwnerHashKey" not in _text(TEMPLATE["Globals"])  # not in every function's environment
+
+
+def test_each_identity_and_each_ip_is_throttled_on_the_rest_stage() -> None:
+    acl = RESOURCES["RestApiWebAcl"]["Properties"]
+    assert acl["Scope"] == "REGIONAL" and acl["DefaultAction"] == {"Allow": {}}
+    keyed = {}
+    for rule in acl["Rules"]:
+        statement = rule["Statement"]["RateBasedStatement"]
+        assert rule["Action"]["Block"]["CustomResponse"]["ResponseCode"] == 429
+        keyed[rule["Name"]] = [k["Header"]["Name"] for k in statement.get("CustomKeys", [])] or statement[
+            "AggregateKeyType"]
+    assert keyed == {"per-device-id": ["x-device-id"], "per-token": ["authorization"], "per-ip": "IP"}
+    assert "restapis/${RestApi}/stages/${RestApi.Stage}" in _text(
+        RESOURCES["RestApiWebAclAssociation"]["Properties"]["ResourceArn"])
+    # the shared app key has no daily quota one user could use up for everyone
+    assert "Quota" not in RESOURCES["RestApi"]["Properties"]["Auth"]["UsagePlan"]
+    assert not acl["VisibilityConfig"]["SampledRequestsEnabled"]  # samples would keep device ids
