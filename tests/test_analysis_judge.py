@@ -8,11 +8,13 @@ from typing import Any
 
 import pytest
 
+from parley.ai.deadline import Deadline
 from parley.ai.offline import OfflineProvider
-from parley.ai.types import AiAnswer, AiRequest, TokenUsage
-from parley.analysis.judge import NOT_MEASURED, Conversation, Judge, is_learners
+from parley.ai.types import AiAnswer, AiRequest, ModelRefused, TokenUsage
+from parley.analysis.judge import MAX_TOKENS, NOT_MEASURED, Conversation, Judge, is_learners, largest_valid_answer
 from parley.analysis.metrics import SpokenWord, measure
 from parley.errors import InvalidModelOutput
+from parley.prompts import analysis as prompt
 
 CONVERSATION = Conversation(turns=(
     ("assistant", "Hi! What did you do at the weekend?"),
@@ -44,12 +46,12 @@ def valid_answer(**overrides: Any) -> dict[str, Any]:
 
 
 class Scripted:
-    """A provider that answers from a script: text, or an exception to raise."""
+    """A provider that answers from a script: text, a whole answer, or an exception to raise."""
 
     engine = "bedrock"
-    model = "anthropic.claude-3-haiku-20240307-v1:0"
+    model = "global.anthropic.claude-haiku-4-5-20251001-v1:0"
 
-    def __init__(self, *answers: str | Exception) -> None:
+    def __init__(self, *answers: str | AiAnswer | Exception) -> None:
         self.answers = list(answers)
         self.requests: list[AiRequest] = []
 
@@ -58,6 +60,8 @@ class Scripted:
         answer = self.answers.pop(0)
         if isinstance(answer, Exception):
             raise answer
+        if isinstance(answer, AiAnswer):
+            return answer
         return AiAnswer(text=answer, engine="bedrock", model=self.model, usage=TokenUsage(100, 50))
 
     def stream(self, request: AiRequest) -> Iterator[str | AiAnswer]:
@@ -77,10 +81,73 @@ def test_a_valid_answer_becomes_a_report_with_measured_evidence() -> None:
     assert {e.metric for e in report.scores.fluency.evidence} >= {"speech.wordsPerMinute", "speech.pauses"}
     accuracy = {e.metric: e.value for e in report.scores.accuracy.evidence}
     assert accuracy["corrections"] == 1
-    # The request: the seed's 1,500-token budget, JSON schema attached, the learner's words not in system
+    # The request: a cap that fits the largest valid report, the schema attached once (not in the
+    # prompt), the learner's words not in system
     request = provider.requests[0]
-    assert (request.max_tokens, request.purpose, request.json_schema is not None) == (1500, "analysis", True)
+    assert (request.max_tokens, request.purpose, request.json_schema is not None) == (8192, "analysis", True)
+    assert '"properties"' not in request.system[0] and "schema" not in request.system[0].lower()
     assert "bakery" not in request.system[0] and "bakery" in request.messages[0].text
+
+
+def test_the_cap_fits_the_largest_valid_report() -> None:
+    largest = largest_valid_answer()
+    assert len(largest) == 19_409
+    assert len(largest) / 3 <= MAX_TOKENS  # even at 3 characters a token (English runs nearer 4)
+    assert MAX_TOKENS > 1500 * 3  # the seed's 1,500 would cut it short
+
+
+def cut(text: str = '{"scores": {"complexity": {"score": 5, "reason": "Short') -> AiAnswer:
+    return AiAnswer(text=text, engine="bedrock", model=Scripted.model, usage=TokenUsage(900, 8192),
+                    stop_reason="max_tokens")
+
+
+def test_an_answer_cut_at_max_tokens_is_asked_for_again_without_resending_the_cut_text() -> None:
+    provider = Scripted(cut(), json.dumps(valid_answer()))
+    report = Judge(provider).judge(CONVERSATION, measure(CONVERSATION.learner, SPEECH))
+
+    assert report.attempts == 2
+    retry = provider.requests[1]
+    assert [t.role for t in retry.messages] == ["user", "assistant", "user"]
+    assert retry.messages[-1].text == prompt.TRUNCATED and "Short" not in retry.messages[1].text
+    assert retry.max_tokens == MAX_TOKENS
+
+
+def test_a_cut_answer_that_happens_to_parse_is_still_not_taken_as_whole() -> None:
+    provider = Scripted(cut(json.dumps(valid_answer())), json.dumps(valid_answer(cefr="B2")))
+    report = Judge(provider).judge(CONVERSATION, measure(CONVERSATION.learner, SPEECH))
+    assert (report.attempts, report.cefr) == (2, "B2")
+
+
+def test_cut_twice_is_invalid_output_saying_so() -> None:
+    provider = Scripted(cut(), cut())
+    with pytest.raises(InvalidModelOutput, match="cut off"):
+        Judge(provider).judge(CONVERSATION, measure(CONVERSATION.learner, SPEECH))
+    assert len(provider.requests) == 2
+
+
+def test_a_refusal_is_one_call_and_a_clear_error() -> None:
+    refused = AiAnswer(text="", engine="anthropic", model="claude-haiku-4-5", usage=TokenUsage(900, 3),
+                       stop_reason="refusal", refusal="general_harms")
+    provider = Scripted(refused, json.dumps(valid_answer()))
+    with pytest.raises(ModelRefused) as caught:
+        Judge(provider).judge(CONVERSATION, measure(CONVERSATION.learner, SPEECH))
+    assert len(provider.requests) == 1 and caught.value.status == 422 and caught.value.code == "AI_REFUSED"
+
+
+def test_no_retry_when_the_steps_time_is_spent() -> None:
+    now = [0.0]
+    deadline = Deadline(100.0, clock=lambda: now[0])
+
+    class Slow(Scripted):
+        def complete(self, request: AiRequest) -> AiAnswer:
+            assert request.deadline is deadline  # the calls carry the step's deadline
+            now[0] = 99.0  # the first answer took (almost) all of it
+            return super().complete(request)
+
+    provider = Slow("not json", json.dumps(valid_answer()))
+    with pytest.raises(InvalidModelOutput, match="no time left"):
+        Judge(provider, deadline=deadline).judge(CONVERSATION, measure(CONVERSATION.learner, SPEECH))
+    assert len(provider.requests) == 1
 
 
 def test_invalid_output_gets_one_retry_that_names_the_problem() -> None:

@@ -18,7 +18,17 @@ import pytest
 from local_stack.lambdas import FunctionRunner
 from parley import keys
 from parley.ai.caching import estimate_tokens
-from parley.ai.types import AiAnswer, AiRequest, ProviderError, ProviderRejected, TokenUsage, Turn
+from parley.ai.fallback import CircuitBreaker, FallbackProvider
+from parley.ai.types import (
+    AiAnswer,
+    AiRequest,
+    ModelRefused,
+    ProviderError,
+    ProviderMisconfigured,
+    ProviderRejected,
+    TokenUsage,
+    Turn,
+)
 from parley.chat import WINDOW_STEP_TURNS, Chat, ChatRequest, fit_history
 from parley.errors import ServiceUnavailable
 from parley.models import StartSession
@@ -192,13 +202,36 @@ def test_turn_60_of_a_long_session_sends_no_more_than_the_budget(tutor: Tutor) -
 
 
 def test_throttling_is_retried_with_backoff_within_the_budget(tutor: Tutor) -> None:
+    """Chat hands its deadline (and its clock) to the provider layer, which retries within it."""
     busy = ProviderError("throttled", engine="anthropic", retryable=True, status=429)
     provider = Recording(busy, busy, "Got it!")
     clock = Clock()
-    reply = make_chat(tutor, provider, clock=clock).turn(OWNER, ChatRequest(message="Hello"), deadline=25)
+    chain = FallbackProvider(provider, None, CircuitBreaker(), emit=lambda name, engine: None)
+    reply = make_chat(tutor, chain, clock=clock).turn(OWNER, ChatRequest(message="Hello"), deadline=25)
     assert reply.reply == "Got it!" and len(provider.requests) == 3
     assert len(clock.slept) == 2 and clock.slept[0] < clock.slept[1] + 0.5 and sum(clock.slept) < 25
-    assert all(r.timeout_seconds and r.timeout_seconds <= 25 for r in provider.requests)
+    assert all(r.deadline is not None and r.deadline.at == 25 for r in provider.requests)
+    assert provider.requests[2].deadline.remaining() == pytest.approx(25 - sum(clock.slept))  # type: ignore[union-attr]
+
+
+def test_a_refusal_is_not_retried_and_is_a_clear_422(tutor: Tutor) -> None:
+    class Refusing(Recording):
+        def complete(self, request: AiRequest) -> AiAnswer:
+            self.requests.append(request)
+            return AiAnswer(text="", engine="anthropic", model=self.model, usage=TokenUsage(120, 4),
+                            stop_reason="refusal", refusal="general_harms")
+
+    session, _ = tutor.start_session(OWNER, StartSession())
+    provider = Refusing()
+    publisher = Publisher()
+    chain = FallbackProvider(provider, None, CircuitBreaker(), emit=lambda name, engine: None)
+    request = ChatRequest(session_id=session.session_id, message="Something it declines.", message_id="refuse-0001")
+    with pytest.raises(ModelRefused) as caught:
+        make_chat(tutor, chain, publisher=publisher).turn(OWNER, request, deadline=25)
+    assert (caught.value.status, caught.value.code) == (422, "AI_REFUSED") and "declined" in caught.value.message
+    assert len(provider.requests) == 1  # not retried: the same message would be declined again, and billed
+    assert len(publisher.events) == 1 and publisher.events[0].input_tokens == 120  # billed once
+    assert [m.role for m in tutor.history(OWNER, session.session_id)] == ["user"]  # the message kept, no reply
 
 
 def test_no_retry_when_the_time_budget_is_spent(tutor: Tutor) -> None:
@@ -356,6 +389,21 @@ def test_provider_down_is_a_503_with_a_clear_body(api: ApiClient, runner: Functi
     assert "saved" in error["message"] and error["details"][0]["messageId"] == "there-000001"
     assert response.headers.get("Retry-After")
     assert [m["role"] for m in api.get(f"/sessions/{session_id}").json()["messages"]] == ["user"]
+
+
+def test_a_retired_model_is_a_503_naming_the_model_not_the_learners_400(
+        api: ApiClient, runner: FunctionRunner, monkeypatch: pytest.MonkeyPatch) -> None:
+    module = runner.module("ChatFunction")
+    retired = Recording(ProviderMisconfigured(
+        "The AI model 'claude-sonnet-4-5' is not available on the Anthropic API (retired or mistyped); the operator "
+        "must set AnthropicModelId (or ProofreadingModels) to an active model.", engine="anthropic",
+        model="claude-sonnet-4-5", operator_action="Choose an active model.", status=404))
+    monkeypatch.setattr(module, "build_provider", lambda env: retired)
+    session_id = start(api)
+    response = api.post("/chat", {"sessionId": session_id, "message": "Hello?", "messageId": "retired-0001"})
+    error = assert_error(response, 503, "AI_NOT_CONFIGURED")
+    assert "claude-sonnet-4-5" in error["message"] and "AnthropicModelId" in error["message"]
+    assert "saved" in error["message"] and error["details"][0]["messageId"] == "retired-0001"
 
 
 def test_reply_is_truncated_to_what_a_message_can_hold(tutor: Tutor) -> None:

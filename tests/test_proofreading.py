@@ -13,7 +13,7 @@ import pytest
 from boto3.dynamodb.conditions import Key
 
 from parley import keys
-from parley.ai.types import AiAnswer, AiRequest, ProviderError, TokenUsage
+from parley.ai.types import AiAnswer, AiRequest, ModelRefused, ProviderError, TokenUsage
 from parley.errors import InvalidModelOutput, NotFound, PromptBudgetExceeded
 from parley.prompts import proofreading as texts
 from parley.proofreading.conversations import Conversations
@@ -107,13 +107,16 @@ class ScriptedProvider:
     engine = "anthropic"
     model = "claude-test"
 
-    def __init__(self, *answers: str) -> None:
+    def __init__(self, *answers: str | AiAnswer) -> None:
         self.answers = list(answers)
         self.requests: list[AiRequest] = []
 
     def complete(self, request: AiRequest) -> AiAnswer:
         self.requests.append(request)
-        return AiAnswer(text=self.answers.pop(0), engine="anthropic", model=self.model,
+        answer = self.answers.pop(0)
+        if isinstance(answer, AiAnswer):
+            return answer
+        return AiAnswer(text=answer, engine="anthropic", model=self.model,
                         usage=TokenUsage(input_tokens=100, output_tokens=20, cache_read_tokens=80))
 
     def stream(self, request: AiRequest) -> Iterator[str | AiAnswer]:
@@ -217,6 +220,77 @@ def test_two_invalid_answers_fail_and_save_nothing(library: PromptLibrary, store
                                                              conversation_id=None)
     assert len(provider.requests) == 2
     assert conversations_of(store, owner) == []
+
+
+TEH = json.dumps({"corrections": [{"original": "teh", "replacement": "the", "offset": 0, "category": "spelling",
+                                   "explanation": "typo"}]})
+
+
+def answer(text: str, **kw: Any) -> AiAnswer:
+    return AiAnswer(text=text, engine=kw.pop("engine", "anthropic"), model="claude-test",
+                    usage=TokenUsage(input_tokens=100, output_tokens=20), **kw)
+
+
+def test_a_web_search_answer_is_read_after_the_last_search_and_says_it_searched(
+        library: PromptLibrary, store: Store, owner: str) -> None:
+    prompt = library.create(owner, PromptIn(name="Facts", engine={"webSearch": True}))
+    preamble = "I'll verify {the spelling} and the figures first."
+    provider = ScriptedProvider(answer(preamble + TEH, answer_text=TEH, web_search="used"))
+    proofreader = Proofreader(library, Conversations(store, retention_days=30),
+                              EngineLimits(max_chars=1_000, web_search_enabled=True, web_search_max_uses=3),
+                              lambda owner, operation, settings: provider)
+
+    result = proofreader.proofread(owner, text="teh cat", prompt_id=prompt.prompt_id, conversation_id=None)
+
+    assert result.corrected_text == "the cat" and result.web_search == "used"
+    assert len(provider.requests) == 1 and provider.requests[0].web_search
+
+
+def test_without_web_search_on_the_answer_engine_the_result_says_so(
+        library: PromptLibrary, store: Store, owner: str) -> None:
+    prompt = library.create(owner, PromptIn(name="Facts", engine={"webSearch": True}))
+    fell_back = answer(TEH, engine="bedrock", web_search="unavailable", fallback_from="anthropic")
+    proofreader = Proofreader(library, Conversations(store, retention_days=30),
+                              EngineLimits(max_chars=1_000, web_search_enabled=True, web_search_max_uses=3),
+                              lambda owner, operation, settings: ScriptedProvider(fell_back))
+    result = proofreader.proofread(owner, text="teh cat", prompt_id=prompt.prompt_id, conversation_id=None)
+    assert (result.engine, result.web_search, result.usage.web_searches) == ("bedrock", "unavailable on fallback", 0)
+    plain = make_proofreader(library, store, ScriptedProvider(TEH)).proofread(owner, text="teh cat", prompt_id=None,
+                                                                              conversation_id=None)
+    assert plain.web_search is None  # not asked for
+
+
+def test_an_answer_cut_at_its_max_tokens_is_retried_with_twice_the_room(
+        library: PromptLibrary, store: Store, owner: str) -> None:
+    provider = ScriptedProvider(answer('{"corrections": [{"original": "teh", "repl', stop_reason="max_tokens"), TEH)
+    proofreader = Proofreader(library, Conversations(store, retention_days=30),
+                              EngineLimits(max_chars=1_000, max_tokens_cap=16_384),
+                              lambda owner, operation, settings: provider)
+    result = proofreader.proofread(owner, text="teh cat", prompt_id=None, conversation_id=None)
+    assert result.corrected_text == "the cat"
+    assert [r.max_tokens for r in provider.requests] == [4096, 8192]
+    assert provider.requests[1].messages == provider.requests[0].messages  # the cut text is not sent back
+
+
+def test_an_answer_cut_at_the_deployments_cap_fails_clearly_and_saves_nothing(
+        library: PromptLibrary, store: Store, owner: str) -> None:
+    provider = ScriptedProvider(answer(TEH, stop_reason="max_tokens"))  # parseable, but cut: not taken as whole
+    proofreader = Proofreader(library, Conversations(store, retention_days=30),
+                              EngineLimits(max_chars=1_000, max_tokens_cap=4096),
+                              lambda owner, operation, settings: provider)
+    with pytest.raises(InvalidModelOutput, match="did not fit in the answer's 4096 tokens") as caught:
+        proofreader.proofread(owner, text="teh cat", prompt_id=None, conversation_id=None)
+    assert caught.value.status == 502 and "Split the text" in caught.value.message
+    assert len(provider.requests) == 1 and conversations_of(store, owner) == []
+
+
+def test_a_refusal_is_one_call_and_a_clear_error(library: PromptLibrary, store: Store, owner: str) -> None:
+    provider = ScriptedProvider(answer("", stop_reason="refusal", refusal="general_harms"), TEH)
+    with pytest.raises(ModelRefused) as caught:
+        make_proofreader(library, store, provider).proofread(owner, text="teh cat", prompt_id=None,
+                                                             conversation_id=None)
+    assert (caught.value.status, caught.value.code) == (422, "AI_REFUSED")
+    assert len(provider.requests) == 1 and conversations_of(store, owner) == []
 
 
 def test_a_failing_engine_saves_no_conversation(library: PromptLibrary, store: Store, owner: str) -> None:

@@ -1,8 +1,11 @@
 """Analysis workflow, step 2: the model's structured CAFP judgement, quotes checked.
 
 Quota is checked before the model is called and one usage event is published per model call
-(``MeteredProvider``); invalid output gets one retry inside this step. Named errors for the ASL:
-``ProviderError`` (retried there), ``InvalidModelOutput``, ``QuotaExceeded``, ``ProviderRejected``.
+(``MeteredProvider``); invalid output gets one retry inside this step. Both calls take their time
+from this invocation's own limit (the Lambda context), so the step answers before it is killed.
+Named errors for the ASL: ``ProviderError`` (retried there), ``ProviderMisconfigured`` (the
+deployment's model setting: not retried), ``InvalidModelOutput``, ``ModelRefused``, ``QuotaExceeded``,
+``ProviderRejected``.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from typing import Any
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from parley import clients
+from parley.ai.deadline import Deadline
 from parley.ai.factory import build_provider, preload_sdk
 from parley.ai.metering import MeteredProvider
 from parley.ai.types import AiProvider
@@ -27,6 +31,7 @@ from parley.usage import publisher_from
 
 ENV = AnalysisJudgeEnv.load(os.environ)
 preload_sdk(ENV)
+MARGIN_SECONDS = 3.0  # kept back from the model calls to return the report before the Lambda's limit
 
 
 class JudgeInput(StartInput):
@@ -46,7 +51,8 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     conversation = Analyses(store).conversation(task.owner, task.session_id)
     metered = MeteredProvider(engine(), owner=task.owner, product="tutor", operation="analysis",
                               publisher=publisher_from(ENV), quota=guard_from(ENV, store))
-    report = Judge(metered, timeout_seconds=ENV.ai_timeout_seconds).judge(conversation, task.measurements)
+    deadline = Deadline.from_context(context, margin=MARGIN_SECONDS)
+    report = Judge(metered, deadline=deadline).judge(conversation, task.measurements)
     logger.info("Judged", extra={"attempts": report.attempts, "engine": report.engine,
                                  "quotes_dropped": report.quote_check.dropped})
     return {"report": report.model_dump(mode="json", by_alias=True)}

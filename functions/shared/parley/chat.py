@@ -14,15 +14,16 @@ Cost stays bounded however long a session runs: the messages sent are cut to a t
 dropping the oldest turns — in steps of several turns, so the prefix the engine caches stays the
 same for a while instead of changing on every turn — and the response says when it happened.
 
-Throttling and overload are retried with backoff as long as the function's time budget allows;
-then (or when the engine is down with no fallback left) the caller gets 503 with a clear body.
+The model call carries the function's deadline: the provider layer retries throttling and overload
+and falls back within it, so the caller gets the reply or, when no engine can answer in time, a 503
+with a clear body before the function's limit. A reply the model declines to give (``refusal``) is a
+422 ``AI_REFUSED`` at once: not retried, billed once.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import hashlib
-import random
 import time
 from collections.abc import Callable, Sequence
 from typing import Annotated
@@ -30,8 +31,9 @@ from typing import Annotated
 from pydantic import Field, StringConstraints, model_validator
 
 from .ai.caching import estimate_tokens
+from .ai.deadline import Deadline
 from .ai.metering import MeteredProvider
-from .ai.types import AiAnswer, AiProvider, AiRequest, ProviderError, Turn
+from .ai.types import AiAnswer, AiProvider, AiRequest, ModelRefused, ProviderError, ProviderMisconfigured, Turn
 from .errors import Conflict
 from .ids import new_ulid
 from .models import (
@@ -56,9 +58,6 @@ SessionId = Annotated[str, StringConstraints(pattern=r"^[0-9A-HJKMNP-TV-Z]{26}$"
 MAX_HISTORY_MESSAGES = 200
 WINDOW_STEP_TURNS = 4  # the history window's start moves by this many learner turns at a time
 MIN_CALL_SECONDS = 2.0  # don't start a model call with less time than this left
-MAX_ATTEMPTS = 3
-BACKOFF_BASE_SECONDS = 0.5
-BACKOFF_CAP_SECONDS = 4.0
 
 
 # -- API models ----------------------------------------------------------------------------------
@@ -253,37 +252,39 @@ class Chat:
         # reserves its bound, so concurrent turns cannot overshoot the limit by more than one call.
         metered = MeteredProvider(self.provider, owner=owner, product="tutor", operation="chat",
                                   publisher=self.publisher, quota=self.quota)
+        if deadline - self.clock() < MIN_CALL_SECONDS:
+            raise self._unavailable(ProviderError("No time left in this request to ask the model.",
+                                                  engine=self.provider.engine), saved_message_id)
         try:
-            answer = self._with_retries(metered, request, deadline)
+            answer = metered.complete(dataclasses.replace(
+                request, deadline=Deadline(deadline, clock=self.clock, sleep=self.sleep)))
         except ProviderError as exc:
-            saved = " Your message was saved; send it again with the same messageId for the reply." \
-                if saved_message_id else ""
-            unavailable = ProviderError(f"The tutor cannot answer right now ({exc.engine}: {exc.message}).{saved}",
-                                        engine=exc.engine, retryable=exc.retryable, status=exc.upstream_status)
-            unavailable.details = [{"engine": exc.engine, **({"messageId": saved_message_id}
-                                                             if saved_message_id else {})}]
-            unavailable.headers = {"Retry-After": "5"}
-            raise unavailable from exc
+            raise self._unavailable(exc, saved_message_id) from exc
+        if answer.refused:
+            saved = " Your message was saved; rephrase it and send a new one." if saved_message_id else ""
+            refused = ModelRefused(f"The tutor declined to answer this message.{saved}",
+                                   details=[{"engine": answer.engine, **({"messageId": saved_message_id}
+                                                                          if saved_message_id else {})}])
+            raise refused
         if not answer.text.strip():
             raise ProviderError("The tutor's answer was empty; try again.", engine=answer.engine, retryable=True)
         answer = dataclasses.replace(answer, text=answer.text.strip())
         return answer, len(request.messages) - 1, truncated
 
-    def _with_retries(self, provider: MeteredProvider, request: AiRequest, deadline: float) -> AiAnswer:
-        attempt = 0
-        while True:
-            remaining = deadline - self.clock()
-            if remaining < MIN_CALL_SECONDS:
-                raise ProviderError("No time left in this request to ask the model.", engine=self.provider.engine)
-            try:
-                return provider.complete(dataclasses.replace(request, timeout_seconds=remaining))
-            except ProviderError as exc:
-                attempt += 1
-                delay = min(BACKOFF_CAP_SECONDS, BACKOFF_BASE_SECONDS * 2 ** (attempt - 1))
-                delay *= 0.5 + random.random() / 2  # noqa: S311 - jitter, not cryptography
-                if (not exc.retryable or attempt >= MAX_ATTEMPTS
-                        or self.clock() + delay + MIN_CALL_SECONDS > deadline):
-                    raise
-                logger.info("Model busy; retrying", extra={"engine": exc.engine, "attempt": attempt,
-                                                            "delay_s": round(delay, 2)})
-                self.sleep(delay)
+    @staticmethod
+    def _unavailable(exc: ProviderError, saved_message_id: str | None) -> ProviderError:
+        """The 503 the learner gets: what failed, and that their message is safe."""
+        saved = " Your message was saved; send it again with the same messageId for the reply." \
+            if saved_message_id else ""
+        unavailable: ProviderError
+        if isinstance(exc, ProviderMisconfigured):
+            unavailable = ProviderMisconfigured(f"The tutor cannot answer: {exc.message}{saved}", engine=exc.engine,
+                                                model=exc.model, operator_action=exc.operator_action,
+                                                status=exc.upstream_status)
+        else:
+            unavailable = ProviderError(f"The tutor cannot answer right now ({exc.engine}: {exc.message}).{saved}",
+                                        engine=exc.engine, retryable=exc.retryable, status=exc.upstream_status)
+        unavailable.details = [{"engine": exc.engine, **({"messageId": saved_message_id}
+                                                         if saved_message_id else {})}]
+        unavailable.headers = {"Retry-After": "5"}
+        return unavailable

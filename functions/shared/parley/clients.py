@@ -34,11 +34,13 @@ def table(name: str) -> Any:
 
 
 @functools.cache
-def model_client(service: str, *, read_timeout: float, max_attempts: int = 2) -> Any:
-    """A client for a model runtime (``bedrock-runtime``): reads for as long as a model may take
-    to answer, and retries little — the AI layer's fallback and the caller's budget decide."""
+def model_client(service: str, *, read_timeout: float, total_attempts: int = 1) -> Any:
+    """A client for a model runtime (``bedrock-runtime``) that reads at most ``read_timeout`` seconds
+    and, by default, makes one attempt: the AI layer retries and falls back within the caller's
+    deadline. (botocore's ``max_attempts`` counts retries, ``total_max_attempts`` every attempt.)
+    Cached per argument: the AI layer asks for whole seconds, so there are few of them."""
     config = _CONFIG.merge(Config(read_timeout=read_timeout,
-                                  retries={"max_attempts": max_attempts, "mode": "standard"}))
+                                  retries={"total_max_attempts": total_attempts, "mode": "standard"}))
     return boto3.client(service, config=config)  # type: ignore[call-overload]
 
 

@@ -79,8 +79,10 @@ class AiEnv(_Env):
     fallback_to_bedrock: bool = Field(True, alias="FALLBACK_TO_BEDROCK")
     anthropic_secret_name: str = Field("", alias="ANTHROPIC_SECRET_NAME", max_length=512)
     anthropic_model_id: str = Field("claude-haiku-4-5", alias="ANTHROPIC_MODEL_ID", min_length=1)
-    bedrock_model_id: str = Field("anthropic.claude-3-haiku-20240307-v1:0", alias="BEDROCK_MODEL_ID", min_length=1)
-    anthropic_max_tokens: int = Field(4096, alias="ANTHROPIC_MAX_TOKENS", ge=1, le=64_000)
+    # Claude Haiku 4.5 through the global cross-region inference profile (parley.ai.models).
+    bedrock_model_id: str = Field("global.anthropic.claude-haiku-4-5-20251001-v1:0", alias="BEDROCK_MODEL_ID",
+                                  min_length=1)
+    anthropic_max_tokens: int = Field(16_384, alias="ANTHROPIC_MAX_TOKENS", ge=1, le=64_000)
     anthropic_temperature: float = Field(0.7, alias="ANTHROPIC_TEMPERATURE", ge=0, le=1)
     enable_native_web_search: bool = Field(False, alias="ENABLE_NATIVE_WEB_SEARCH")
     web_search_max_uses: int = Field(5, alias="WEB_SEARCH_MAX_USES", ge=0, le=20)

@@ -11,35 +11,59 @@ seconds per execution environment); the secret is either the bare key or a JSON 
 
 Errors are mapped once, here:
 
-- 429 (rate limit), 529 (overloaded), 408, 5xx, timeouts and connection errors
-  -> ``ProviderError(retryable=True)``;
-- 401 / 402 / 403 (our key, billing or permissions: not the caller's fault) and a key that cannot
-  be loaded -> ``ProviderError(retryable=False)``: not worth retrying here, but another engine can
-  still answer, so the fallback applies;
+- 429 (rate limit, with the ``retry-after`` it asked for), 529 (overloaded), 408, 5xx, timeouts and
+  connection errors -> ``ProviderError(retryable=True)``;
+- 404 ``not_found_error`` (a retired or mistyped model), 401 / 402 / 403 (our key, billing or
+  permissions) and a key that cannot be loaded -> ``ProviderMisconfigured``: the deployment's
+  fault, never the caller's - not retried here, but another engine can still answer, so the
+  fallback applies, and the operator is told what to change;
 - any other 4xx (the request itself is wrong) -> ``ProviderRejected``: no retry, no fallback.
 
 The SDK (2.x) speaks API version 2026-10-21: the key goes out as ``Authorization: Bearer`` and
-sampling parameters (temperature, top_p, top_k) are refused, so none are sent — the model's
+sampling parameters (temperature, top_p, top_k) are refused, so none are sent - the model's
 default sampling applies; ``AiRequest.temperature`` is honoured by Bedrock only.
 
-The SDK's own retries are kept small (``max_retries``, default 1): the fallback and the caller's
-time budget decide what happens next, not a long SDK backoff.
+Time: the SDK's own retries are off (``max_retries=0``) - it would honour any ``retry-after``, 45 s
+included, inside a 29 s function. Each call's timeout comes from the request's deadline, and the
+fallback layer decides on retries with what is left (``fallback.py``).
+
+Answers: a JSON schema goes out as structured output (``output_config.format``) for the models
+that have it; with web search on it stays in the prompt and the answer is read from the text after
+the last search result. A turn the API pauses (``pause_turn``: server-side web search still
+working) is continued, up to ``MAX_CONTINUATIONS`` times and within the deadline. A refusal comes
+back as an answer (``stop_reason="refusal"``, with its usage, so it is metered) for the caller to
+turn into a clear error.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from typing import Any
 
 from .caching import alternating, estimate_tokens, long_enough_to_cache, system_texts
-from .types import AiAnswer, AiRequest, Engine, ProviderError, ProviderRejected, TokenUsage, UsageReport
+from .models import clamp_max_tokens, supports_structured_output
+from .schema import strict_schema
+from .types import (
+    AiAnswer,
+    AiRequest,
+    Engine,
+    ProviderError,
+    ProviderMisconfigured,
+    ProviderRejected,
+    TokenUsage,
+    UsageReport,
+)
 
 ENGINE: Engine = "anthropic"
 KEY_MAX_AGE = 300  # seconds a fetched API key is reused before Secrets Manager is asked again
 WEB_SEARCH_TOOL = "web_search_20250305"
+MAX_CONTINUATIONS = 3  # pause_turn continuations of one answer
+MIN_CONTINUATION_SECONDS = 2.0
 _RETRYABLE_TYPES = {"rate_limit_error", "overloaded_error", "api_error", "timeout_error"}
-_ACCOUNT_STATUSES = {401, 402, 403}
+_ACCOUNT_STATUSES = {401: "authentication", 402: "billing", 403: "permission"}
+_SEARCH_RESULTS = {"web_search_tool_result", "web_fetch_tool_result"}
 
 
 def load_sdk() -> Any:
@@ -73,7 +97,22 @@ def _error_type(body: object) -> str:
     return ""
 
 
-def map_error(exc: BaseException) -> ProviderError | ProviderRejected:
+def retry_after(headers: Any) -> float | None:
+    """Seconds the API asked us to wait (``retry-after-ms`` or ``retry-after``), when it said."""
+    if headers is None:
+        return None
+    for name, scale in (("retry-after-ms", 1000.0), ("retry-after", 1.0)):
+        value = headers.get(name)
+        if value is None:
+            continue
+        try:
+            return max(0.0, float(value) / scale)
+        except ValueError:
+            continue  # an HTTP date: rare from this API; treat as unspecified
+    return None
+
+
+def map_error(exc: BaseException, model: str = "") -> ProviderError | ProviderRejected:
     """One SDK failure as the provider layer's error."""
     sdk = load_sdk()
     if isinstance(exc, sdk.APITimeoutError):
@@ -86,21 +125,65 @@ def map_error(exc: BaseException) -> ProviderError | ProviderRejected:
         # A stream that fails mid-way arrives as an error event on a 200 response: judge it by type.
         if status in (408, 429) or status >= 500 or kind in _RETRYABLE_TYPES:
             return ProviderError(f"The Anthropic API is unavailable ({status} {kind}).", engine=ENGINE,
-                                 retryable=True, status=status)
+                                 retryable=True, status=status, retry_after=retry_after(exc.response.headers))
+        if status == 404 or kind == "not_found_error":
+            return ProviderMisconfigured(
+                f"The AI model {model!r} is not available on the Anthropic API (retired or mistyped); the operator "
+                "must set AnthropicModelId (or ProofreadingModels) to an active model.",
+                engine=ENGINE, model=model, status=status,
+                operator_action=f"The Anthropic API answered {status} {kind} for {model!r}: {exc.message[:300]}. "
+                                "Choose an active model (docs/ai.md, Models).")
         if status in _ACCOUNT_STATUSES:
-            return ProviderError(f"The Anthropic API refused our credentials or account ({status} {kind}).",
-                                 engine=ENGINE, retryable=False, status=status)
+            return ProviderMisconfigured(
+                f"The Anthropic API refused this deployment's {_ACCOUNT_STATUSES[status]} ({status}); the operator "
+                "must check its API key and account.",
+                engine=ENGINE, model=model, status=status,
+                operator_action=f"The Anthropic API answered {status} {kind}: {exc.message[:300]}. Check the key in "
+                                f"the AnthropicSecretName secret, the account's billing and its access to {model!r}.")
         return ProviderRejected(f"The Anthropic API refused the request ({status} {kind}): {exc.message}",
                                 engine=ENGINE, status=status)
     return ProviderError(f"The Anthropic API client failed: {exc}", engine=ENGINE, retryable=False)
+
+
+@dataclass
+class _Turn:
+    """One answer being assembled across ``pause_turn`` continuations."""
+
+    blocks: list[dict[str, Any]] = field(default_factory=list)  # every content block, for continuing
+    text: list[str] = field(default_factory=list)
+    after_search: list[str] | None = None  # text after the last search result (None: no search yet)
+    usage: TokenUsage = field(default_factory=TokenUsage)
+    model: str = ""
+
+    def add_blocks(self, content: list[Any]) -> None:
+        for block in content:
+            kind = getattr(block, "type", "")
+            self.blocks.append(block.to_dict() if hasattr(block, "to_dict") else dict(block))
+            if kind in _SEARCH_RESULTS:
+                self.after_search = []
+            elif kind == "text":
+                self.text.append(block.text)
+                if self.after_search is not None:
+                    self.after_search.append(block.text)
+
+    def add_usage(self, usage: TokenUsage) -> None:
+        u = self.usage
+        self.usage = TokenUsage(
+            input_tokens=u.input_tokens + usage.input_tokens, output_tokens=u.output_tokens + usage.output_tokens,
+            cache_read_tokens=u.cache_read_tokens + usage.cache_read_tokens,
+            cache_write_tokens=u.cache_write_tokens + usage.cache_write_tokens,
+            web_searches=u.web_searches + usage.web_searches)
 
 
 class AnthropicProvider:
     engine: Engine = ENGINE
 
     def __init__(self, model: str, *, secret_name: str = "", api_key: Callable[[], str] | None = None,
-                 timeout: float = 25.0, max_retries: int = 1, http_client: Any = None,
+                 timeout: float = 25.0, max_retries: int = 0, http_client: Any = None,
                  base_url: str | None = None, preload: bool = False) -> None:
+        """``timeout``: the longest one attempt may take (``AI_TIMEOUT_SECONDS``), shortened to the
+        request's deadline. ``max_retries``: the SDK's own retries - 0 in production, so retries are
+        decided by the fallback layer against the deadline."""
         if not secret_name and api_key is None:
             raise ValueError("AnthropicProvider needs a secret name or an api_key loader")
         self.model = model
@@ -120,8 +203,11 @@ class AnthropicProvider:
         try:
             key = self._api_key()
         except Exception as exc:  # any failure to get the key: this engine cannot answer
-            raise ProviderError(f"The Anthropic API key could not be loaded: {exc}", engine=ENGINE,
-                                retryable=False) from exc
+            raise ProviderMisconfigured(
+                "The Anthropic API key could not be loaded; the operator must create the AnthropicSecretName secret.",
+                engine=ENGINE, model=self.model,
+                operator_action=f"Loading the key failed: {exc}. Create the AnthropicSecretName secret (the bare "
+                                "key, or JSON with api_key) and let the function read it.") from exc
         if self._client is None or key != self._client_key:
             sdk = load_sdk()
             self._client = sdk.Anthropic(api_key=key, max_retries=self.max_retries, timeout=self.timeout,
@@ -130,8 +216,19 @@ class AnthropicProvider:
         return self._client
 
     # -- request ---------------------------------------------------------------------------
+    def uses_structured_output(self, request: AiRequest) -> bool:
+        """The schema as ``output_config.format``: for models that have it, and not with web search
+        (its answer follows a preamble and search results; it is read from the text after them)."""
+        return (request.json_schema is not None and not self._searches(request)
+                and supports_structured_output(self.model, ENGINE))
+
+    @staticmethod
+    def _searches(request: AiRequest) -> bool:
+        return request.web_search and request.web_search_max_uses > 0
+
     def message_params(self, request: AiRequest) -> dict[str, Any]:
-        texts = system_texts(request)
+        structured = self.uses_structured_output(request)
+        texts = system_texts(request, schema_in_prompt=not structured)
         system: list[dict[str, Any]] = [{"type": "text", "text": t} for t in texts]
         if system and long_enough_to_cache(self.model, texts):
             system[-1]["cache_control"] = {"type": "ephemeral"}
@@ -146,15 +243,28 @@ class AnthropicProvider:
         params: dict[str, Any] = {
             # No temperature: the API version this SDK speaks (2026-10-21) refuses sampling parameters
             # with a 400, and the SDK no longer accepts them. ANTHROPIC_TEMPERATURE applies to Bedrock.
-            "model": self.model, "max_tokens": request.max_tokens, "messages": messages,
-            "timeout": min(self.timeout, request.timeout_seconds) if request.timeout_seconds else self.timeout,
+            "model": self.model, "max_tokens": clamp_max_tokens(request.max_tokens, self.model, ENGINE),
+            "messages": messages, "timeout": self.attempt_timeout(request),
         }
         if system:
             params["system"] = system
-        if request.web_search and request.web_search_max_uses > 0:
+        if structured:
+            assert request.json_schema is not None
+            params["output_config"] = {"format": {"type": "json_schema",
+                                                  "schema": strict_schema(request.json_schema)}}
+        if self._searches(request):
             params["tools"] = [{"type": WEB_SEARCH_TOOL, "name": "web_search",
                                 "max_uses": request.web_search_max_uses}]
         return params
+
+    def attempt_timeout(self, request: AiRequest) -> float:
+        """This attempt's timeout: the engine's own, or what is left before the deadline."""
+        if request.deadline is None:
+            return self.timeout
+        left = request.deadline.within(self.timeout)
+        if left <= 0:
+            raise ProviderError("No time left to ask the Anthropic API.", engine=ENGINE, retryable=True)
+        return left
 
     # -- answers ---------------------------------------------------------------------------
     @staticmethod
@@ -168,55 +278,97 @@ class AnthropicProvider:
             web_searches=int(getattr(server, "web_search_requests", 0) or 0),
         )
 
+    @staticmethod
+    def _can_continue(request: AiRequest, continuation: int) -> bool:
+        if continuation >= MAX_CONTINUATIONS:
+            return False
+        return request.deadline is None or request.deadline.remaining() >= MIN_CONTINUATION_SECONDS
+
+    @staticmethod
+    def _continued(params: dict[str, Any], asked: list[dict[str, Any]], turn: _Turn,
+                   timeout: float) -> dict[str, Any]:
+        """The request again with the paused assistant content (every block so far) appended as-is,
+        so the model carries on where it stopped."""
+        return {**params, "messages": [*asked, {"role": "assistant", "content": list(turn.blocks)}],
+                "timeout": timeout}
+
+    def _answer(self, request: AiRequest, turn: _Turn, stop: str, details: Any) -> AiAnswer:
+        searched = self._searches(request)
+        refusal = None
+        if stop == "refusal":
+            refusal = str(getattr(details, "explanation", None) or getattr(details, "category", None) or "") or None
+        return AiAnswer(
+            text="".join(turn.text), engine=ENGINE, model=turn.model or self.model, usage=turn.usage,
+            stop_reason=stop, answer_text="".join(turn.after_search) if turn.after_search is not None else None,
+            web_search=("used" if turn.usage.web_searches else "not used") if searched else None,
+            refusal=refusal)
+
     def complete(self, request: AiRequest) -> AiAnswer:
         params = self.message_params(request)
         client = self.client()
         sdk = load_sdk()
-        try:
-            message = client.messages.create(**params)
-        except sdk.AnthropicError as exc:
-            raise map_error(exc) from exc
-        text = "".join(getattr(b, "text", "") for b in message.content if getattr(b, "type", "") == "text")
-        return AiAnswer(text=text, engine=ENGINE, model=str(message.model or self.model),
-                        usage=self._usage(message.usage), stop_reason=str(message.stop_reason or "end_turn"))
+        asked = params["messages"]
+        turn = _Turn()
+        continuation = 0
+        while True:
+            try:
+                message = client.messages.create(**params)
+            except sdk.AnthropicError as exc:
+                raise map_error(exc, self.model) from exc
+            turn.model = str(message.model or self.model)
+            turn.add_blocks(message.content)
+            turn.add_usage(self._usage(message.usage))
+            stop = str(message.stop_reason or "end_turn")
+            if stop == "pause_turn" and self._can_continue(request, continuation):
+                continuation += 1
+                params = self._continued(params, asked, turn, self.attempt_timeout(request))
+                continue
+            return self._answer(request, turn, stop, getattr(message, "stop_details", None))
+
+    def _usage_so_far(self, turn: _Turn, start: Any) -> UsageReport:
+        """The usage of the answer so far when a message starts: the earlier continuations' and this
+        message's input (``parley.ai.metering`` meters it if the stream ends before its answer)."""
+        done, now = turn.usage, self._usage(start.message.usage)
+        return UsageReport(engine=ENGINE, model=str(start.message.model or self.model), usage=TokenUsage(
+            input_tokens=done.input_tokens + now.input_tokens, output_tokens=done.output_tokens + now.output_tokens,
+            cache_read_tokens=done.cache_read_tokens + now.cache_read_tokens,
+            cache_write_tokens=done.cache_write_tokens + now.cache_write_tokens,
+            web_searches=done.web_searches + now.web_searches))
 
     def stream(self, request: AiRequest) -> Iterator[str | UsageReport | AiAnswer]:
         params = self.message_params(request)
         client = self.client()
         sdk = load_sdk()
-        parts: list[str] = []
-        model = self.model
-        start_usage: Any = None
-        end_usage: Any = None
-        stop = "end_turn"
-        try:
-            events = client.messages.create(stream=True, **params)
-            with events:
-                for event in events:
-                    kind = getattr(event, "type", "")
-                    if kind == "message_start":
-                        model = str(event.message.model or self.model)
-                        start_usage = event.message.usage
-                        # The input is billed from here on: metering needs it if the stream ends early.
-                        yield UsageReport(engine=ENGINE, model=model, usage=self._usage(start_usage))
-                    elif kind == "content_block_delta" and getattr(event.delta, "type", "") == "text_delta":
-                        if event.delta.text:
-                            parts.append(event.delta.text)
-                            yield event.delta.text
-                    elif kind == "message_delta":
-                        end_usage = event.usage
-                        stop = str(event.delta.stop_reason or stop)
-        except sdk.AnthropicError as exc:
-            raise map_error(exc) from exc
-        text = "".join(parts)
-        usage = self._usage(start_usage) if start_usage is not None else TokenUsage()
-        if end_usage is not None:  # message_delta carries the final output (and server-tool) counts
-            final = self._usage(end_usage)
-            usage = TokenUsage(
-                input_tokens=final.input_tokens or usage.input_tokens,
-                output_tokens=final.output_tokens or estimate_tokens(text),
-                cache_read_tokens=final.cache_read_tokens or usage.cache_read_tokens,
-                cache_write_tokens=final.cache_write_tokens or usage.cache_write_tokens,
-                web_searches=final.web_searches or usage.web_searches,
-            )
-        yield AiAnswer(text=text, engine=ENGINE, model=model, usage=usage, stop_reason=stop)
+        asked = params["messages"]
+        turn = _Turn()
+        continuation = 0
+        while True:
+            try:
+                with client.messages.stream(**params) as events:
+                    for event in events:
+                        kind = getattr(event, "type", "")
+                        if kind == "message_start":  # the input is billed from here on: metering needs it
+                            yield self._usage_so_far(turn, event)  # if the stream ends early
+                        if kind == "text" and event.text:
+                            yield event.text
+                        if request.deadline is not None and request.deadline.remaining() <= 0:
+                            raise ProviderError("The Anthropic API's answer did not finish in time.",
+                                                engine=ENGINE, retryable=True)
+                    message = events.get_final_message()
+            except sdk.AnthropicError as exc:
+                raise map_error(exc, self.model) from exc
+            turn.model = str(message.model or self.model)
+            turn.add_blocks(message.content)
+            usage = self._usage(message.usage)
+            if not usage.output_tokens:
+                usage = TokenUsage(input_tokens=usage.input_tokens, output_tokens=estimate_tokens("".join(turn.text)),
+                                   cache_read_tokens=usage.cache_read_tokens,
+                                   cache_write_tokens=usage.cache_write_tokens, web_searches=usage.web_searches)
+            turn.add_usage(usage)
+            stop = str(message.stop_reason or "end_turn")
+            if stop == "pause_turn" and self._can_continue(request, continuation):
+                continuation += 1
+                params = self._continued(params, asked, turn, self.attempt_timeout(request))
+                continue
+            yield self._answer(request, turn, stop, getattr(message, "stop_details", None))
+            return

@@ -2,16 +2,24 @@
 
 Anthropic (and Bedrock, for the models that support ``cachePoint``) only cache a prefix that is at
 least the model's *minimum cacheable prompt length*; a shorter prefix marked cacheable is simply
-processed uncached. The minimums, as Anthropic documents them per model:
+processed uncached. The minimums (Anthropic's prompt-caching documentation as of 2026-12; the
+Bedrock model cards give the same figures for the models they cover - see docs/ai.md):
 
-    ==========================================================================  ======
-    model                                                                        tokens
-    ==========================================================================  ======
-    Claude Opus 4.5, Opus 4.6, Haiku 4.5                                          4096
-    Claude Sonnet 4.6, Haiku 3.5, Haiku 3 (the seed's Bedrock model)              2048
-    Claude Sonnet 4.5, Opus 4.1, Opus 4, Sonnet 4, Sonnet 3.7, Sonnet 3.5, Opus 3   1024
-    any other model: by class - Opus / Sonnet 1024, Haiku 2048; unknown 2048
-    ==========================================================================  ======
+    ===============================================================================  ======
+    model family                                                                     tokens
+    ===============================================================================  ======
+    Claude Haiku 4.5, Opus 4.5, Opus 4.6                                               4096
+    Claude Haiku 3.5, Haiku 3                                                          2048
+    Claude Opus 4.8, Sonnet 5, Sonnet 4.6, Sonnet 4.5, Opus 4.1, Opus 4, Sonnet 4,      1024
+    Sonnet 3.7
+    Claude Opus 5, Fable 5, Mythos 5                                                    512
+    any other model (Opus 4.7, the 5.5 family, ...): 4096, the highest current minimum,
+    so a prefix is never marked on a guess
+    ===============================================================================  ======
+
+The tutor's prompt (about 490 tokens, plus at most ``ChatHistoryTokens`` of history) and the
+analysis judge's (about 1,000) are under Claude Haiku 4.5's 4,096, so with the default models they
+are never marked: caching pays for proofreading prompts with reference files and long conversations.
 
 Token counts here are estimates (about four characters a token) and must beat the minimum by
 10 %, so a prefix near the threshold is not marked: a marker on a too-short prefix costs nothing
@@ -21,25 +29,34 @@ on Anthropic but is noise, and on Bedrock it is best not sent at all.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 
+from .models import split_profile
 from .types import AiRequest, Turn
 
-# Most specific first; matched as substrings, so Bedrock ids ("anthropic.claude-3-haiku-…") match too.
-MIN_CACHEABLE_BY_MODEL: tuple[tuple[str, int], ...] = (
-    ("claude-opus-4-5", 4096), ("claude-opus-4-6", 4096), ("claude-haiku-4-5", 4096),
-    ("claude-sonnet-4-6", 2048), ("claude-3-5-haiku", 2048), ("claude-3-haiku", 2048),
-    ("claude-sonnet-4-5", 1024), ("claude-opus-4-1", 1024), ("claude-opus-4-0", 1024),
-    ("claude-opus-4-2025", 1024), ("claude-sonnet-4-0", 1024), ("claude-sonnet-4-2025", 1024),
-    ("claude-3-7-sonnet", 1024), ("claude-3-5-sonnet", 1024), ("claude-3-opus", 1024),
-)
-MIN_CACHEABLE_BY_CLASS = {"opus": 1024, "sonnet": 1024, "haiku": 2048}
-DEFAULT_MIN_CACHEABLE = 2048
+# By model family: the id without geography, provider, date or version suffix (see ``family``).
+MIN_CACHEABLE_BY_FAMILY: dict[str, int] = {
+    "claude-haiku-4-5": 4096, "claude-opus-4-5": 4096, "claude-opus-4-6": 4096,
+    "claude-3-5-haiku": 2048, "claude-3-haiku": 2048,
+    "claude-opus-4-8": 1024, "claude-sonnet-5": 1024, "claude-sonnet-4-6": 1024, "claude-sonnet-4-5": 1024,
+    "claude-opus-4-1": 1024, "claude-opus-4": 1024, "claude-sonnet-4": 1024, "claude-3-7-sonnet": 1024,
+    "claude-opus-5": 512, "claude-fable-5": 512, "claude-mythos-5": 512,
+}
+DEFAULT_MIN_CACHEABLE = 4096
 SAFETY = 1.1  # estimates are rough; demand 10 % more than the minimum before marking
 
 # Bedrock model families that accept a ``cachePoint`` block in Converse (Claude 3 Haiku does not).
 _BEDROCK_CACHE_FAMILIES = ("claude-3-5-haiku", "claude-3-7-sonnet", "claude-sonnet-4", "claude-opus-4",
                            "claude-haiku-4", "nova-")
+_SUFFIX = re.compile(r"(-\d{8})?(-v\d+(:\d+)?)?$")
+
+
+def family(model: str) -> str:
+    """``global.anthropic.claude-haiku-4-5-20251001-v1:0`` -> ``claude-haiku-4-5``."""
+    _, base = split_profile(model.lower())
+    base = base.removeprefix("anthropic.")
+    return _SUFFIX.sub("", base)
 
 
 def estimate_tokens(text: str) -> int:
@@ -48,14 +65,7 @@ def estimate_tokens(text: str) -> int:
 
 
 def min_cacheable_tokens(model: str) -> int:
-    name = model.lower()
-    for fragment, minimum in MIN_CACHEABLE_BY_MODEL:
-        if fragment in name:
-            return minimum
-    for family, minimum in MIN_CACHEABLE_BY_CLASS.items():
-        if family in name:
-            return minimum
-    return DEFAULT_MIN_CACHEABLE
+    return MIN_CACHEABLE_BY_FAMILY.get(family(model), DEFAULT_MIN_CACHEABLE)
 
 
 def long_enough_to_cache(model: str, texts: Sequence[str]) -> bool:
@@ -74,13 +84,15 @@ JSON_INSTRUCTION = (
 )
 
 
-def system_texts(request: AiRequest) -> list[str]:
-    """The request's system blocks, plus the JSON-output instruction when a schema is asked for.
+def system_texts(request: AiRequest, *, schema_in_prompt: bool = True) -> list[str]:
+    """The request's system blocks, plus the JSON-output instruction when a schema is asked for and
+    the engine does not enforce it itself (``schema_in_prompt``): with structured output the schema
+    travels once, in the request's output format, not twice.
 
     The schema is as stable as the instructions, so it stays inside the cacheable prefix.
     """
     texts = [t for t in request.system if t.strip()]
-    if request.json_schema is not None:
+    if request.json_schema is not None and schema_in_prompt:
         texts.append(JSON_INSTRUCTION + json.dumps(request.json_schema, separators=(",", ":"), sort_keys=True))
     return texts
 

@@ -4,8 +4,10 @@
     AI_PROVIDER=anthropic_api  the Anthropic API, with Bedrock as fallback when FALLBACK_TO_BEDROCK
     AI_PROVIDER=offline        the deterministic offline engine (local stack, tests)
 
-Real engines are wrapped in ``FallbackProvider`` (even without a secondary) so every call is counted
-in the ``Provider*`` metrics and guarded by a circuit breaker. Engines and breakers are built once
+Real engines are wrapped in ``FallbackProvider`` (even without a secondary) so every call is retried
+within its deadline, counted in the ``Provider*`` metrics and guarded by a circuit breaker. The
+Bedrock fallback of an Anthropic model is the same model on Bedrock (``models.bedrock_equivalent``),
+through an inference profile of ``BEDROCK_MODEL_ID``'s geography. Engines and breakers are built once
 per execution environment (``build_provider`` is cached on the env) so the Anthropic SDK client and
 its connection pool, the cached API key and the breaker state are reused across invocations.
 
@@ -23,6 +25,7 @@ from .. import clients
 from ..config import AiEnv
 from .bedrock import BedrockProvider
 from .fallback import CircuitBreaker, FallbackProvider
+from .models import bedrock_equivalent
 from .offline import OfflineProvider
 from .types import AiProvider
 
@@ -52,19 +55,22 @@ def assemble(env: AiEnv, *, bedrock_client: Any = None, anthropic_options: dict[
     if env.ai_provider == "offline":
         return OfflineProvider()
 
-    def bedrock() -> BedrockProvider:
+    def bedrock(model: str) -> BedrockProvider:
+        # One client per whole second of read timeout, botocore's retries off: the fallback layer
+        # retries within the deadline.
         client = bedrock_client or (
-            lambda: clients.model_client("bedrock-runtime", read_timeout=env.ai_timeout_seconds))
-        return BedrockProvider(client, env.bedrock_model_id)
+            lambda read_timeout: clients.model_client("bedrock-runtime", read_timeout=read_timeout))
+        return BedrockProvider(client, model, timeout=env.ai_timeout_seconds)
 
     if env.ai_provider == "bedrock":
-        return FallbackProvider(bedrock(), None, breaker("bedrock", env))
+        return FallbackProvider(bedrock(env.bedrock_model_id), None, breaker("bedrock", env))
 
     from .anthropic_api import AnthropicProvider  # this module does not import the SDK
 
     primary = AnthropicProvider(env.anthropic_model_id, secret_name=env.anthropic_secret_name,
-                                timeout=env.ai_timeout_seconds, **(anthropic_options or {}))
-    secondary = bedrock() if env.fallback_to_bedrock else None
+                                timeout=env.ai_timeout_seconds, **{"max_retries": 0, **(anthropic_options or {})})
+    secondary = bedrock(bedrock_equivalent(env.anthropic_model_id, env.bedrock_model_id)) \
+        if env.fallback_to_bedrock else None
     return FallbackProvider(primary, secondary, breaker("anthropic", env))
 
 

@@ -33,6 +33,7 @@ from ..observability import logger
 from ..pricing import PriceTable
 from ..quota import Bound, QuotaGuard, Reservation
 from ..usage import Product, UsageEvent, UsagePublisher
+from .anthropic_api import MAX_CONTINUATIONS
 from .caching import estimate_tokens, system_texts
 from .types import AiAnswer, AiProvider, AiRequest, Engine, TokenUsage, UsageReport
 
@@ -60,16 +61,22 @@ def models_of(provider: Any) -> list[tuple[str, str]]:
 
 
 def request_bound(request: AiRequest, models: list[tuple[str, str]], prices: PriceTable) -> Bound:
-    """The most one model call can use: its reservation."""
+    """The most one model call can use: its reservation.
+
+    With web search, an answer the engine pauses (``pause_turn``) is continued up to
+    ``MAX_CONTINUATIONS`` times, each continuation sending everything so far again: the bound counts
+    every such call at its largest."""
     searches = request.web_search_max_uses if request.web_search else 0
-    input_tokens = prompt_bytes(request) + searches * WEB_SEARCH_TOKENS
+    calls = 1 + (MAX_CONTINUATIONS if searches else 0)
+    each_input = prompt_bytes(request) + searches * WEB_SEARCH_TOKENS + (calls - 1) * request.max_tokens
+    input_tokens, output_tokens = calls * each_input, calls * request.max_tokens
     cache_write = prices.cache_write_multiplier >= 1  # input priced as a cache write, when that is dearer
     cost = max(prices.cost(UsageEvent(
-        owner="USER#bound", product="tutor", engine=engine if engine in ("anthropic", "bedrock") else "anthropic",  # type: ignore[arg-type]
+        owner="USER#bound", product="tutor", engine="bedrock" if engine == "bedrock" else "anthropic",
         model=model, operation="bound", input_tokens=0 if cache_write else input_tokens,
-        cache_write_tokens=input_tokens if cache_write else 0, output_tokens=request.max_tokens,
+        cache_write_tokens=input_tokens if cache_write else 0, output_tokens=output_tokens,
         web_searches=searches)) if engine != "offline" else 0.0 for engine, model in models)
-    return Bound(tokens=input_tokens + request.max_tokens, cost_usd=cost)
+    return Bound(tokens=input_tokens + output_tokens, cost_usd=cost)
 
 
 class MeteredProvider:

@@ -6,9 +6,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
-from ..errors import BadRequest, ServiceUnavailable
+from ..errors import BadRequest, ServiceUnavailable, UnprocessableEntity
+from .deadline import Deadline
 
 Engine = Literal["anthropic", "bedrock", "offline"]
+WebSearch = Literal["used", "not used", "unavailable"]
+TRUNCATED = ("max_tokens", "model_context_window_exceeded", "pause_turn")  # an incomplete answer
 
 
 @dataclass(frozen=True)
@@ -25,8 +28,9 @@ class AiRequest:
     reference files) and are marked cacheable where the engine supports prompt caching; the
     learner's or writer's text only ever goes into ``messages``, never into ``system``.
     ``purpose`` names the caller ("chat", "analysis", "proofread") for usage records and for the
-    offline engine's deterministic answers. ``json_schema``, when set, asks for a JSON object.
-    ``timeout_seconds``, when set, caps how long the engine may take (the caller's time budget).
+    offline engine's deterministic answers. ``json_schema``, when set, asks for a JSON object that
+    follows it (the engines' structured output where the model has it). ``deadline``, when set, is
+    when the caller must have its answer: every attempt's timeout and every retry come from it.
     """
 
     system: tuple[str, ...]
@@ -38,7 +42,7 @@ class AiRequest:
     web_search_max_uses: int = 0
     json_schema: dict[str, Any] | None = None
     metadata: dict[str, str] = field(default_factory=dict)
-    timeout_seconds: float | None = None
+    deadline: Deadline | None = None
 
 
 @dataclass(frozen=True)
@@ -63,24 +67,66 @@ class UsageReport:
 
 @dataclass(frozen=True)
 class AiAnswer:
+    """One answer. ``text`` is all the text the model wrote (what a stream showed); ``answer_text``
+    is the part after its last web-search result, when it searched (a preamble such as "I'll
+    check..." comes before the searches). ``stop_reason`` is the engine's, in Anthropic's words:
+    ``max_tokens`` (or ``model_context_window_exceeded``, or ``pause_turn`` still paused when there was
+    no time left to continue it) means the answer was cut off, ``refusal``
+    that the model declined (``refusal`` then says why, when the engine said)."""
+
     text: str
     engine: Engine
     model: str
     usage: TokenUsage
     stop_reason: str = "end_turn"
     fallback_from: str | None = None  # the engine that failed first, when the fallback answered
+    answer_text: str | None = None
+    web_search: WebSearch | None = None  # None: not asked for
+    refusal: str | None = None
+
+    @property
+    def final_text(self) -> str:
+        return self.text if self.answer_text is None else self.answer_text
+
+    @property
+    def truncated(self) -> bool:
+        return self.stop_reason in TRUNCATED
+
+    @property
+    def refused(self) -> bool:
+        return self.stop_reason == "refusal"
 
 
 class ProviderError(ServiceUnavailable):
-    """The engine could not answer (throttled, overloaded, 5xx, timeout, unreachable)."""
+    """The engine could not answer (throttled, overloaded, 5xx, timeout, unreachable).
+
+    ``retryable``: worth another attempt on the same engine; ``retry_after``: how long the engine
+    asked us to wait first (seconds), when it said."""
 
     code = "AI_UNAVAILABLE"
 
-    def __init__(self, message: str, *, engine: str, retryable: bool = True, status: int | None = None) -> None:
+    def __init__(self, message: str, *, engine: str, retryable: bool = True, status: int | None = None,
+                 retry_after: float | None = None) -> None:
         super().__init__(message)
         self.engine = engine
         self.retryable = retryable
         self.upstream_status = status
+        self.retry_after = retry_after
+
+
+class ProviderMisconfigured(ProviderError):
+    """The deployment's fault, not the caller's: a retired, mistyped or not-enabled model, a refused
+    key, missing permissions. Never retried on the same engine; the fallback answers where there is
+    one, otherwise the caller gets 503. Logged as an error for the operator (``operator_action``
+    says what to change) and counted in the ``ProviderConfigErrors`` metric, which has an alarm."""
+
+    code = "AI_NOT_CONFIGURED"
+
+    def __init__(self, message: str, *, engine: str, model: str, operator_action: str,
+                 status: int | None = None) -> None:
+        super().__init__(message, engine=engine, retryable=False, status=status)
+        self.model = model
+        self.operator_action = operator_action
 
 
 class ProviderRejected(BadRequest):
@@ -92,6 +138,13 @@ class ProviderRejected(BadRequest):
         super().__init__(message)
         self.engine = engine
         self.upstream_status = status
+
+
+class ModelRefused(UnprocessableEntity):
+    """The model declined to answer this content (stop reason ``refusal``). Not retried - the same
+    content would be refused again, and each attempt is billed - and metered once."""
+
+    code = "AI_REFUSED"
 
 
 class AiProvider(Protocol):

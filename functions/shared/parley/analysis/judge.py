@@ -1,8 +1,13 @@
 """The judge: one structured model call (one retry on invalid output), then every quote checked.
 
-``Judge.judge(conversation, measurements)`` asks the provider for a ``JudgeAnswer`` (max 1,500
-tokens, the seed's analysis budget). An answer that is not valid JSON for the schema is asked for
-once more, with the validation problem; a second invalid answer raises ``InvalidModelOutput``.
+``Judge.judge(conversation, measurements)`` asks the provider for a ``JudgeAnswer`` through the
+engines' structured output (the schema goes with the request, once; pydantic still validates the
+answer, since the engines do not enforce lengths or ranges). Its output cap, ``MAX_TOKENS``, fits the
+largest valid answer with room to spare (see below): an answer cut off at the cap
+(``stop_reason`` ``max_tokens``) is never parsed as if it were whole. An answer that is not valid -
+or was cut off - is asked for once more, with the problem stated; a second invalid answer raises
+``InvalidModelOutput``. A refusal raises ``ModelRefused`` at once (no retry, billed once). Both calls
+take their time from the task's deadline.
 
 Then the answer is checked against the learner's own words: a correction or vocabulary tip whose
 quote of the learner does not occur in one of the learner's messages is dropped (and counted in
@@ -22,26 +27,35 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from ..ai.types import AiAnswer, AiProvider, AiRequest, Turn
+from ..ai.deadline import MIN_ATTEMPT_SECONDS, Deadline
+from ..ai.types import AiAnswer, AiProvider, AiRequest, ModelRefused, Turn
 from ..errors import InvalidModelOutput
 from ..ids import iso_micros, utcnow
 from ..prompts import analysis as prompt
 from . import offline as _offline  # noqa: F401 - registers the offline engine's analysis answer
 from .metrics import Measurements
 from .report import (
+    MAX_CORRECTIONS,
+    MAX_VOCABULARY,
     AnalysisReport,
     Correction,
     DimensionScore,
     Evidence,
     JudgeAnswer,
     JudgedScore,
+    JudgedScores,
     QuoteCheck,
     Scores,
     VocabularyTip,
     judge_schema,
 )
 
-MAX_TOKENS = 1500  # seed 000: "Max Tokens: 1500 (analysis)"
+# The largest valid answer (every line at its 300-character limit, 10 corrections, 8 tips, 3 items
+# to practise) is 19,409 characters of JSON: about 4,850 tokens of English at 4 characters a token,
+# at most about 6,500 at 3. The seed's 1,500 would cut a long report short; 8,192 fits the largest
+# valid answer, and a longer one is invalid anyway. It is a cap, not a charge: a typical report is
+# 1,000-1,500 tokens.
+MAX_TOKENS = 8192
 TEMPERATURE = 0.2
 MAX_CONVERSATION_CHARS = 24_000  # the newest turns that fit; quotes are checked against all of them
 NOT_MEASURED = "Not measured: no recorded speech in this session."
@@ -207,45 +221,69 @@ def assemble(answer: JudgeAnswer, conversation: Conversation, measurements: Meas
     )
 
 
+def largest_valid_answer() -> str:
+    """The longest answer ``JudgeAnswer`` accepts, as JSON (what ``MAX_TOKENS`` must fit)."""
+    line = "x" * 300
+    score = JudgedScore(score=10, reason=line)
+    answer = JudgeAnswer(
+        scores=JudgedScores(complexity=score, accuracy=score, fluency=score, pronunciation=score), cefr="C2",
+        corrections=[Correction(original=line, corrected=line, why=line)] * MAX_CORRECTIONS,
+        better_vocabulary=[VocabularyTip(instead_of=line, suggestion=line, why=line)] * MAX_VOCABULARY,
+        practise_next=[line] * 3)
+    return answer_json(answer)
+
+
+def _checked(answer: AiAnswer, *, speech: bool) -> tuple[JudgeAnswer | None, str]:
+    """The valid answer, or None and what is wrong with it."""
+    if answer.refused:
+        raise ModelRefused("The model declined to assess this conversation; nothing was saved.",
+                           details=[{"engine": answer.engine, "reason": answer.refusal or "refusal"}])
+    if answer.truncated:
+        return None, f"the answer was cut off at the length limit ({answer.stop_reason})"
+    try:
+        return parse_answer(answer.final_text, speech=speech), ""
+    except (ValueError, ValidationError) as exc:
+        return None, _problem(exc)
+
+
 class Judge:
     def __init__(self, provider: AiProvider, *, max_tokens: int = MAX_TOKENS,
-                 timeout_seconds: float | None = None) -> None:
+                 deadline: Deadline | None = None) -> None:
         self.provider = provider
         self.max_tokens = max_tokens
-        self.timeout_seconds = timeout_seconds
+        self.deadline = deadline
 
     def request(self, conversation: Conversation, measurements: Measurements) -> AiRequest:
-        schema = judge_schema()
         message = prompt.user_message(
             level=conversation.level, topic=conversation.topic,
             measurements=measurements.model_dump(mode="json", by_alias=True),
             conversation=_conversation_payload(conversation))
-        return AiRequest(system=(prompt.system_prompt(schema),), messages=(Turn("user", message),),
+        return AiRequest(system=(prompt.system_prompt(),), messages=(Turn("user", message),),
                          purpose="analysis", max_tokens=self.max_tokens, temperature=TEMPERATURE,
-                         json_schema=schema, timeout_seconds=self.timeout_seconds)
+                         json_schema=judge_schema(), deadline=self.deadline)
 
     def judge(self, conversation: Conversation, measurements: Measurements) -> AnalysisReport:
         speech = measurements.speech is not None and measurements.speech.mean_confidence is not None
         request = self.request(conversation, measurements)
         answer = self.provider.complete(request)
-        try:
-            parsed = parse_answer(answer.text, speech=speech)
-            attempts = 1
-        except (ValueError, ValidationError) as first:
-            problem = _problem(first)
-            retry = replace(request, messages=(
-                *request.messages,
-                Turn("assistant", answer.text.strip()[:6000] or "(empty answer)"),
-                Turn("user", prompt.retry_message(problem)),
-            ))
-            answer = self.provider.complete(retry)
+        parsed, problem = _checked(answer, speech=speech)
+        attempts = 1
+        if parsed is None:
+            if self.deadline is not None and self.deadline.remaining() < MIN_ATTEMPT_SECONDS:
+                raise InvalidModelOutput(f"The model's report was invalid ({problem[:300]}) and there is no "
+                                         "time left in this step to ask again.")
+            if answer.truncated:  # a cut answer is not worth sending back: ask again, shorter
+                follow_up: tuple[Turn, ...] = (Turn("assistant", "(my report was cut off)"),
+                                               Turn("user", prompt.TRUNCATED))
+            else:
+                follow_up = (Turn("assistant", answer.final_text.strip()[:6000] or "(empty answer)"),
+                             Turn("user", prompt.retry_message(problem)))
+            answer = self.provider.complete(replace(request, messages=(*request.messages, *follow_up)))
             attempts = 2
-            try:
-                parsed = parse_answer(answer.text, speech=speech)
-            except (ValueError, ValidationError) as second:
+            parsed, second = _checked(answer, speech=speech)
+            if parsed is None:
                 raise InvalidModelOutput(
-                    f"The model's report was invalid twice. First: {problem[:300]}. "
-                    f"Second: {_problem(second)[:300]}.") from second
+                    f"The model's report was invalid twice. First: {problem[:300]}. Second: {second[:300]}.")
         return assemble(parsed, conversation, measurements, final=answer, attempts=attempts)
 
 

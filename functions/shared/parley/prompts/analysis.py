@@ -1,7 +1,9 @@
 """The analysis judge's instructions (the stable, cacheable system prompt) and its user message.
 
 The learner's words only ever go into the user message, as JSON data: instructions stay in the
-system prompt, where nothing the learner typed can rewrite them.
+system prompt, where nothing the learner typed can rewrite them. The answer's JSON schema is not in
+the prompt: it goes with the request as structured output (or, on an engine without it, the provider
+layer adds it), so it is sent once.
 """
 
 from __future__ import annotations
@@ -9,7 +11,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-VERSION = "2026-11-a"  # part of the analysis fingerprint: a new prompt may re-analyse a session
+VERSION = "2026-12-a"  # part of the analysis fingerprint: a new prompt may re-analyse a session
 
 SYSTEM = """\
 You are an experienced English teacher and CEFR examiner. You assess ONE conversation between a \
@@ -42,17 +44,21 @@ exact words it improves on (or null), "suggestion" the better choice, "why" one 
 Assess only the learner's turns; the tutor's turns are context. The measured metrics were computed \
 by software from this conversation and are accurate: do not contradict them.
 
-The JSON object must follow this schema:
-{schema}
+Keep every line short: reasons, quotes, corrections and tips are at most 300 characters each.
 """
 
 RETRY = """\
 Your previous answer was not a valid report: {problem}
 Answer again with only the corrected JSON object that follows the schema."""
 
+TRUNCATED = """\
+Your previous answer was cut off at the length limit before the report was complete. Answer again \
+with the whole report as one JSON object, keeping every line well under 300 characters and giving \
+fewer corrections and tips if needed."""
 
-def system_prompt(schema: dict[str, Any]) -> str:
-    return SYSTEM.replace("{schema}", json.dumps(schema, separators=(",", ":")))
+
+def system_prompt() -> str:
+    return SYSTEM
 
 
 def user_message(*, level: str | None, topic: str | None, measurements: dict[str, Any],

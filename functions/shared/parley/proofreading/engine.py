@@ -2,9 +2,13 @@
 
 The request is built from the prompt's context: the fixed instructions, the prompt's text and its
 files as the system prompt (the stable, cacheable prefix) and the writer's text as the user
-message. A proofreading answer must validate against ``ModelAnswer``; if it does not, the model
-is asked once more with the problem stated, and a second failure is AI_OUTPUT_INVALID (502). The
-exchange is saved only after a complete, valid answer.
+message. The corrections' schema goes with the request as structured output (with web search on,
+the answer is read from the text after the model's last search result instead: a preamble such as
+"I'll check..." comes first). A proofreading answer must validate against ``ModelAnswer``; if it does
+not, the model is asked once more with the problem stated, and a second failure is AI_OUTPUT_INVALID
+(502). An answer cut off at its ``max_tokens`` is never parsed as whole: it is asked for once more
+with twice the room (up to ``ANTHROPIC_MAX_TOKENS``), or fails with a message that says so. A refusal
+is AI_REFUSED (422) at once, billed once. The exchange is saved only after a complete, valid answer.
 
 Streaming (WebSocket) and non-streaming (REST) share everything but the first call: with an
 ``on_delta`` callback the first answer is streamed, text delta by text delta.
@@ -18,13 +22,23 @@ from dataclasses import dataclass, replace
 
 from pydantic import ValidationError
 
-from ..ai.types import AiAnswer, AiProvider, AiRequest, ProviderError, TokenUsage, Turn
+from ..ai.deadline import Deadline
+from ..ai.types import AiAnswer, AiProvider, AiRequest, ModelRefused, ProviderError, TokenUsage, Turn
 from ..errors import InvalidModelOutput, PayloadTooLarge, UnprocessableEntity
 from ..observability import logger
 from ..prompts import proofreading as texts
 from . import offline_rules  # noqa: F401 - registers the offline "proofread" responder
 from .conversations import Conversations
-from .models import ChatResult, EngineSettings, Mode, ModelAnswer, ProofreadResult, Usage, answer_schema
+from .models import (
+    ChatResult,
+    EngineSettings,
+    Mode,
+    ModelAnswer,
+    ProofreadResult,
+    Usage,
+    WebSearchStatus,
+    answer_schema,
+)
 from .offsets import place
 from .prompts import PromptContext, PromptLibrary
 
@@ -107,12 +121,40 @@ def _ask(provider: AiProvider, request: AiRequest, on_delta: DeltaSink | None) -
 
 
 def _within(request: AiRequest, remaining: Remaining | None) -> AiRequest:
-    """The request with its timeout capped by the time this invocation has left."""
+    """The request with the deadline of this invocation (its time left, less ``SAFETY_SECONDS``)."""
     if remaining is None:
         return request
-    left = max(1.0, remaining() - SAFETY_SECONDS)
-    cap = min(request.timeout_seconds, left) if request.timeout_seconds else left
-    return replace(request, timeout_seconds=cap)
+    return replace(request, deadline=Deadline.after(max(0.0, remaining() - SAFETY_SECONDS)))
+
+
+def _refused(answer: AiAnswer) -> ModelRefused:
+    return ModelRefused("The model declined to answer this text; nothing was saved.",
+                        details=[{"engine": answer.engine, "reason": answer.refusal or "refusal"}])
+
+
+def _parsed(answer: AiAnswer) -> tuple[ModelAnswer | None, str]:
+    """The valid corrections, or None and what is wrong (a cut-off answer is never parsed)."""
+    if answer.refused:
+        raise _refused(answer)
+    if answer.truncated:
+        return None, f"the answer was cut off at its length limit ({answer.stop_reason})"
+    if answer.stop_reason == "malformed":
+        return None, "the engine reported malformed output"
+    try:
+        return parse_answer(answer.final_text), ""
+    except (ValueError, ValidationError) as exc:
+        return None, _problem(exc)
+
+
+def web_search_status(settings: EngineSettings, limits: EngineLimits, answer: AiAnswer) -> WebSearchStatus | None:
+    """What became of the prompt's web search for this answer (see ``WEB_SEARCH_DESCRIPTION``)."""
+    if not settings.web_search:
+        return None
+    if not limits.web_search_enabled or limits.web_search_max_uses <= 0:
+        return "off"
+    if answer.web_search == "unavailable":
+        return "unavailable on fallback" if answer.fallback_from else "unavailable"
+    return "used" if answer.web_search == "used" else "not used"
 
 
 class Proofreader:
@@ -157,30 +199,28 @@ class Proofreader:
             remaining: Remaining | None = None) -> ProofreadResult | ChatResult:
         """Ask the model (streaming when ``on_delta`` is given), validate, place, save, answer."""
         provider = self.provider_for(prepared.owner, prepared.mode, prepared.context.engine)
-        answer = _ask(provider, _within(prepared.request, remaining), on_delta)
+        request = _within(prepared.request, remaining)
+        answer = _ask(provider, request, on_delta)
+        if answer.refused:
+            raise _refused(answer)
         if prepared.mode == "chat":
             return self._save_chat(prepared, answer)
         usage = answer.usage
-        try:
-            parsed = parse_answer(answer.text)
-        except (ValueError, ValidationError) as exc:
-            problem = _problem(exc)
+        parsed, problem = _parsed(answer)
+        if parsed is None:
             if remaining is not None and remaining() < MIN_RETRY_SECONDS:
                 raise InvalidModelOutput(f"The model's answer was not valid ({problem}) and there is no time left "
-                                      "to ask again; nothing was saved. Try again.") from exc
+                                         "to ask again; nothing was saved. Try again.")
+            retry = self._retry(request, answer, problem)
             logger.info("Proofreading answer not valid; asking once more", extra={"problem": problem})
             if on_retry is not None:
                 on_retry(problem)
-            retry = replace(prepared.request, messages=(
-                *prepared.request.messages, Turn("assistant", answer.text or "(empty)"),
-                Turn("user", texts.RETRY_INSTRUCTION.format(problem=problem))))
             answer = provider.complete(_within(retry, remaining))
             usage = add_usage(usage, answer.usage)
-            try:
-                parsed = parse_answer(answer.text)
-            except (ValueError, ValidationError) as again:
-                raise InvalidModelOutput(f"The model's answer was not valid twice ({_problem(again)}); "
-                                      "nothing was saved. Try again.") from again
+            parsed, again = _parsed(answer)
+            if parsed is None:
+                raise InvalidModelOutput(f"The model's answer was not valid twice ({again}); "
+                                         "nothing was saved. Try again.")
         placement = place(prepared.text, parsed.corrections)
         total = usage_out(usage)
         conversation_id, turn = self.conversations.record(
@@ -191,7 +231,22 @@ class Proofreader:
             conversation_id=conversation_id, turn=turn, corrections=placement.corrections,
             corrected_text=placement.corrected_text, repaired=placement.repaired, dropped=placement.dropped,
             prompt_id=prepared.context.prompt_id, skipped_files=prepared.context.skipped_files,
-            engine=answer.engine, model=answer.model, usage=total)
+            engine=answer.engine, model=answer.model, usage=total,
+            web_search=web_search_status(prepared.context.engine, self.limits, answer))
+
+    def _retry(self, request: AiRequest, answer: AiAnswer, problem: str) -> AiRequest:
+        """The second request: twice the room for a cut-off answer, the problem stated for an invalid one."""
+        if answer.truncated:
+            room = min(self.limits.max_tokens_cap, request.max_tokens * 2)
+            if room <= request.max_tokens:
+                raise InvalidModelOutput(
+                    f"The corrections did not fit in the answer's {request.max_tokens} tokens; nothing was saved. "
+                    "Split the text into shorter parts, or raise the prompt's engine.maxTokens.",
+                    details=[{"maxTokens": request.max_tokens, "limit": self.limits.max_tokens_cap}])
+            return replace(request, max_tokens=room)
+        return replace(request, messages=(
+            *request.messages, Turn("assistant", answer.final_text or "(empty)"),
+            Turn("user", texts.RETRY_INSTRUCTION.format(problem=problem))))
 
     def _save_chat(self, prepared: Prepared, answer: AiAnswer) -> ChatResult:
         total = usage_out(answer.usage)
@@ -201,7 +256,8 @@ class Proofreader:
             usage=total)
         return ChatResult(conversation_id=conversation_id, turn=turn, text=answer.text,
                           prompt_id=prepared.context.prompt_id, skipped_files=prepared.context.skipped_files,
-                          engine=answer.engine, model=answer.model, usage=total)
+                          engine=answer.engine, model=answer.model, usage=total,
+                          web_search=web_search_status(prepared.context.engine, self.limits, answer))
 
     def proofread(self, owner: str, *, text: str, prompt_id: str | None, conversation_id: str | None,
                   remaining: Remaining | None = None) -> ProofreadResult:

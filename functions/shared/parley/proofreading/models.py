@@ -12,6 +12,12 @@ Category = Literal["spelling", "spacing", "grammar", "punctuation", "style", "fa
 CATEGORIES: tuple[str, ...] = ("spelling", "spacing", "grammar", "punctuation", "style", "fact-check")
 Mode = Literal["proofread", "chat"]
 AiEngineName = Literal["anthropic", "bedrock", "offline"]
+WebSearchStatus = Literal["used", "not used", "unavailable on fallback", "unavailable", "off"]
+WEB_SEARCH_DESCRIPTION = (
+    "Whether this answer could search the web, when the prompt asks for it (null when it does not): "
+    "used; not used (the model did not need to); unavailable on fallback (the Anthropic API could not "
+    "answer and the fallback engine, Bedrock, has no web search); unavailable (this deployment's engine "
+    "has none); off (this deployment turned web search off).")
 FileContentType = Literal["text/plain", "text/markdown"]
 
 PromptName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
@@ -149,6 +155,7 @@ class ProofreadResult(ApiModel):
     engine: AiEngineName
     model: str
     usage: Usage
+    web_search: WebSearchStatus | None = Field(None, description=WEB_SEARCH_DESCRIPTION)
 
 
 class ChatResult(ApiModel):
@@ -160,6 +167,7 @@ class ChatResult(ApiModel):
     engine: AiEngineName
     model: str
     usage: Usage
+    web_search: WebSearchStatus | None = Field(None, description=WEB_SEARCH_DESCRIPTION)
 
 
 # -- conversations --------------------------------------------------------------------------------

@@ -34,9 +34,9 @@ def engine_env(env: AiEnv, model: str | None) -> AiEnv:
     """The AI settings for a prompt's model choice.
 
     A prompt's model applies to the Anthropic API (``ProofreadingModels`` lists Anthropic model
-    ids). The Bedrock engine always uses ``BedrockModelId``, the one model IAM lets the functions
-    invoke, so with ``AiProvider=bedrock`` (and for the fallback) the choice is not applied; every
-    answer names the model that really answered.
+    ids), and its Bedrock fallback is the same model on Bedrock where ``parley.ai.models`` maps it
+    (otherwise ``BedrockModelId``). With ``AiProvider=bedrock`` the choice is not applied: Bedrock
+    answers with ``BedrockModelId``. Every answer names the model that really answered.
     """
     if model is None or env.ai_provider != "anthropic_api":
         return env
