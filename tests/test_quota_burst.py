@@ -60,7 +60,7 @@ def test_twenty_environments_at_the_limit_answer_once_and_stay_within_one_reserv
     table.put_item(Item={"PK": owner, "SK": keys.QUOTA_SK, "monthlyTokens": LIMIT, "monthlyCostUsd": 0})
     table.put_item(Item={"PK": owner, "SK": keys.usage_month_sk(month_of(utcnow())), "type": "USAGE_MONTH",
                          "totalTokens": LIMIT - 1, "committedTokens": LIMIT - 1,
-                         "estimatedCostUsd": 0, "committedCostUsd": 0})
+                         "estimatedCostUsd": 0, "committedCostUnits": 0})
     statuses: list[int] = []
     spec = runner.spec("ChatFunction")
     with environment(runner.env_for(spec)):

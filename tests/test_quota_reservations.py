@@ -67,7 +67,7 @@ def test_a_reservation_is_held_then_replaced_by_the_recorded_usage(aws: dict[str
     assert reservation is not None
     held = month_item(aws)
     # Then the month holds it: committed, and named by the reservation's attribute
-    assert (held["committedTokens"], held["committedCostUsd"]) == (900, Decimal("0.01"))
+    assert (held["committedTokens"], held["committedCostUnits"]) == (900, 100_000_000)  # $0.01 in 1e-10 units
     assert open_reservations(held) == [reservation_attribute(reservation.id)]
     assert guard.status(OWNER).reserved_tokens == 900
     # When the call's usage event (naming the reservation) is recorded — twice, as a redelivery would be
@@ -79,7 +79,7 @@ def test_a_reservation_is_held_then_replaced_by_the_recorded_usage(aws: dict[str
     settled = month_item(aws)
     assert open_reservations(settled) == []
     assert (settled["committedTokens"], settled["totalTokens"]) == (150, 150)
-    assert settled["committedCostUsd"] == settled["estimatedCostUsd"] == Decimal("0.0000675")
+    assert settled["estimatedCostUsd"] == Decimal("0.0000675") and settled["committedCostUnits"] == 675_000
     assert guard.status(OWNER).reserved_tokens == 0
 
 
@@ -89,7 +89,7 @@ def test_a_failed_call_releases_its_reservation_once(aws: dict[str, str]) -> Non
     assert guard.release(reservation) is True
     assert guard.release(reservation) is False  # once
     item = month_item(aws)
-    assert (item["committedTokens"], item["committedCostUsd"]) == (0, 0)
+    assert (item["committedTokens"], item["committedCostUnits"]) == (0, 0)
     assert open_reservations(item) == []
 
 
@@ -292,7 +292,7 @@ def test_a_burst_of_threads_at_the_limit_overshoots_by_at_most_one_reservation(a
     limit = 1000
     table = boto3.resource("dynamodb").Table(aws["Table"])
     table.put_item(Item={"PK": OWNER, "SK": keys.usage_month_sk(month_of(utcnow())), "totalTokens": limit - 1,
-                         "committedTokens": limit - 1, "estimatedCostUsd": 0, "committedCostUsd": 0})
+                         "committedTokens": limit - 1, "estimatedCostUsd": 0, "committedCostUnits": 0})
     answered: list[AiAnswer] = []
     refused: list[QuotaExceeded] = []
     start = threading.Barrier(20)

@@ -44,7 +44,7 @@ def at_the_cost_limit(aws: dict[str, str], owner: str) -> None:
     """The template's default limit is $5 a month: this owner has used it."""
     table(aws).put_item(Item={"PK": owner, "SK": keys.usage_month_sk(month_of(utcnow())), "type": "USAGE_MONTH",
                               "totalTokens": 0, "estimatedCostUsd": Decimal("5.0"),
-                              "committedTokens": 0, "committedCostUsd": Decimal("5.0")})
+                              "committedTokens": 0, "committedCostUnits": 5 * 10**10})
 
 
 @pytest.fixture
@@ -91,13 +91,13 @@ def test_a_transcription_reserves_and_its_usage_event_settles_it(api: ApiClient,
     created = api.post("/transcriptions", {"audio": base64.b64encode(WEBM).decode()})
     assert created.status == 202, created.body
     held = month_item(aws, owner)
-    assert len(open_reservations(held)) == 1 and held["committedCostUsd"] > 0  # reserved before starting
+    assert len(open_reservations(held)) == 1 and held["committedCostUnits"] > 0  # reserved before starting
     (arn,) = workflows.executions(MACHINE)
     assert workflows.wait(arn).status == "SUCCEEDED"
     bus.pump()  # the workflow's usage event reaches the recorder
     settled = month_item(aws, owner)
     assert open_reservations(settled) == []
-    assert settled["audioSeconds"] > 0 and settled["committedCostUsd"] == settled["estimatedCostUsd"] > 0
+    assert settled["audioSeconds"] > 0 and settled["committedCostUnits"] == settled["estimatedCostUsd"] * 10**10 > 0
 
 
 def test_a_failed_transcription_releases_its_reservation(api: ApiClient, transcribe: FakeTranscribe,
@@ -110,7 +110,7 @@ def test_a_failed_transcription_releases_its_reservation(api: ApiClient, transcr
     (arn,) = workflows.executions(MACHINE)
     workflows.wait(arn)
     item = month_item(aws, owner)
-    assert open_reservations(item) == [] and item["committedCostUsd"] == 0
+    assert open_reservations(item) == [] and item["committedCostUnits"] == 0
 
 
 def test_a_stream_url_is_metered_as_the_seconds_it_grants(api: ApiClient, bus: BusRelay, aws: dict[str, str],
@@ -121,7 +121,7 @@ def test_a_stream_url_is_metered_as_the_seconds_it_grants(api: ApiClient, bus: B
     bus.pump()
     item = month_item(aws, owner_of(api))
     assert open_reservations(item) == []
-    assert item["audioSeconds"] == granted and item["committedCostUsd"] == item["estimatedCostUsd"] > 0
+    assert item["audioSeconds"] == granted and item["committedCostUnits"] == item["estimatedCostUsd"] * 10**10 > 0
     days = table(aws).query(KeyConditionExpression=Key("PK").eq(owner_of(api))
                             & Key("SK").begins_with("USAGE#DAY#"))["Items"]
     assert [d["engine"] for d in days] == ["transcribe"]
@@ -131,7 +131,7 @@ def test_an_upload_url_reserves_what_its_size_can_cost(api: ApiClient, aws: dict
     small = api.post("/transcriptions/upload-url", {"format": "webm", "sizeBytes": 75_000}).json()
     held = month_item(aws, owner_of(api))
     # 75,000 bytes of Opus at 6 kbit/s is at most 100 s: $0.024 a minute
-    assert held["committedCostUsd"] == Decimal("0.04")
+    assert held["committedCostUnits"] == 400_000_000  # $0.04
     found = table(aws).get_item(Key={"PK": owner_of(api), "SK": keys.transcription_sk(small["transcriptionId"])})
     assert found["Item"]["reservationId"].startswith(month_of(utcnow()) + ".")
 

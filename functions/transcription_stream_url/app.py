@@ -31,7 +31,9 @@ app = make_resolver(cors_allow_origin=ENV.cors_allow_origin, max_body_bytes=ENV.
 
 
 @app.get("/transcriptions/stream-url", summary="Presigned wss:// URL for streaming speech-to-text", tags=["Speech"],
-         responses={429: {"description": "Monthly quota reached; no URL"}})
+         responses={200: {"description": "The URL, and the seconds it is metered as",
+                          "content": {"application/json": {"model": StreamUrlOut}}},
+                    429: {"description": "Monthly quota reached; no URL"}})
 def get_stream_url(
     languageCode: Annotated[str, Query(pattern=r"^[a-z]{2}-[A-Z]{2}$",  # noqa: N803 - the public name
                                        description="What the learner speaks")] = "en-US",

@@ -27,6 +27,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import os
+import re
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -85,6 +86,15 @@ def _get_secret(name: str, max_age: int) -> Any:
     return parameters.get_secret(name, max_age=max_age)
 
 
+_OWNER_IN_TEXT = re.compile(r"\b(DEVICE|USER)([#/])[A-Za-z0-9._-]{1,128}")
+
+
+def redact_owners(text: str) -> str:
+    """``text`` with any owner id in it (``DEVICE#…``, or ``DEVICE/…`` in an object key) blanked out,
+    for a message from elsewhere (an error's cause) that is about to be logged."""
+    return _OWNER_IN_TEXT.sub(r"\1\2(redacted)", text)
+
+
 def bind_owner_hash(event: Mapping[str, Any]) -> None:
     """Add the authorizer's ``ownerHash`` (never the owner) to this invocation's log lines."""
     context = (event.get("requestContext") or {}).get("authorizer") or {}
@@ -103,4 +113,4 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-__all__ = ["OwnerHasher", "bind_owner_hash", "logger", "metrics", "owner_hash", "tracer"]
+__all__ = ["OwnerHasher", "bind_owner_hash", "logger", "metrics", "owner_hash", "redact_owners", "tracer"]

@@ -7,7 +7,8 @@ monthlyTokens, monthlyCostUsd``; an attribute left out keeps the default).
 **Reservations.** Before a billable call, ``reserve(owner, bound)`` makes ONE atomic conditional
 write — an UpdateItem of the owner's monthly total item — that adds the call's *bound* (the most
 that call can use, e.g. the prompt's bytes plus the answer's ``max_tokens``, and its price) to
-``committedTokens`` and ``committedCostUsd`` and records the reservation in the same item
+``committedTokens`` and ``committedCostUnits`` (integer units of 1e-10 USD, the price table's
+precision: integers add up exactly in DynamoDB and in its emulator) and records the reservation in the same item
 (attribute ``reservation#<ULID>``: amounts, operation, ``settleBy``), on condition that the month
 is still under every limit. Over a limit the condition fails and the caller gets
 ``QuotaExceeded`` (429) without making the call. Every reservation is admitted only while the
@@ -39,7 +40,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
+from decimal import ROUND_CEILING, Decimal
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -51,6 +52,7 @@ from .observability import logger
 from .store import Store, error_code
 
 COST_QUANTUM = Decimal("1e-10")
+COST_UNITS_PER_USD = 10**10
 # How long a reservation may stay open before it counts as abandoned, by kind of call: longer
 # than the Lambda timeout of the function that settles it, plus event delivery.
 SETTLE_WITHIN_SECONDS = 15 * 60
@@ -79,6 +81,11 @@ class Bound:
         return number(Decimal(str(self.cost_usd)).quantize(COST_QUANTUM))
 
 
+def cost_units(usd: float | Decimal) -> int:
+    """A cost in integer units of 1e-10 USD (rounded up: a reservation never holds less)."""
+    return int((Decimal(str(usd)) * COST_UNITS_PER_USD).to_integral_value(rounding=ROUND_CEILING))
+
+
 @dataclass(frozen=True)
 class Reservation:
     """An open reservation: ``id`` is ``<YYYY-MM>.<ULID>`` (the month it was taken in, then a
@@ -98,8 +105,8 @@ class Reservation:
         return reservation_attribute(self.id)
 
     @property
-    def cost(self) -> Decimal:
-        return number(Decimal(str(self.cost_usd)).quantize(COST_QUANTUM))
+    def cost_units(self) -> int:
+        return cost_units(self.cost_usd)
 
 
 def number(value: Decimal) -> Decimal:
@@ -178,7 +185,7 @@ def _committed(total: dict[str, Any]) -> tuple[int, float, int, float]:
     """(recorded tokens, recorded cost, reserved tokens, reserved cost) of a month's total item."""
     tokens, cost = tokens_of(total), float(total.get("estimatedCostUsd", 0))
     committed_tokens = int(total.get("committedTokens", tokens))
-    committed_cost = float(total.get("committedCostUsd", cost))
+    committed_cost = int(total["committedCostUnits"]) / COST_UNITS_PER_USD if "committedCostUnits" in total else cost
     return tokens, cost, max(0, committed_tokens - tokens), max(0.0, committed_cost - cost)
 
 
@@ -262,9 +269,9 @@ class QuotaGuard:
                         settle_within: int) -> dict[str, Any]:
         conditions: list[str] = []
         values: dict[str, Any] = {
-            ":t": reservation.tokens, ":c": reservation.cost, ":monthType": "USAGE_MONTH",
+            ":t": reservation.tokens, ":c": reservation.cost_units, ":monthType": "USAGE_MONTH",
             ":month": reservation.month, ":now": iso_micros(moment),
-            ":r": {"tokens": reservation.tokens, "costUsd": reservation.cost, "operation": operation,
+            ":r": {"tokens": reservation.tokens, "costUsd": Decimal(str(reservation.cost_usd)), "operation": operation,
                    "reservedAt": iso_micros(moment),
                    "settleBy": int((moment + timedelta(seconds=settle_within)).timestamp())},
         }
@@ -274,12 +281,13 @@ class QuotaGuard:
                            "(attribute_not_exists(totalTokens) OR totalTokens < :tl)"]
         if limits.monthly_cost_usd:
             values[":cl"] = Decimal(str(limits.monthly_cost_usd))
-            conditions += ["(attribute_not_exists(committedCostUsd) OR committedCostUsd < :cl)",
+            values[":clu"] = cost_units(limits.monthly_cost_usd)
+            conditions += ["(attribute_not_exists(committedCostUnits) OR committedCostUnits < :clu)",
                            "(attribute_not_exists(estimatedCostUsd) OR estimatedCostUsd < :cl)"]
         return {
             "Key": {"PK": reservation.owner, "SK": keys.usage_month_sk(reservation.month)},
             "UpdateExpression": "SET #type = if_not_exists(#type, :monthType), #month = if_not_exists(#month, :month), "
-                                "updatedAt = :now, #r = :r ADD committedTokens :t, committedCostUsd :c",
+                                "updatedAt = :now, #r = :r ADD committedTokens :t, committedCostUnits :c",
             "ConditionExpression": " AND ".join(conditions),
             "ExpressionAttributeNames": {"#type": "type", "#month": "month", "#r": reservation.attribute},
             "ExpressionAttributeValues": values,
@@ -314,10 +322,10 @@ def release(store: Store, reservation: Reservation | None) -> bool:
         return False
     try:
         store.update(Key={"PK": reservation.owner, "SK": keys.usage_month_sk(reservation.month)},
-                     UpdateExpression="REMOVE #r ADD committedTokens :rt, committedCostUsd :rc",
+                     UpdateExpression="REMOVE #r ADD committedTokens :rt, committedCostUnits :rc",
                      ConditionExpression="attribute_exists(#r)",
                      ExpressionAttributeNames={"#r": reservation.attribute},
-                     ExpressionAttributeValues={":rt": -reservation.tokens, ":rc": number(-reservation.cost)})
+                     ExpressionAttributeValues={":rt": -reservation.tokens, ":rc": -reservation.cost_units})
     except ClientError as exc:
         if error_code(exc) == "ConditionalCheckFailedException":
             return False

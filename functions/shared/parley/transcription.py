@@ -35,7 +35,7 @@ from . import keys
 from .errors import BadRequest, NotFound, PayloadTooLarge, ServiceUnavailable, UnsupportedMediaType
 from .ids import is_ulid, iso_micros, new_ulid, utcnow
 from .models import ApiModel
-from .observability import logger
+from .observability import logger, redact_owners
 from .pricing import DEFAULT_PRICES, PriceTable
 from .quota import Bound, QuotaGuard, Reservation, release
 from .store import Store, error_code
@@ -360,7 +360,7 @@ class Transcriptions:
         if session_id:
             item["sessionId"] = session_id
         if reservation is not None:
-            item.update({"reservationId": reservation.id, "reservedCostUsd": reservation.cost})
+            item.update({"reservationId": reservation.id, "reservedCostUsd": Decimal(str(reservation.cost_usd))})
         return item
 
     def create(self, owner: str, request: CreateTranscription) -> TranscriptionOut:
@@ -578,7 +578,7 @@ class TranscriptionSteps:
             body = self.s3.get_object(Bucket=job["bucket"], Key=job["transcriptKey"])["Body"].read()
         except ClientError as exc:
             if error_code(exc) in ("NoSuchKey", "404", "NotFound"):
-                raise TranscriptMissing(f"s3://{job['bucket']}/{job['transcriptKey']} does not exist") from exc
+                raise TranscriptMissing(f"The transcript file of {job['transcriptionId']} does not exist") from exc
             raise
         try:
             document = json.loads(body)
@@ -633,7 +633,7 @@ class TranscriptionSteps:
             job = self._job(item) if item else self._orphan_job(state)
         message = self._message(name, cause, job)
         code = name if name in FAILURE_MESSAGES or name == "UploadRejected" else "INTERNAL_ERROR"
-        logger.warning("Transcription failed", extra={"error": name, "cause": cause[:500],
+        logger.warning("Transcription failed", extra={"error": name, "cause": redact_owners(cause)[:500],
                                                       "transcription_id": job.get("transcriptionId")})
         if job.get("owner") and job.get("transcriptionId"):
             release(self.store, _reservation_of(job))  # nothing was transcribed: nothing is billed

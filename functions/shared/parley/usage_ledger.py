@@ -12,7 +12,7 @@ Either all three happen or none, so a redelivered event changes nothing and a fa
 nothing half-applied. The marker expires after ``marker_days`` (longer than the DLQ keeps a
 message, so a replay from the DLQ is still recognised).
 
-The same transaction keeps the quota's ``committedTokens`` / ``committedCostUsd`` (``parley.quota``):
+The same transaction keeps the quota's ``committedTokens`` / ``committedCostUnits`` (``parley.quota``):
 it adds the event's tokens and cost and, when the event names the reservation its call held,
 removes that reservation from the monthly item and takes its amounts back out — conditional on the
 reservation still being there. If it was released meanwhile (it was overdue), the event is counted
@@ -37,7 +37,7 @@ from .errors import MalformedUsageEvent, ServiceUnavailable
 from .ids import iso_micros, utcnow
 from .models import ApiModel
 from .observability import logger
-from .quota import QuotaGuard, QuotaStatus, month_of, number, reservation_attribute
+from .quota import QuotaGuard, QuotaStatus, cost_units, month_of, number, reservation_attribute
 from .store import Store, error_code
 from .usage import DETAIL_TYPE, SOURCE, UsageEvent
 
@@ -134,11 +134,11 @@ class UsageLedger:
             marker["reservationId"] = event.reservation_id
         # committed* = recorded + still reserved (parley.quota): the event's own units go in, and the
         # reservation it settles (if still open) comes out, in this same transaction.
-        committed_tokens, committed_cost = values[":totalTokens"], values[":estimatedCostUsd"]
+        committed_tokens, committed_cost = values[":totalTokens"], cost_units(event.estimated_cost_usd)
         month_update: dict[str, Any] = {
             "Key": {"PK": event.owner, "SK": keys.usage_month_sk(month)},
             "UpdateExpression": f"SET #type = :monthType, #month = :month, updatedAt = :now ADD {adds}, "
-                                "committedTokens :committedTokens, committedCostUsd :committedCost",
+                                "committedTokens :committedTokens, committedCostUnits :committedCost",
             "ExpressionAttributeNames": {**names, "#type": "type", "#month": "month"},
             "ExpressionAttributeValues": {**values, ":monthType": "USAGE_MONTH", ":month": month,
                                           ":now": iso_micros(now)},
@@ -157,7 +157,7 @@ class UsageLedger:
         ]
         if settle and event.reservation_id:
             reserved_tokens = Decimal(event.reserved_tokens)
-            reserved_cost = Decimal(str(event.reserved_cost_usd))
+            reserved_cost = cost_units(event.reserved_cost_usd)
             attribute = reservation_attribute(event.reservation_id)
             if event.reservation_id.split(".", 1)[0] == month:
                 committed_tokens -= reserved_tokens
@@ -169,13 +169,13 @@ class UsageLedger:
             else:  # reserved at the end of one month, used at the start of the next
                 operations.append({"Update": {
                     "Key": {"PK": event.owner, "SK": keys.usage_month_sk(event.reservation_id.split(".", 1)[0])},
-                    "UpdateExpression": "REMOVE #reservation ADD committedTokens :rt, committedCostUsd :rc",
+                    "UpdateExpression": "REMOVE #reservation ADD committedTokens :rt, committedCostUnits :rc",
                     "ConditionExpression": "attribute_exists(#reservation)",
                     "ExpressionAttributeNames": {"#reservation": attribute},
-                    "ExpressionAttributeValues": {":rt": -reserved_tokens, ":rc": number(-reserved_cost)},
+                    "ExpressionAttributeValues": {":rt": -reserved_tokens, ":rc": -reserved_cost},
                 }})
         month_update["ExpressionAttributeValues"].update({":committedTokens": committed_tokens,
-                                                          ":committedCost": number(committed_cost)})
+                                                          ":committedCost": committed_cost})
         return operations
 
     # -- reading ------------------------------------------------------------------------------
