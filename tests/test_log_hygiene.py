@@ -16,7 +16,7 @@ import pytest
 
 from local_stack.bus import BusRelay
 from local_stack.lambdas import FunctionRunner
-from local_stack.speech import emulate_speech
+from local_stack.speech import NO_OUTPUT, emulate_speech
 from local_stack.template import Stack
 from parley.observability import logger
 from tests.conftest import ApiClient, assert_error
@@ -75,8 +75,13 @@ def test_a_scripted_run_logs_no_device_id_only_its_hash(api: ApiClient, runner: 
     learner.get("/transcriptions/stream-url")
     learner.post("/chat", {"action": "get_transcribe_url"})
     learner.post("/transcriptions/upload-url", {"format": "webm", "sizeBytes": 1000})
-    with emulate_speech(FakeTranscribe(), speak=False):
+    fake = FakeTranscribe()
+    with emulate_speech(fake, speak=False):
         created = learner.post("/transcriptions", {"audio": base64.b64encode(WEBM).decode()}).json()
+        for arn in workflows.executions("TranscriptionStateMachine"):
+            workflows.wait(arn)
+        fake.outcome = NO_OUTPUT  # a failure path, whose error names the object (and its owner path)
+        learner.post("/transcriptions", {"audio": base64.b64encode(WEBM).decode()})
         for arn in workflows.executions("TranscriptionStateMachine"):
             workflows.wait(arn)
     learner.get(f"/transcriptions/{created['transcriptionId']}")
