@@ -7,8 +7,16 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-dev
 LINT_STAMP := $(VENV)/.installed-lint
 PORT ?= 3000
+# The web app (web/): npm ci when the lock changes, a Vite build when a source changes.
+WEB_STAMP := web/node_modules/.installed
+WEB_SOURCES := $(shell find web/src web/public web/scripts -type f 2>/dev/null) web/index.html web/package.json \
+	web/vite.config.ts web/tsconfig.json openapi.json
+# Debian's chromium drives the browser tests (Playwright's own browser download cannot work here).
+CHROMIUM ?= /usr/bin/chromium
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+STACK_NAME ?= parley-dev
 
-.PHONY: test lint run bench openapi docs fuzz test-sfn-local build clean
+.PHONY: test test-python test-web web chromium lint run bench openapi docs fuzz test-sfn-local build deploy-web clean
 
 $(STAMP): requirements-dev.txt functions/shared/requirements.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -19,11 +27,37 @@ $(LINT_STAMP): $(STAMP) requirements-lint.txt
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-lint.txt
 	@touch $@
 
-## test: install into .venv, then ruff, cfn-lint and the whole pytest suite
-test: $(STAMP)
+## test: install into .venv and web/node_modules, then ruff, cfn-lint, the pytest suite and the web app's tests
+test: test-python test-web
+
+test-python: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/cfn-lint template.yaml
 	$(BIN)/python -m pytest
+
+## test-web: the web app's unit tests (Vitest) and browser tests (Playwright in headless chromium, local stack)
+test-web: $(STAMP) web chromium
+	cd web && npm test
+	cd web && PARLEY_CHROMIUM=$(CHROMIUM) npx playwright test
+
+$(WEB_STAMP): web/package-lock.json
+	cd web && npm ci --no-audit --no-fund
+	@touch $@
+
+## web: build the web app into web/dist (only when its sources or openapi.json changed)
+web: web/dist/index.html
+
+web/dist/index.html: $(WEB_STAMP) $(WEB_SOURCES)
+	cd web && npm run build
+
+# The browser tests' Debian packages: chromium, Korean and emoji fonts for the screenshots, and espeak-ng, with
+# which the local stack's Polly answers real speech (the practice test plays the tutor's voice).
+chromium:
+	@if [ ! -x "$(CHROMIUM)" ] || ! command -v espeak-ng >/dev/null; then \
+		echo "Installing Debian packages for the browser tests: apt-get install chromium fonts-nanum fonts-noto-color-emoji espeak-ng"; \
+		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq \
+			chromium fonts-nanum fonts-noto-color-emoji espeak-ng; \
+	fi
 
 ## lint: everything in test's static checks, plus mypy and sam validate --lint
 lint: $(LINT_STAMP)
@@ -32,8 +66,10 @@ lint: $(LINT_STAMP)
 	$(BIN)/mypy
 	$(BIN)/sam validate --lint --region us-east-1
 
-## run: the local stack - the API on http://127.0.0.1:$(PORT) backed by emulated AWS
+## run: the local stack - the API on http://127.0.0.1:$(PORT), the web app on port $(PORT)+2, emulated AWS
 run: $(STAMP)
+	@if command -v npm >/dev/null; then $(MAKE) --no-print-directory web; \
+	else echo "npm not found: serving the APIs only (install Node.js 20+ and npm for the web app)"; fi
 	$(BIN)/python -m local_stack --port $(PORT)
 
 ## openapi: regenerate openapi.json from the handlers' routes
@@ -60,5 +96,9 @@ test-sfn-local: $(STAMP)
 build: $(LINT_STAMP)
 	$(BIN)/sam build --region us-east-1
 
+## deploy-web: build the app, write config.json from the stack's outputs, sync the bucket, invalidate CloudFront
+deploy-web: web
+	STACK_NAME=$(STACK_NAME) bash web/deploy.sh
+
 clean:
-	rm -rf .aws-sam .pytest_cache .ruff_cache .mypy_cache
+	rm -rf .aws-sam .pytest_cache .ruff_cache .mypy_cache web/dist web/e2e/artifacts

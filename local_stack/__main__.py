@@ -7,18 +7,48 @@ import signal
 import threading
 
 from .server import LocalStack
+from .web import WebApp, local_config, stale_sources
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description="Parley's local stack: the API backed by emulated AWS.")
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=3000, help="port to listen on (default 3000; 0 = any free)")
+    parser.add_argument("--web-port", type=int, default=None,
+                        help="port of the web app (default: port + 2; 0 = any free)")
+    parser.add_argument("--no-web", action="store_true", help="serve the APIs only, not the web app")
+    parser.add_argument("--cors-origin", default=None,
+                        help="the browser origin the APIs allow (default: the web app's own, e.g. "
+                             "http://127.0.0.1:3002; http://localhost:5173 for Vite's dev server)")
     parser.add_argument("--verbose", action="store_true", help="log every HTTP request")
     args = parser.parse_args()
 
-    local = LocalStack(host=args.host, port=args.port, verbose=args.verbose).start()
+    web = None
+    parameters = {}
+    if not args.no_web:
+        # Bound first: its origin is the one the APIs allow (CORS), as the distribution's is in AWS.
+        web = WebApp(args.host, args.web_port if args.web_port is not None else (args.port + 2 if args.port else 0))
+        parameters["CorsAllowOrigin"] = web.url
+    if args.cors_origin:
+        parameters["CorsAllowOrigin"] = args.cors_origin
+    local = LocalStack(host=args.host, port=args.port, parameters=parameters, verbose=args.verbose).start()
     device = "my-device-0001"
     print(f"Parley local stack listening on {local.url}  (AWS emulated at {local.moto_endpoint})", flush=True)
+    websocket_url = getattr(local, "websocket_url", "")
+    if websocket_url:
+        print(f"  WebSocket: {websocket_url}/?deviceId={device}  (@connections {local.websocket_callback_url})",
+              flush=True)
+    if web is not None:
+        web.start(local_config(local.url, websocket_url))
+        local.on_stop(web.stop)
+        stale = stale_sources()
+        if not (web.dist / "index.html").exists():
+            print("  Web app:  not built - run `make run` (it builds web/ with npm), or `make web`", flush=True)
+        elif stale:
+            print(f"  Web app:  {web.url}/  (web/ changed since the last build, e.g. {stale[0].name}: "
+                  "`make web` rebuilds it)", flush=True)
+        else:
+            print(f"  Web app:  {web.url}/   <- open this in a browser", flush=True)
     print(f"  OpenAPI:  {local.url}/openapi.json", flush=True)
     print(f"  Try:      curl -s -H 'X-Device-Id: {device}' {local.url}/settings", flush=True)
     print(f"            curl -s -X POST -H 'X-Device-Id: {device}' -H 'Content-Type: application/json' "

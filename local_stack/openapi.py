@@ -54,7 +54,9 @@ def build_openapi(stack: Stack, runner: FunctionRunner, *, server_url: str = "/"
         for path, operations in doc.get("paths", {}).items():
             paths.setdefault(path, {}).update(operations)
         schemas.update(doc.get("components", {}).get("schemas", {}))
-    for unused in ("HTTPValidationError", "ValidationError"):
+    # Powertools' own validation-error shapes: our errors use the one error body instead (and a
+    # dangling $ref to the dropped ValidationError would break every OpenAPI code generator).
+    for unused in ("HTTPValidationError", "ValidationError", "ResponseValidationError"):
         schemas.pop(unused, None)
     error_body = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
     for operations in paths.values():

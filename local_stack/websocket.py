@@ -1,40 +1,58 @@
 """The proofreading WebSocket API in the local stack: ``ws://127.0.0.1:<port + 1>/?deviceId=...``.
 
-API Gateway's WebSocket API, emulated from ``template.yaml`` with the standard library (RFC 6455,
-text frames): the $connect route's authorizer and integration, route selection on
-``$request.body.action`` (``sendMessage``, ``ping``, else ``$default``), and $disconnect. The
-functions post their answers to the ``@connections`` callback, which this server also serves
-(``POST/GET/DELETE /@connections/<id>``): the message function is told to use it through
-``WEBSOCKET_CALLBACK_URL``. A post to a connection that has gone away answers 410, like API Gateway.
+API Gateway's WebSocket API, emulated from ``template.yaml``; the protocol itself (RFC 6455: the
+handshake, framing, close codes) is the maintained ``websockets`` library's, so a browser or any
+standard client connects exactly as it would to API Gateway. What is emulated around it:
 
-Limits as in API Gateway: a client message over 128 KB closes the connection (1009). The
-connection is not timed out (API Gateway closes idle connections after 10 minutes and every
-connection after 2 hours; the ``ping`` route is how clients stay connected there).
+- ``$connect``: the route's REQUEST authorizer (a deny is a 401 before the upgrade, as in API
+  Gateway) and integration; the connection id is made here and given to every route.
+- route selection on ``$request.body.action`` (``sendMessage``, ``ping``, else ``$default``); each
+  message is its own invocation, on its own thread, so a ``ping`` is answered while an answer streams.
+- ``$disconnect`` when the client goes away, whichever side closed.
+- the ``@connections`` callback the functions post to (``POST/GET/DELETE /@connections/<id>``,
+  on a port of its own, told to the message function as ``WEBSOCKET_CALLBACK_URL``): 410
+  ``GoneException`` once a client has gone, 413 over the limit.
+- API Gateway's limits: a client message over 128 KB closes the connection (1009, the library's
+  ``max_size``); an idle connection is closed after 10 minutes (``PARLEY_WS_IDLE_SECONDS``) and
+  every connection after 2 hours (``PARLEY_WS_MAX_SECONDS``), with 1001 "Going away". No
+  permessage-deflate and no server pings: API Gateway offers neither, so clients must keep
+  themselves alive (the ``ping`` route).
+
+A test hook, for clients' reconnect logic: ``POST /@local/drop`` on the callback port cuts every
+open connection without a close frame (a lost network); ``{"afterFrames": n}`` cuts each one after
+the next n frames posted to it (in the middle of a streamed answer).
 """
 
 from __future__ import annotations
 
 import base64
 import contextlib
-import hashlib
 import json
 import os
 import re
 import socket
-import struct
 import threading
+import time
 import uuid
 from collections.abc import Mapping
+from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
+from websockets.datastructures import Headers
+from websockets.exceptions import ConnectionClosed
+from websockets.http11 import Request, Response
+from websockets.protocol import State
+from websockets.sync.server import Server, ServerConnection, serve
+
 from .lambdas import FunctionRunner
 from .template import Stack
 
-_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC11B85"
 MESSAGE_LIMIT = 128 * 1024
 API_ID = "localws"
+IDLE_SECONDS = 600.0
+MAX_SECONDS = 7200.0
 
 
 def _function_in(uri: Any) -> str:
@@ -69,76 +87,51 @@ def _authorizer_of(stack: Stack, api: str) -> str | None:
 
 
 class Connection:
-    def __init__(self, sock: socket.socket, connection_id: str) -> None:
-        self.sock = sock
+    """One client, as the ``@connections`` API sees it."""
+
+    def __init__(self, ws: ServerConnection, connection_id: str) -> None:
+        self.ws = ws
         self.id = connection_id
+        self.connected_at = time.monotonic()
+        self.last_active = self.connected_at
+        self.drop_after: int | None = None
         self.lock = threading.Lock()
-        self.open = True
 
-    def send_frame(self, opcode: int, payload: bytes) -> None:
-        header = bytes([0x80 | opcode])
-        size = len(payload)
-        if size < 126:
-            header += bytes([size])
-        elif size < 65536:
-            header += bytes([126]) + struct.pack(">H", size)
-        else:
-            header += bytes([127]) + struct.pack(">Q", size)
+    @property
+    def open(self) -> bool:
+        return self.ws.state is State.OPEN
+
+    def post(self, data: str) -> None:
+        self.ws.send(data)
+        self.last_active = time.monotonic()
         with self.lock:
-            self.sock.sendall(header + payload)
+            if self.drop_after is not None:
+                self.drop_after -= 1
+                if self.drop_after <= 0:
+                    self.drop()
 
-    def close(self, code: int = 1000) -> None:
-        if self.open:
-            self.open = False
-            with contextlib.suppress(OSError):
-                self.send_frame(0x8, struct.pack(">H", code))
-
-
-def read_message(rfile: Any, conn: Connection) -> tuple[int, bytes] | None:
-    """One whole message (text or binary, reassembled from fragments); None when the peer closed."""
-    parts: list[bytes] = []
-    kind = 0
-    while True:
-        head = rfile.read(2)
-        if len(head) < 2:
-            return None
-        fin, opcode = head[0] & 0x80, head[0] & 0x0F
-        size = head[1] & 0x7F
-        if size == 126:
-            size = struct.unpack(">H", rfile.read(2))[0]
-        elif size == 127:
-            size = struct.unpack(">Q", rfile.read(8))[0]
-        mask = rfile.read(4) if head[1] & 0x80 else b"\0\0\0\0"
-        data = bytes(b ^ mask[i % 4] for i, b in enumerate(rfile.read(size)))
-        if opcode == 0x8:
-            return None
-        if opcode == 0x9:
-            conn.send_frame(0xA, data)
-            continue
-        if opcode == 0xA:
-            continue
-        if opcode in (0x1, 0x2):
-            kind = opcode
-        parts.append(data)
-        if sum(len(p) for p in parts) > MESSAGE_LIMIT:
-            conn.close(1009)
-            return None
-        if fin:
-            return kind, b"".join(parts)
+    def drop(self) -> None:
+        """Cut the TCP connection, no close frame: what a client sees when its network goes."""
+        with contextlib.suppress(OSError):
+            self.ws.socket.shutdown(socket.SHUT_RDWR)
 
 
 class LocalWebSocketApi:
-    def __init__(self, stack: Stack, runner: FunctionRunner, *, api: str = "WebSocketApi") -> None:
+    def __init__(self, stack: Stack, runner: FunctionRunner, *, api: str = "WebSocketApi",
+                 idle_seconds: float = IDLE_SECONDS, max_seconds: float = MAX_SECONDS) -> None:
         self.stack = stack
         self.runner = runner
         self.api = api
+        self.idle_seconds = idle_seconds
+        self.max_seconds = max_seconds
         self.connections: dict[str, Connection] = {}
         self.stage = str(stack.parameters.get("Stage", "local"))
         self.routes = {key: _route_target(stack, api, key) for key in ("$connect", "$disconnect", "$default")}
         self.authorizer = _authorizer_of(stack, api)
         selection = (stack.resources[api].get("Properties") or {}).get("RouteSelectionExpression", "")
         self.selection_field = str(selection).removeprefix("$request.body.")
-        self.server: ThreadingHTTPServer | None = None
+        self._ws_server: Server | None = None
+        self._callbacks: ThreadingHTTPServer | None = None
 
     # -- events as API Gateway builds them -------------------------------------------------------
     def _context(self, conn_id: str, route: str, kind: str, host: str, **extra: Any) -> dict[str, Any]:
@@ -146,7 +139,7 @@ class LocalWebSocketApi:
                 "stage": self.stage, "apiId": API_ID, "requestId": str(uuid.uuid4()),
                 "identity": {"sourceIp": "127.0.0.1"}, **extra}
 
-    def route_for(self, body: bytes) -> str:
+    def route_for(self, body: str) -> str:
         try:
             action = json.loads(body).get(self.selection_field)
         except (ValueError, AttributeError):
@@ -176,35 +169,117 @@ class LocalWebSocketApi:
                                              "requestContext": context, "isBase64Encoded": False})
         return 200 <= int((result or {}).get("statusCode", 200)) < 300
 
-    def message(self, conn_id: str, host: str, body: bytes) -> None:
+    def message(self, conn_id: str, host: str, body: str) -> None:
         route = self.route_for(body)
         target = _route_target(self.stack, self.api, route) or self.routes["$default"]
         if target:
-            self.runner.invoke(target, {"body": body.decode("utf-8", "replace"), "isBase64Encoded": False,
+            self.runner.invoke(target, {"body": body, "isBase64Encoded": False,
                                         "requestContext": self._context(conn_id, route, "MESSAGE", host)})
 
-    def disconnect(self, conn_id: str, host: str) -> None:
+    def disconnect(self, conn_id: str, host: str, code: int) -> None:
         if self.routes["$disconnect"]:
             self.runner.invoke(self.routes["$disconnect"], {
                 "requestContext": self._context(conn_id, "$disconnect", "DISCONNECT", host,
-                                                disconnectStatusCode=1000)})
+                                                disconnectStatusCode=code)})
 
-    # -- the server ---------------------------------------------------------------------------------
-    def start(self, host: str, port: int) -> str:
-        self.server = ThreadingHTTPServer((host, port), _handler(self))
-        self.server.daemon_threads = True
-        threading.Thread(target=self.server.serve_forever, name="parley-ws", daemon=True).start()
-        return f"http://{host}:{self.server.server_address[1]}"
+    # -- the WebSocket server (the websockets library) ---------------------------------------------
+    def _process_request(self, ws: ServerConnection, request: Request) -> Response | None:
+        """The handshake's HTTP request: $connect runs here, so a deny never upgrades."""
+        if request.headers.get("Upgrade", "").lower() != "websocket":
+            return _json_response(HTTPStatus.UPGRADE_REQUIRED,
+                                  {"message": "Upgrade to a WebSocket: ws://host:port/?deviceId=..."})
+        conn_id = base64.b64encode(os.urandom(12)).decode()[:15] + "="
+        host = request.headers.get("Host", "localhost")
+        query = dict(parse_qsl(urlsplit(request.path).query))
+        headers = {k: v for k, v in request.headers.raw_items()}
+        if not self.connect(conn_id, host, headers, query):
+            return _json_response(HTTPStatus.UNAUTHORIZED, {"message": "Unauthorized"})
+        ws.parley_id = conn_id  # type: ignore[attr-defined]
+        ws.parley_host = host  # type: ignore[attr-defined]
+        return None
+
+    def _serve_connection(self, ws: ServerConnection) -> None:
+        conn_id: str = ws.parley_id  # type: ignore[attr-defined]
+        host: str = ws.parley_host  # type: ignore[attr-defined]
+        conn = Connection(ws, conn_id)
+        self.connections[conn_id] = conn
+        try:
+            while True:
+                now = time.monotonic()
+                left = min(conn.last_active + self.idle_seconds, conn.connected_at + self.max_seconds) - now
+                if left <= 0:
+                    ws.close(1001, "Going away")
+                    break
+                try:
+                    body = ws.recv(timeout=left)
+                except TimeoutError:
+                    continue
+                conn.last_active = time.monotonic()
+                text = body.decode("utf-8", "replace") if isinstance(body, bytes) else body
+                # Each message is its own invocation, as in API Gateway: a ping is answered while an
+                # earlier sendMessage is still streaming.
+                threading.Thread(target=self._invoke_message, args=(conn_id, host, text),
+                                 name="parley-ws-message", daemon=True).start()
+        except ConnectionClosed:
+            pass
+        finally:
+            self.connections.pop(conn_id, None)
+            self.disconnect(conn_id, host, ws.close_code or 1006)
+
+    def _invoke_message(self, conn_id: str, host: str, text: str) -> None:
+        try:
+            self.message(conn_id, host, text)
+        except Exception:  # a crashed function: API Gateway logs it, the client hears nothing
+            import logging
+
+            logging.getLogger("local_stack").exception("The WebSocket message function crashed")
+
+    def start(self, host: str, port: int, callback_port: int = 0) -> str:
+        """Serve the WebSocket on ``port`` and the callback API on ``callback_port``; returns its URL."""
+        self._ws_server = serve(self._serve_connection, host, port, process_request=self._process_request,
+                                max_size=MESSAGE_LIMIT, compression=None, ping_interval=None,
+                                server_header=None)
+        threading.Thread(target=self._ws_server.serve_forever, name="parley-ws", daemon=True).start()
+        self._callbacks = ThreadingHTTPServer((host, callback_port), _callback_handler(self))
+        self._callbacks.daemon_threads = True
+        threading.Thread(target=self._callbacks.serve_forever, name="parley-ws-callbacks", daemon=True).start()
+        return f"http://{host}:{self._callbacks.server_address[1]}"
+
+    @property
+    def port(self) -> int:
+        assert self._ws_server is not None
+        return int(self._ws_server.socket.getsockname()[1])
+
+    def drop(self, after_frames: int | None = None) -> int:
+        """The test hook: cut every open connection now, or after its next ``after_frames`` posts."""
+        conns = list(self.connections.values())
+        for conn in conns:
+            if after_frames:
+                with conn.lock:
+                    conn.drop_after = after_frames
+            else:
+                conn.drop()
+        return len(conns)
 
     def stop(self) -> None:
         for conn in list(self.connections.values()):
-            conn.close(1001)
-        if self.server:
-            self.server.shutdown()
-            self.server.server_close()
+            with contextlib.suppress(Exception):
+                conn.ws.close(1001, "Going away")
+        if self._ws_server:
+            self._ws_server.shutdown()
+        if self._callbacks:
+            self._callbacks.shutdown()
+            self._callbacks.server_close()
 
 
-def _handler(api: LocalWebSocketApi) -> type[BaseHTTPRequestHandler]:
+def _json_response(status: HTTPStatus, body: dict[str, Any]) -> Response:
+    data = json.dumps(body).encode()
+    headers = Headers([("Content-Type", "application/json"), ("Content-Length", str(len(data))),
+                       ("Connection", "close")])
+    return Response(status.value, status.phrase, headers, data)
+
+
+def _callback_handler(api: LocalWebSocketApi) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
 
@@ -224,9 +299,12 @@ def _handler(api: LocalWebSocketApi) -> type[BaseHTTPRequestHandler]:
                 return None
             return api.connections.get(unquote(path.split("/@connections/", 1)[1]))
 
-        # the @connections callback the functions post to
         def do_POST(self) -> None:  # http.server's naming
             data = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            if urlsplit(self.path).path == "/@local/drop":
+                after = (json.loads(data) if data else {}).get("afterFrames")
+                self._reply(200, json.dumps({"connections": api.drop(after)}).encode())
+                return
             conn = self._connection()
             if conn is None or not conn.open:
                 self._reply(410, b'{"message": "GoneException"}')
@@ -235,62 +313,26 @@ def _handler(api: LocalWebSocketApi) -> type[BaseHTTPRequestHandler]:
                 self._reply(413, b'{"message": "PayloadTooLargeException"}')
                 return
             try:
-                conn.send_frame(0x1, data)
-            except OSError:
-                conn.open = False
+                conn.post(data.decode("utf-8"))
+            except (ConnectionClosed, OSError):
                 self._reply(410, b'{"message": "GoneException"}')
                 return
             self._reply(200, b"{}")
 
         def do_DELETE(self) -> None:
             conn = self._connection()
-            if conn is None:
+            if conn is None or not conn.open:
                 self._reply(410, b'{"message": "GoneException"}')
                 return
-            conn.close()
+            conn.ws.close(1000)
             self._reply(204)
 
         def do_GET(self) -> None:
-            if "/@connections/" in self.path:
-                conn = self._connection()
-                self._reply(200, b'{"identity": {"sourceIp": "127.0.0.1"}}') if conn else self._reply(410)
+            conn = self._connection()
+            if conn is None or not conn.open:
+                self._reply(410, b'{"message": "GoneException"}')
                 return
-            if self.headers.get("Upgrade", "").lower() != "websocket":
-                self._reply(426, b'{"message": "Upgrade to a WebSocket: ws://host:port/?deviceId=..."}')
-                return
-            self._websocket()
-
-        def _websocket(self) -> None:
-            conn_id = base64.b64encode(os.urandom(12)).decode()[:15] + "="
-            host = self.headers.get("Host", "localhost")
-            query = dict(parse_qsl(urlsplit(self.path).query))
-            headers = {k: v for k, v in self.headers.items()}
-            if not api.connect(conn_id, host, headers, query):
-                self._reply(401, b'{"message": "Unauthorized"}')
-                return
-            key = (self.headers["Sec-WebSocket-Key"] + _GUID).encode()
-            accept = base64.b64encode(hashlib.sha1(key, usedforsecurity=False).digest())  # RFC 6455's handshake
-            self.send_response(101, "Switching Protocols")
-            self.send_header("Upgrade", "websocket")
-            self.send_header("Connection", "Upgrade")
-            self.send_header("Sec-WebSocket-Accept", accept.decode())
-            self.end_headers()
-            self.wfile.flush()
-            conn = Connection(self.connection, conn_id)
-            api.connections[conn_id] = conn
-            try:
-                while conn.open:
-                    message = read_message(self.rfile, conn)
-                    if message is None:
-                        break
-                    api.message(conn_id, host, message[1])
-            except OSError:
-                pass
-            finally:
-                conn.close()
-                api.connections.pop(conn_id, None)
-                api.disconnect(conn_id, host)
-                self.close_connection = True
+            self._reply(200, json.dumps({"identity": {"sourceIp": "127.0.0.1"}}).encode())
 
     return Handler
 
@@ -299,10 +341,13 @@ def attach(local: Any) -> None:
     """Serve the template's WebSocket API next to the REST API (port + 1, or PARLEY_WS_PORT)."""
     if "WebSocketApi" not in local.stack.resources:
         return
-    api = LocalWebSocketApi(local.stack, local.runner)
+    api = LocalWebSocketApi(local.stack, local.runner,
+                            idle_seconds=float(os.environ.get("PARLEY_WS_IDLE_SECONDS", IDLE_SECONDS)),
+                            max_seconds=float(os.environ.get("PARLEY_WS_MAX_SECONDS", MAX_SECONDS)))
     port = int(os.environ.get("PARLEY_WS_PORT", str(local.port + 1 if local.port else 0)))
-    url = api.start(local.host, port)
-    local.runner.env_overrides["WEBSOCKET_CALLBACK_URL"] = url
+    callback_url = api.start(local.host, port)
+    local.runner.env_overrides["WEBSOCKET_CALLBACK_URL"] = callback_url
     local.websocket = api
-    local.websocket_url = url.replace("http://", "ws://", 1)
+    local.websocket_url = f"ws://{local.host}:{api.port}"
+    local.websocket_callback_url = callback_url
     local.on_stop(api.stop)

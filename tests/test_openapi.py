@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 from local_stack.lambdas import FunctionRunner
@@ -26,6 +27,12 @@ def test_every_operation_has_a_summary_and_the_error_schema(stack: Stack, runner
             assert operation.get("summary"), (method, path)
             assert operation["responses"]["4XX"]["content"]["application/json"]["schema"] == {
                 "$ref": "#/components/schemas/Error"}
+
+
+def test_every_reference_resolves(stack: Stack, runner: FunctionRunner) -> None:
+    doc = build_openapi(stack, runner)
+    refs = set(re.findall(r'"\$ref": "#/components/schemas/([^"]+)"', json.dumps(doc)))
+    assert refs and refs <= set(doc["components"]["schemas"]), refs - set(doc["components"]["schemas"])
 
 
 def test_the_committed_openapi_json_is_current(stack: Stack, runner: FunctionRunner) -> None:

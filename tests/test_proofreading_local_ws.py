@@ -1,22 +1,26 @@
 """The local stack serves the proofreading WebSocket API: ``make run`` in its own process, driven by
-a minimal RFC 6455 client over loopback."""
+a standard client (the ``websockets`` package's) over loopback, so anything that connects here
+connects to API Gateway the same way."""
 
 from __future__ import annotations
 
-import base64
 import json
 import os
 import signal
 import socket
-import struct
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
+from websockets.exceptions import ConnectionClosed, InvalidStatus
+from websockets.sync.client import ClientConnection, connect
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -27,61 +31,63 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-class Client:
-    """Just enough of a WebSocket client: handshake, masked text frames out, frames in."""
+@dataclass
+class LocalWs:
+    url: str
+    callbacks: str
 
-    def __init__(self, port: int, query: str) -> None:
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout=30)
-        key = base64.b64encode(os.urandom(16)).decode()
-        self.sock.sendall((f"GET /?{query} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n"
-                           f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
-                           "Sec-WebSocket-Version: 13\r\n\r\n").encode())
-        self.file = self.sock.makefile("rb")
-        self.status = int(self.file.readline().split()[1])
-        while self.file.readline() not in (b"\r\n", b""):
-            pass
+    def connect(self, query: str) -> ClientConnection:
+        return connect(f"{self.url}/?{query}", open_timeout=30, compression=None)
 
-    def send(self, message: dict[str, Any]) -> None:
-        payload = json.dumps(message, ensure_ascii=False).encode()
-        mask = os.urandom(4)
-        size = len(payload)
-        head = bytes([0x81]) + (bytes([0x80 | size]) if size < 126 else bytes([0x80 | 126]) + struct.pack(">H", size))
-        self.sock.sendall(head + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload)))
+    def post(self, path: str, body: bytes = b"", method: str = "POST") -> tuple[int, Any]:
+        request = urllib.request.Request(self.callbacks + path, data=body, method=method)
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:
+                raw = response.read()
+                return response.status, json.loads(raw) if raw else None
+        except urllib.error.HTTPError as exc:
+            return exc.code, json.loads(exc.read() or b"null")
 
-    def receive(self) -> dict[str, Any]:
-        head = self.file.read(2)
-        size = head[1] & 0x7F
-        if size == 126:
-            size = struct.unpack(">H", self.file.read(2))[0]
-        elif size == 127:
-            size = struct.unpack(">Q", self.file.read(8))[0]
-        return json.loads(self.file.read(size))
 
-    def until(self, kind: str) -> list[dict[str, Any]]:
-        seen = [self.receive()]
-        while seen[-1]["type"] not in (kind, "error"):
-            seen.append(self.receive())
-        return seen
+def receive(ws: ClientConnection) -> dict[str, Any]:
+    return json.loads(ws.recv(timeout=30))
 
-    def close(self) -> None:
-        self.sock.sendall(bytes([0x88, 0x82]) + b"\0\0\0\0" + struct.pack(">H", 1000))
-        self.sock.close()
+
+def until(ws: ClientConnection, kind: str) -> list[dict[str, Any]]:
+    seen = [receive(ws)]
+    while seen[-1]["type"] not in (kind, "error"):
+        seen.append(receive(ws))
+    return seen
+
+
+def drain(ws: ClientConnection) -> tuple[list[str], ConnectionClosed]:
+    """The types of the messages that arrive until the connection ends, and how it ended."""
+    seen: list[str] = []
+    while True:
+        try:
+            seen.append(receive(ws)["type"])
+        except ConnectionClosed as closed:
+            return seen, closed
 
 
 @pytest.fixture(scope="module")
-def ws_port() -> Iterator[int]:
+def local_ws() -> Iterator[LocalWs]:
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    env["PARLEY_WS_PORT"] = str(port)
-    proc = subprocess.Popen([sys.executable, "-m", "local_stack", "--port", "0"], cwd=ROOT, env=env,
+    env.update(PARLEY_WS_PORT=str(port), PARLEY_WS_IDLE_SECONDS="3")
+    proc = subprocess.Popen([sys.executable, "-m", "local_stack", "--port", "0", "--no-web"], cwd=ROOT, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     assert proc.stdout is not None
+    callbacks = ""
     deadline = time.monotonic() + 90
     while time.monotonic() < deadline:
         line = proc.stdout.readline()
+        if "@connections" in line:
+            callbacks = line.rsplit(" ", 1)[-1].strip().rstrip(")")
         if "Ctrl-C" in line or not line:
             break
-    yield port
+    assert callbacks.startswith("http://127.0.0.1:"), "the local stack did not print its @connections URL"
+    yield LocalWs(f"ws://127.0.0.1:{port}", callbacks)
     proc.send_signal(signal.SIGINT)
     try:
         proc.wait(timeout=20)
@@ -89,20 +95,60 @@ def ws_port() -> Iterator[int]:
         proc.kill()
 
 
-def test_connect_needs_a_device_id(ws_port: int) -> None:
-    assert Client(ws_port, "").status == 401
-    assert Client(ws_port, "deviceId=x").status == 401
+def test_connect_needs_a_device_id(local_ws: LocalWs) -> None:
+    for query in ("", "deviceId=x"):
+        with pytest.raises(InvalidStatus) as denied:
+            local_ws.connect(query)
+        assert denied.value.response.status_code == 401
 
 
-def test_proofread_streams_over_the_local_websocket(ws_port: int) -> None:
-    client = Client(ws_port, "deviceId=local-ws-device-01")
-    assert client.status == 101
-    client.send({"action": "ping", "requestId": "p"})
-    assert client.receive()["type"] == "pong"
-    client.send({"action": "sendMessage", "requestId": "r1", "text": "나는 할수있다. teh end"})
-    messages = client.until("complete")
-    assert messages[0]["type"] == "accepted" and any(m["type"] == "delta" for m in messages)
-    assert messages[-1]["result"]["correctedText"] == "나는 할 수 있다. the end"
-    client.send({"action": "nonsense"})
-    assert client.receive()["error"]["code"] == "VALIDATION_ERROR"
-    client.close()
+def test_proofread_streams_over_the_local_websocket(local_ws: LocalWs) -> None:
+    with local_ws.connect("deviceId=local-ws-device-01") as ws:
+        ws.send(json.dumps({"action": "ping", "requestId": "p"}))
+        pong = receive(ws)
+        assert (pong["type"], pong["requestId"]) == ("pong", "p")
+        ws.send(json.dumps({"action": "sendMessage", "requestId": "r1", "text": "나는 할수있다. teh end"},
+                           ensure_ascii=False))
+        messages = until(ws, "complete")
+        assert messages[0]["type"] == "accepted" and any(m["type"] == "delta" for m in messages)
+        assert messages[-1]["result"]["correctedText"] == "나는 할 수 있다. the end"
+        ws.send(json.dumps({"action": "nonsense"}))
+        assert receive(ws)["error"]["code"] == "VALIDATION_ERROR"
+
+
+def test_a_message_over_128_kb_closes_the_connection_with_1009(local_ws: LocalWs) -> None:
+    with local_ws.connect("deviceId=local-ws-device-02") as ws:
+        ws.send(json.dumps({"action": "sendMessage", "requestId": "big", "text": "a" * (128 * 1024)}))
+        with pytest.raises(ConnectionClosed) as closed:
+            ws.recv(timeout=30)
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == 1009
+
+
+def test_the_callback_api_answers_410_for_a_client_that_has_gone(local_ws: LocalWs) -> None:
+    assert local_ws.post("/@connections/nobody-here=", b'{"type": "x"}')[0] == 410
+    assert local_ws.post("/@connections/nobody-here=", method="DELETE")[0] == 410
+
+
+def test_an_idle_connection_is_closed_as_api_gateway_does(local_ws: LocalWs) -> None:
+    with local_ws.connect("deviceId=local-ws-device-03") as ws:
+        with pytest.raises(ConnectionClosed) as closed:
+            ws.recv(timeout=30)  # PARLEY_WS_IDLE_SECONDS=3 in this module
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == 1001
+
+
+def test_the_drop_hook_cuts_connections_without_a_close_frame(local_ws: LocalWs) -> None:
+    with local_ws.connect("deviceId=local-ws-device-04") as ws:
+        status, body = local_ws.post("/@local/drop")
+        assert status == 200 and body["connections"] >= 1
+        with pytest.raises(ConnectionClosed) as closed:
+            ws.recv(timeout=30)
+        assert closed.value.rcvd is None  # abnormal closure (1006): no close frame arrived
+
+
+def test_the_drop_hook_can_cut_a_stream_midway(local_ws: LocalWs) -> None:
+    with local_ws.connect("deviceId=local-ws-device-05") as ws:
+        assert local_ws.post("/@local/drop", json.dumps({"afterFrames": 2}).encode())[0] == 200
+        ws.send(json.dumps({"action": "sendMessage", "requestId": "cut", "text": "teh end. " * 200}))
+        seen, closed = drain(ws)
+        assert closed.rcvd is None  # cut, not closed
+        assert seen[0] == "accepted" and len(seen) == 2 and "complete" not in seen

@@ -93,7 +93,9 @@ class ParleyResolver(APIGatewayRestResolver):
     def __init__(self, *, cors_allow_origin: str, max_body_bytes: int) -> None:
         super().__init__(
             enable_validation=True,
-            cors=CORSConfig(allow_origin=cors_allow_origin, allow_headers=ALLOWED_HEADERS, max_age=600),
+            # Retry-After is exposed so a browser app can say when to retry a 429 or 503.
+            cors=CORSConfig(allow_origin=cors_allow_origin, allow_headers=ALLOWED_HEADERS,
+                            expose_headers=["Retry-After"], max_age=600),
         )
         self.cors_allow_origin = cors_allow_origin
         self.max_body_bytes = max_body_bytes

@@ -1,0 +1,100 @@
+import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
+import { useEffect, useRef, useState, type FormEvent } from "react";
+import { api, unwrap, type Schemas } from "../shared/api/client";
+import { useI18n } from "../shared/i18n/i18n";
+import { ErrorMessage } from "../shared/ui/ErrorMessage";
+import { useTitle } from "../shared/ui/useTitle";
+import { settingsQuery } from "./PracticePage";
+import { restTransport } from "./transport";
+
+type Settings = Schemas["Settings"];
+const ACCENTS = ["US", "UK", "AU", "IN"] as const;
+const GENDERS = ["female", "male"] as const;
+const LEVELS = ["beginner", "intermediate", "advanced"] as const;
+const TOPICS = ["daily", "travel", "business", "interview"] as const;
+const RATES = ["slow", "normal", "fast"] as const;
+
+export default function SettingsPage() {
+  const { t, label } = useI18n();
+  useTitle(t("settings.title"));
+  const client = useQueryClient();
+  const saved = useQuery(settingsQuery());
+  const [form, setForm] = useState<Settings | null>(null);
+  const [preview, setPreview] = useState<string | null>(null);
+  const audio = useRef<HTMLAudioElement>(null);
+  useEffect(() => {
+    if (saved.data && !form) {
+      const { updatedAt: _ignored, ...rest } = saved.data;
+      setForm(rest as Settings);
+    }
+  }, [saved.data, form]);
+
+  const save = useMutation({
+    mutationFn: (body: Settings) => unwrap(api().PUT("/settings", { body })),
+    onSuccess: (data) => client.setQueryData(["settings"], data),
+  });
+  const voice = useMutation({
+    mutationFn: (s: Settings) => restTransport.voice(
+      t("settings.previewLine", { name: s.tutorName ?? "Emma" }), s.accent, s.gender),
+    onSuccess: (src) => setPreview(src),
+  });
+  useEffect(() => {
+    if (preview) audio.current?.play().catch(() => undefined);
+  }, [preview]);
+
+  if (saved.error) return <><h1>{t("settings.title")}</h1><ErrorMessage error={saved.error} onRetry={() => void saved.refetch()} /></>;
+  if (!form) return <><h1>{t("settings.title")}</h1><p role="status">{t("app.loading")}</p></>;
+
+  const set = <K extends keyof Settings>(key: K, value: Settings[K]) => {
+    save.reset();
+    setForm({ ...form, [key]: value });
+  };
+  const select = <K extends keyof Settings>(key: K, group: string, values: readonly string[]) => (
+    <div className="field">
+      <label htmlFor={`s-${String(key)}`}>{t(`settings.${String(key)}` as never)}</label>
+      <select id={`s-${String(key)}`} value={String(form[key])} onChange={(e) => set(key, e.target.value as Settings[K])}>
+        {values.map((v) => <option key={v} value={v}>{label(group, v)}</option>)}
+      </select>
+    </div>
+  );
+  const submit = (e: FormEvent) => {
+    e.preventDefault();
+    save.mutate(form);
+  };
+  return (
+    <>
+      <h1>{t("settings.title")}</h1>
+      <form className="card form" onSubmit={submit}>
+        {select("accent", "accent", ACCENTS)}
+        {select("gender", "gender", GENDERS)}
+        {select("level", "level", LEVELS)}
+        {select("topic", "topic", TOPICS)}
+        <div className="field">
+          <label htmlFor="s-tutorName">{t("settings.tutorName")}</label>
+          <input id="s-tutorName" value={form.tutorName ?? ""} maxLength={40} required
+            onChange={(e) => set("tutorName", e.target.value)} />
+        </div>
+        {select("speechRate", "rate", RATES)}
+        <div className="check">
+          <input id="s-translation" type="checkbox" checked={!!form.showTranslation}
+            onChange={(e) => set("showTranslation", e.target.checked)} />
+          <label htmlFor="s-translation">{t("settings.showTranslation")}</label>
+        </div>
+        <div className="check">
+          <input id="s-autoplay" type="checkbox" checked={!!form.autoPlayVoice}
+            onChange={(e) => set("autoPlayVoice", e.target.checked)} />
+          <label htmlFor="s-autoplay">{t("settings.autoPlayVoice")}</label>
+        </div>
+        <div className="row">
+          <button type="submit" className="primary" disabled={save.isPending}>{t("action.save")}</button>
+          <button type="button" onClick={() => voice.mutate(form)} disabled={voice.isPending}>
+            {voice.isPending ? t("settings.previewing") : t("settings.preview")}
+          </button>
+        </div>
+        <p role="status">{save.isSuccess ? t("settings.saved") : ""}</p>
+        {preview && <audio ref={audio} controls src={preview} aria-label={t("settings.preview")} />}
+        <ErrorMessage error={save.error ?? voice.error} />
+      </form>
+    </>
+  );
+}

@@ -1,0 +1,118 @@
+/**
+ * The state of a practice session, as a reducer: what the learner sees, whatever the transport.
+ *
+ * Phases: idle → starting → ready ⇄ (recording → transcribing →) waiting → ready … → ending → ended.
+ * A failure returns to `ready` with the error shown and the learner's words kept: typed text stays
+ * in the draft, a recording stays ready to send again, a transcript goes back into the draft.
+ */
+
+import type { ErrorKind } from "../shared/api/errors";
+
+export type Phase = "idle" | "starting" | "ready" | "recording" | "transcribing" | "waiting" | "ending" | "ended";
+
+export interface Turn {
+  id: string;
+  role: "tutor" | "learner";
+  text: string;
+  translation?: string | null;
+  /** data: URL of the tutor's voice */
+  audio?: string | null;
+}
+
+export interface Failure {
+  kind: ErrorKind;
+  message: string;
+  /** what the learner can do about it */
+  retry?: "start" | "greet" | "send" | "transcribe" | "end" | "voice";
+}
+
+export interface SessionState {
+  phase: Phase;
+  sessionId: string | null;
+  turns: Turn[];
+  draft: string;
+  /** a learner message sent but not yet answered: its id makes a retry save it once */
+  outgoing: { messageId: string; text: string } | null;
+  /** the last recording, kept until its transcript arrives */
+  hasRecording: boolean;
+  error: Failure | null;
+}
+
+export const initialSession: SessionState = {
+  phase: "idle", sessionId: null, turns: [], draft: "", outgoing: null, hasRecording: false, error: null,
+};
+
+export type SessionEvent =
+  | { type: "start" }
+  | { type: "started"; sessionId: string }
+  | { type: "tutorSaid"; turn: Turn }
+  | { type: "voiceReady"; turnId: string; audio: string }
+  | { type: "draft"; text: string }
+  | { type: "recordStart" }
+  | { type: "recordStop" }
+  | { type: "transcribed"; text: string }
+  | { type: "send"; messageId: string; text: string }
+  | { type: "replied"; learner: Turn; tutor: Turn }
+  | { type: "failed"; error: Failure }
+  | { type: "dismiss" }
+  | { type: "end" }
+  | { type: "ended" }
+  | { type: "reset" };
+
+export function sessionReducer(state: SessionState, event: SessionEvent): SessionState {
+  switch (event.type) {
+    case "start":
+      return { ...initialSession, phase: "starting", draft: state.draft };
+    case "started":
+      return { ...state, sessionId: event.sessionId };
+    case "tutorSaid":
+      return { ...state, phase: state.phase === "starting" ? "ready" : state.phase, error: null,
+        turns: [...state.turns, event.turn] };
+    case "voiceReady":
+      return { ...state, turns: state.turns.map((t) => (t.id === event.turnId ? { ...t, audio: event.audio } : t)) };
+    case "draft":
+      return { ...state, draft: event.text };
+    case "recordStart":
+      return { ...state, phase: "recording", error: null };
+    case "recordStop":
+      return { ...state, phase: "transcribing", hasRecording: true };
+    case "transcribed":
+      // The transcript is the learner's words now: it goes out as the next message.
+      return { ...state, hasRecording: false };
+    case "send":
+      return { ...state, phase: "waiting", error: null, draft: "",
+        outgoing: { messageId: event.messageId, text: event.text } };
+    case "replied":
+      return { ...state, phase: "ready", outgoing: null, turns: [...state.turns, event.learner, event.tutor] };
+    case "failed": {
+      // Nothing the learner typed or said is lost: an unanswered message goes back into the draft
+      // (keeping its id, so sending it again saves it once).
+      const keep = state.outgoing && !state.draft ? state.outgoing.text : state.draft;
+      return { ...state, phase: state.sessionId ? "ready" : "idle", draft: keep, error: event.error };
+    }
+    case "dismiss":
+      return { ...state, error: null };
+    case "end":
+      return { ...state, phase: "ending", error: null };
+    case "ended":
+      return { ...state, phase: "ended" };
+    case "reset":
+      return initialSession;
+    default:
+      return state;
+  }
+}
+
+/** The id for sending `text`: the failed message's own when it is sent again unchanged. */
+export function messageIdFor(state: SessionState, text: string, newId: () => string): string {
+  return state.outgoing && state.outgoing.text === text ? state.outgoing.messageId : newId();
+}
+
+/** Whether the learner can say or type something now. */
+export function canTalk(state: SessionState): boolean {
+  return state.phase === "ready";
+}
+
+export function learnerTurns(state: SessionState): number {
+  return state.turns.filter((t) => t.role === "learner").length;
+}

@@ -1,0 +1,225 @@
+import { useQuery, useQueryClient } from "@tanstack/react-query";
+import { useEffect, useMemo, useRef, useState, useSyncExternalStore } from "react";
+import { api, unwrap, type Schemas } from "../shared/api/client";
+import { ApiError } from "../shared/api/errors";
+import { useApp } from "../shared/context";
+import { useI18n } from "../shared/i18n/i18n";
+import { ErrorMessage } from "../shared/ui/ErrorMessage";
+import { useTitle } from "../shared/ui/useTitle";
+import { ProofreadSocket, type SocketState } from "../shared/ws/socket";
+import { applyAccepted, place, segments, type Decision, type Placed } from "./highlights";
+
+type Result = Schemas["ProofreadResult"];
+
+let socket: ProofreadSocket | null = null;
+
+/** One connection for the app's lifetime: it outlives a page change, so an answer in flight is kept. */
+function useSocket(): ProofreadSocket {
+  const { config, auth } = useApp();
+  socket ??= new ProofreadSocket({
+    url: config.webSocketUrl,
+    query: () => auth.socketQuery(),
+    heartbeatMs: (config.heartbeatSeconds ?? 300) * 1000,
+  });
+  return socket;
+}
+
+function useSocketState(s: ProofreadSocket): SocketState {
+  return useSyncExternalStore((notify) => s.onState(notify), () => s.state);
+}
+
+type Phase = "editing" | "streaming" | "reviewing";
+
+export default function EditorPage() {
+  const { t, label } = useI18n();
+  useTitle(t("editor.title"));
+  const ws = useSocket();
+  const connection = useSocketState(ws);
+  const client = useQueryClient();
+  useEffect(() => ws.start(), [ws]);
+
+  const prompts = useQuery({
+    queryKey: ["prompts"],
+    queryFn: () => unwrap(api().GET("/prompts", { params: { query: { limit: 100 } } })),
+  });
+  const [text, setText] = useState("");
+  const [promptId, setPromptId] = useState("");
+  const [phase, setPhase] = useState<Phase>("editing");
+  const [streamed, setStreamed] = useState("");
+  const [resending, setResending] = useState(false);
+  const [error, setError] = useState<unknown>(null);
+  const [result, setResult] = useState<{ input: string; result: Result } | null>(null);
+  const [decisions, setDecisions] = useState<Decision[]>([]);
+  const [copied, setCopied] = useState(false);
+  const [conversationId, setConversationId] = useState<string | null>(null);
+  const requestRef = useRef<string | null>(null);
+  const resultHeading = useRef<HTMLHeadingElement>(null);
+
+  const proofread = () => {
+    const input = text;
+    if (!input.trim()) return;
+    setPhase("streaming");
+    setStreamed("");
+    setError(null);
+    setResending(false);
+    setCopied(false);
+    requestRef.current = ws.send<Result>(
+      { mode: "proofread", text: input, promptId: promptId || null, conversationId },
+      {
+        onText: (so) => {
+          setResending(false);
+          setStreamed(so);
+        },
+        onResending: () => setResending(true),
+        onComplete: (r) => {
+          requestRef.current = null;
+          setResult({ input, result: r });
+          setConversationId(r.conversationId);
+          setDecisions(r.corrections.map(() => "pending"));
+          setPhase("reviewing");
+          void client.invalidateQueries({ queryKey: ["conversations"] });
+          void client.invalidateQueries({ queryKey: ["usage"] });
+        },
+        onError: (e) => {
+          requestRef.current = null;
+          setError(new ApiError(e.code === "QUOTA_EXCEEDED" ? 429 : e.code === "AI_UNAVAILABLE" ? 503 : 400,
+            e.code, e.message, e.details ?? []));
+          setPhase("editing"); // the text is still in the editor
+        },
+      },
+    );
+  };
+
+  useEffect(() => {
+    if (phase === "reviewing") resultHeading.current?.focus();
+  }, [phase]);
+
+  const placed: Placed[] = useMemo(
+    () => (result ? place(result.input, result.result.corrections) : []), [result]);
+  const corrected = result ? applyAccepted(result.input, placed, decisions) : "";
+  const decide = (index: number, decision: Decision) =>
+    setDecisions((d) => d.map((old, i) => (i === index ? decision : old)));
+
+  const copy = async () => {
+    try {
+      await navigator.clipboard.writeText(corrected);
+      setCopied(true);
+    } catch {
+      setCopied(false);
+    }
+  };
+
+  const connectionText = {
+    connecting: t("editor.connecting"), open: t("editor.connected"), reconnecting: t("editor.reconnecting"),
+    closed: t("editor.disconnected"),
+  }[connection];
+
+  return (
+    <>
+      <h1>{t("editor.title")}</h1>
+      <p className={`connection ${connection}`} role="status" aria-live="polite">
+        <span className="dot" aria-hidden="true" /> {connectionText}
+      </p>
+      {phase !== "reviewing" && (
+        <form className="card form" onSubmit={(e) => { e.preventDefault(); proofread(); }}>
+          <div className="field">
+            <label htmlFor="prompt">{t("editor.prompt")}</label>
+            <select id="prompt" value={promptId} onChange={(e) => setPromptId(e.target.value)}>
+              <option value="">{t("editor.defaultPrompt")}</option>
+              {prompts.data?.items.map((p) => <option key={p.promptId} value={p.promptId}>{p.name}</option>)}
+            </select>
+          </div>
+          <div className="field">
+            <label htmlFor="copy">{t("editor.copy")}</label>
+            <textarea id="copy" rows={10} value={text} onChange={(e) => setText(e.target.value)}
+              readOnly={phase === "streaming"} maxLength={10000} spellCheck={false} />
+            <p className="muted small">{t("editor.count", { n: text.length, max: 10000 })}</p>
+          </div>
+          <div className="row">
+            <button type="submit" className="primary" disabled={phase === "streaming" || !text.trim()}>
+              {phase === "streaming" ? t("editor.working") : t("editor.proofread")}
+            </button>
+            {conversationId && phase === "editing" && (
+              <button type="button" className="quiet" onClick={() => setConversationId(null)}>{t("editor.newConversation")}</button>
+            )}
+          </div>
+          <ErrorMessage error={error} onDismiss={() => setError(null)} />
+        </form>
+      )}
+
+      {phase === "streaming" && (
+        <section className="card" aria-labelledby="live-heading">
+          <h2 id="live-heading">{t("editor.live")}</h2>
+          <p role="status" className="status">
+            <span className="spinner" aria-hidden="true" />{" "}
+            {resending ? t("editor.resending") : t("editor.received", { n: streamed.length })}
+          </p>
+          <pre className="stream" data-testid="stream">{streamed}</pre>
+        </section>
+      )}
+
+      {phase === "reviewing" && result && (
+        <section aria-labelledby="result-heading">
+          <h2 id="result-heading" ref={resultHeading} tabIndex={-1}>
+            {placed.length === 1 ? t("editor.foundOne") : placed.length ? t("editor.found", { n: placed.length }) : t("editor.clean")}
+          </h2>
+          <div className="card marked" aria-label={t("editor.marked")} role="region">
+            {segments(result.input, placed, decisions).map((seg) =>
+              seg.kind === "text" ? <span key={`t${seg.start}`}>{seg.text}</span> : (
+                <a key={`c${seg.placed.index}`} href={`#fix-${seg.placed.index}`} className={`fix ${seg.decision}`}
+                  data-category={seg.placed.correction.category}
+                  aria-label={t("editor.fixLabel", { original: seg.placed.correction.original,
+                    replacement: seg.placed.correction.replacement, category: label("category", seg.placed.correction.category) })}>
+                  {seg.decision === "accepted" ? seg.placed.correction.replacement : seg.placed.correction.original}
+                </a>
+              ))}
+          </div>
+          <ol className="fixes">
+            {placed.map((p) => {
+              const c = p.correction;
+              const d = decisions[p.index] ?? "pending";
+              return (
+                <li key={p.index} id={`fix-${p.index}`} className={`card fix-item ${d}`} tabIndex={-1}>
+                  <p>
+                    <span className="badge">{label("category", c.category)}</span>{" "}
+                    <del>{c.original || "␣"}</del> → <ins>{c.replacement || t("editor.remove")}</ins>
+                  </p>
+                  <p className="muted">{c.explanation}</p>
+                  <div className="row">
+                    <button type="button" aria-pressed={d === "accepted"} onClick={() => decide(p.index, d === "accepted" ? "pending" : "accepted")}
+                      aria-label={`${t("editor.accept")}: ${c.original} → ${c.replacement}`}>{t("editor.accept")}</button>
+                    <button type="button" className="quiet" aria-pressed={d === "rejected"}
+                      onClick={() => decide(p.index, d === "rejected" ? "pending" : "rejected")}
+                      aria-label={`${t("editor.reject")}: ${c.original} → ${c.replacement}`}>{t("editor.reject")}</button>
+                  </div>
+                </li>
+              );
+            })}
+          </ol>
+          <div className="row">
+            {placed.length > 0 && (
+              <button type="button" onClick={() => setDecisions((ds) => ds.map((d) => (d === "rejected" ? d : "accepted")))}>
+                {t("editor.acceptAll")}
+              </button>
+            )}
+            <button type="button" onClick={() => { setText(corrected); setPhase("editing"); setResult(null); }}>
+              {t("editor.editAgain")}
+            </button>
+          </div>
+          <div className="field">
+            <label htmlFor="corrected">{t("editor.corrected")}</label>
+            <textarea id="corrected" readOnly rows={8} value={corrected} />
+          </div>
+          <div className="row">
+            <button type="button" className="primary" onClick={() => void copy()}>{t("editor.copyCorrected")}</button>
+            <span role="status">{copied ? t("editor.copied") : ""}</span>
+          </div>
+          <p className="muted small">
+            {t("editor.engine", { engine: label("engine", result.result.engine), model: result.result.model })}
+            {result.result.skippedFiles.length > 0 && ` · ${t("editor.skipped", { n: result.result.skippedFiles.length })}`}
+          </p>
+        </section>
+      )}
+    </>
+  );
+}
