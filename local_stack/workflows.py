@@ -123,6 +123,21 @@ def _lambda_response(runner: FunctionRunner, body: Any, response_headers: dict[s
     return json.dumps(result).encode()
 
 
+def _lambda_service_failure(env: Any, ex: Any) -> Any:
+    """The failure AWS records when Lambda itself refuses an invocation (throttling, a 5xx):
+    ``Lambda.<code>``, for a ``"Resource": <function ARN>`` task as for ``lambda:invoke``."""
+    from moto.stepfunctions.parser.api import HistoryEventType, LambdaFunctionFailedEventDetails
+    from moto.stepfunctions.parser.asl.component.common.error_name.custom_error_name import CustomErrorName
+    from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import FailureEvent
+    from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
+
+    error = f"Lambda.{ex.response.get('Error', {}).get('Code', 'Unknown')}"
+    cause = str(ex.response.get("Error", {}).get("Message", ""))
+    return FailureEvent(env=env, error_name=CustomErrorName(error), event_type=HistoryEventType.LambdaFunctionFailed,
+                        event_details=EventDetails(lambdaFunctionFailedEventDetails=LambdaFunctionFailedEventDetails(
+                            error=error, cause=cause)))
+
+
 _VALID_DEFINITIONS: set[str] = set()
 
 
@@ -172,8 +187,10 @@ class Workflows:
     def installed(self) -> Iterator[Workflows]:
         """Inside an active ``mock_aws``: route Lambda tasks to our handlers, record execution
         threads, create the state machines; on exit stop what still runs and undo the patches."""
+        from botocore.exceptions import ClientError
         from moto.awslambda.models import LambdaBackend
         from moto.awslambda_simple.models import LambdaSimpleBackend
+        from moto.stepfunctions.parser.asl.component.state.exec.state_task.state_task_lambda import StateTaskLambda
         from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
         from moto.stepfunctions.parser.models import StepFunctionsParserBackend
         from moto.stepfunctions.parser.utils import TMP_THREADS
@@ -212,6 +229,16 @@ class Workflows:
             )
 
             patches.enter_context(mock.patch.dict(aws_sdk._SERVICE_ERROR_NAMES, SERVICE_ERROR_NAMES))
+            # A Lambda service error (throttling, 5xx) of a "Resource": <function ARN> task is named
+            # Lambda.<code> in AWS, as for arn:aws:states:::lambda:invoke; moto names it "Exception".
+            original_lambda_error = StateTaskLambda._from_error
+
+            def lambda_task_error(task: Any, env: Any, ex: Exception) -> Any:
+                if isinstance(ex, ClientError):
+                    return _lambda_service_failure(env, ex)
+                return original_lambda_error(task, env, ex)
+
+            patches.enter_context(mock.patch.object(StateTaskLambda, "_from_error", lambda_task_error))
             # CreateStateMachine parses the definition only to validate it (~0.2 s each): once per text.
             patches.enter_context(mock.patch.object(
                 StepFunctionsParserBackend, "_validate_definition",

@@ -9,28 +9,35 @@ from typing import Any
 import boto3
 
 from parley import keys
+from parley.ids import iso_micros, utcnow
 
 OWNER = "DEVICE#sample-device-0001"
 GREETING = Path(__file__).resolve().parent / "fixtures" / "transcribe" / "greeting.json"
 
 
 def _transcription_id(event: dict[str, Any]) -> str:
+    event = event.get("input") or event  # the workflow's Prepare task wraps the execution's input
     return str(event.get("transcriptionId") or event["pathParameters"]["transcriptionId"])
 
 
 def queued_transcription(names: dict[str, str], event: dict[str, Any]) -> None:
     """The transcription the sample event names, queued, as POST /transcriptions leaves it."""
     tid = _transcription_id(event)
+    now = iso_micros(utcnow())  # a record its workflow cannot have outlived yet
     boto3.resource("dynamodb").Table(names["Table"]).put_item(Item={
         "PK": OWNER, "SK": keys.transcription_sk(tid), "type": "TRANSCRIPTION", "transcriptionId": tid,
         "status": "queued", "source": "api", "format": "webm", "language": "en-US",
         "audioKey": f"audio/DEVICE/sample-device-0001/{tid}.webm",
-        "createdAt": "2026-11-22T01:54:30.000000Z", "updatedAt": "2026-11-22T01:54:30.000000Z"})
+        "createdAt": now, "updatedAt": now})
 
 
 def running_transcription_with_output(names: dict[str, str], event: dict[str, Any]) -> None:
     """A running transcription whose Transcribe output file is where the event's job says."""
     queued_transcription(names, event)
+    boto3.resource("dynamodb").Table(names["Table"]).update_item(
+        Key={"PK": OWNER, "SK": keys.transcription_sk(_transcription_id(event))},
+        UpdateExpression="SET #st = :running", ExpressionAttributeNames={"#st": "status"},
+        ExpressionAttributeValues={":running": "running"})
     job = event["job"]
     s3 = boto3.client("s3")
     if job["bucket"] not in [b["Name"] for b in s3.list_buckets()["Buckets"]]:

@@ -271,6 +271,23 @@ def test_provider_down_saves_the_learner_message_and_a_repeat_completes_the_turn
     assert (meta.turn_count, meta.word_count) == (1, 3)
 
 
+def test_a_session_ended_while_the_tutor_answers_says_the_reply_was_not_saved(tutor: Tutor) -> None:
+    session, _ = tutor.start_session(OWNER, StartSession())
+
+    class EndsTheSession(Recording):
+        def complete(self, request: AiRequest) -> AiAnswer:
+            tutor.end_session(OWNER, session.session_id)  # the learner ends it from another tab meanwhile
+            return super().complete(request)
+
+    request = ChatRequest(session_id=session.session_id, message="One more thing.", message_id="late-00000001")
+    reply = make_chat(tutor, EndsTheSession("Of course!")).turn(OWNER, request, deadline=25)
+
+    assert (reply.reply, reply.reply_saved, reply.reply_message) == ("Of course!", False, None)
+    assert [m.role for m in tutor.history(OWNER, session.session_id)] == ["user"]
+    assert not [k for k in tutor.store.keys_with_prefix(OWNER, f"SESSION#{session.session_id}#")
+                if "#PENDINGREPLY#" in k["SK"]]  # nothing kept for a session that cannot take it
+
+
 def test_usage_event_names_the_engine_that_answered(tutor: Tutor) -> None:
     publisher = Publisher()
     make_chat(tutor, Recording("Hi!"), publisher=publisher).turn(OWNER, ChatRequest(message="Hello"), deadline=25)

@@ -168,8 +168,8 @@ def test_a_failed_event_fails_the_transcription_with_the_reason_and_cleans_up(
 
     assert (result.status, result.error) == ("FAILED", "TranscriptionFailed")
     assert waiting.states_entered(arn) == [
-        "Prepare", "StartJob", "WaitForJobEvent", "EventSaysDone?", "JobFailed", "RecordFailure", "DeleteAudio",
-        "DeleteTranscript", "DeleteJob", "Publish", "Finished?", "TranscriptionFailed"]
+        "Prepare", "StartJob", "WaitForJobEvent", "EventSaysDone?", "JobFailed", "RecordFailure", "WhatToClean?",
+        "DeleteAudio", "DeleteTranscript", "DeleteJob", "Publish", "Finished?", "TranscriptionFailed"]
     body = api.get(f"/transcriptions/{transcription_id}").json()
     assert body["status"] == "failed" and body["reason"]["code"] == "TranscriptionJobFailed"
     assert reason in body["reason"]["message"]

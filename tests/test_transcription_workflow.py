@@ -275,3 +275,42 @@ def test_a_repeated_s3_event_does_not_transcribe_twice(api: ApiClient, workflows
     assert (first.status, second.status) == ("SUCCEEDED", "SUCCEEDED")
     assert workflows.states_entered(second.arn) == ["Prepare", "AlreadyStarted"]
     assert len(transcribe.jobs) >= 1 and len(set(transcribe.jobs)) == 1
+
+
+# -- metering: every job Transcribe completed, by the length it billed --------------------------------
+def _metered(aws: dict[str, str], api: ApiClient, bus: Any) -> list[dict[str, Any]]:
+    bus.pump()
+    items = boto3.resource("dynamodb").Table(aws["Table"]).query(
+        KeyConditionExpression="PK = :pk AND begins_with(SK, :sk)",
+        ExpressionAttributeValues={":pk": f"DEVICE#{api.device_id}", ":sk": "USAGE#MONTH#"})["Items"]
+    return items
+
+
+@pytest.mark.parametrize(("outcome", "seconds"), [
+    ("greeting", 3.0),  # the words end at 2.46 s; Transcribe bills the whole 3 s recording
+    (NO_OUTPUT, 3.0),  # no transcript: the recording's length
+    ({"results": "not a transcript"}, 3.0),
+])
+def test_a_completed_job_is_metered_by_its_recordings_length(api: ApiClient, workflows: Any, transcribe: FakeTranscribe,
+                                                             aws: dict[str, str], bus: Any, outcome: Any,
+                                                             seconds: float) -> None:
+    from tests.test_audio_length import wav
+
+    transcribe.outcome = fixture(outcome) if isinstance(outcome, str) else outcome
+    response = api.post("/transcriptions", {"audio": base64.b64encode(wav(3.0)).decode()})
+    assert response.status == 202, response.body
+    transcription_id = response.json()["transcriptionId"]
+    workflows.wait(next(a for a in workflows.executions(MACHINE) if a.endswith(transcription_id)))
+
+    month = _metered(aws, api, bus)
+    assert [(float(m["audioSeconds"]), int(m["events"])) for m in month] == [(seconds, 1)]
+
+
+def test_a_completed_job_of_unknown_length_is_metered_at_transcribes_minimum(
+        api: ApiClient, workflows: Any, transcribe: FakeTranscribe, aws: dict[str, str], bus: Any) -> None:
+    from parley.transcription import MIN_BILLED_SECONDS
+
+    transcribe.outcome = NO_OUTPUT
+    submit(api, workflows)  # WEBM: a header and no clusters, so no length
+    month = _metered(aws, api, bus)
+    assert [(float(m["audioSeconds"]), int(m["events"])) for m in month] == [(MIN_BILLED_SECONDS, 1)]

@@ -2,7 +2,8 @@
 
 The EventBridge rule passes only our jobs' COMPLETED and FAILED events. The handler finds the task
 token the state machine stored under the job's name and calls ``SendTaskSuccess {"status": ...}``;
-a repeated or late event (token already used, timed out, execution ended) is logged and ignored.
+a repeated or late event (token already used, timed out, execution ended) is logged and ignored -
+except a job that completed after its workflow ended: that one is metered and cleaned up here.
 """
 
 from __future__ import annotations
@@ -14,16 +15,17 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from parley import clients
-from parley.config import TranscriptionJobEventsEnv
+from parley.config import TranscriptionStepsEnv
 from parley.observability import logger, tracer
 from parley.store import Store
-from parley.transcription import JobEvents
+from parley.transcription import JobEvents, steps_from
 
-ENV = TranscriptionJobEventsEnv.load(os.environ)
+ENV = TranscriptionStepsEnv.load(os.environ)
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.EVENT_BRIDGE, clear_state=True)
 @tracer.capture_lambda_handler(capture_response=False)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    events = JobEvents(Store(clients.table(ENV.table_name)), clients.client("stepfunctions"), stage=ENV.stage)
+    events = JobEvents(Store(clients.table(ENV.table_name)), clients.client("stepfunctions"), stage=ENV.stage,
+                       steps=steps_from(ENV))
     return events.handle(event).model_dump(by_alias=True)

@@ -8,6 +8,9 @@ Two ways to give the conversation so far:
   after; both carry ids derived from the client's ``messageId``, so repeating a call changes
   nothing: a repeated call whose reply was saved gets that reply back without a model call, and
   one whose reply was not (the model failed) asks the model again — never half a turn twice.
+  Saving the reply is retried while the store is busy; if it stays busy the answer still carries
+  the reply, marked ``replySaved: false``, and the reply is kept aside (one plain write, a day): a
+  repeat of the call saves that reply instead of paying the model again.
 - ``messages``: an explicit history; nothing is saved.
 
 Cost stays bounded however long a session runs: the messages sent are cut to a token budget by
@@ -22,20 +25,25 @@ with a clear body before the function's limit. A reply the model declines to giv
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
+import random
 import time
 from collections.abc import Callable, Sequence
+from datetime import timedelta
 from typing import Annotated
 
+from botocore.exceptions import ClientError
 from pydantic import Field, StringConstraints, model_validator
 
+from . import keys
 from .ai.caching import estimate_tokens
 from .ai.deadline import Deadline
 from .ai.metering import MeteredProvider
 from .ai.types import AiAnswer, AiProvider, AiRequest, ModelRefused, ProviderError, ProviderMisconfigured, Turn
-from .errors import Conflict
-from .ids import new_ulid
+from .errors import Conflict, ServiceUnavailable
+from .ids import new_ulid, utcnow
 from .models import (
     Accent,
     ApiModel,
@@ -58,6 +66,10 @@ SessionId = Annotated[str, StringConstraints(pattern=r"^[0-9A-HJKMNP-TV-Z]{26}$"
 MAX_HISTORY_MESSAGES = 200
 WINDOW_STEP_TURNS = 4  # the history window's start moves by this many learner turns at a time
 MIN_CALL_SECONDS = 2.0  # don't start a model call with less time than this left
+SAVE_ATTEMPTS = 4  # saving the reply: attempts while the store is busy (after botocore's own retries)
+SAVE_BACKOFF_SECONDS = 0.1
+SAVE_GRACE_SECONDS = 1.0  # of the time the handler keeps back after the deadline, what saving may use
+PENDING_REPLY_TTL = timedelta(days=1)  # how long an unsaved reply waits for a repeat of its call
 
 
 # -- API models ----------------------------------------------------------------------------------
@@ -112,6 +124,10 @@ class ChatReply(ApiModel):
     message: Message | None = Field(None, description="The learner's message as saved (with sessionId).")
     reply_message: Message | None = Field(None, description="The reply as saved (with sessionId).")
     replayed: bool = Field(False, description="True when this messageId was answered before: no new model call.")
+    reply_saved: bool = Field(True, description=(
+        "False when the reply could not be saved in the session (the data store stayed busy): the learner's "
+        "message is saved, the reply is only in this answer. Send the same call again (same messageId) to "
+        "save it: the tutor's reply is reused, not asked again."))
     history_truncated: bool = Field(False, description="True when the oldest turns were left out to fit the budget.")
     history_messages_sent: int = Field(description="How many earlier messages were sent to the model.")
 
@@ -210,12 +226,15 @@ class Chat:
             earlier = history[:position]
             saved_reply = next((m for m in history[position + 1:] if m.message_id == reply_id), None)
             if saved_reply is not None:
-                origin = self.tutor.reply_origin(owner, session_id, saved_reply)
-                return ChatReply(reply=saved_reply.content, engine=origin["engine"], model=origin["model"],
-                                 usage=ChatUsage(input_tokens=0, output_tokens=0, cache_read_tokens=0,
-                                                 cache_write_tokens=0),
-                                 session_id=session_id, message=learner, reply_message=saved_reply,
-                                 replayed=True, history_truncated=False, history_messages_sent=0)
+                return self._replayed(session_id, learner, saved_reply.content, saved_reply,
+                                      self.tutor.reply_origin(owner, session_id, saved_reply))
+            kept = self._pending_reply(owner, session_id, reply_id)
+            if kept is not None:  # answered before, but its save failed: save it now, no model call
+                text, origin = kept
+                reply_message = self._save_reply(owner, session_id, learner, text, reply_id, deadline, origin)
+                if reply_message is not None:
+                    self._forget_pending_reply(owner, session_id, reply_id)
+                return self._replayed(session_id, learner, text, reply_message, origin)
         else:
             learner, _created = self.tutor.add_message(owner, session_id, NewMessage(
                 role="user", content=request.message, message_id=message_id))
@@ -226,16 +245,77 @@ class Chat:
                                             saved_message_id=learner.message_id)
         reply_message: Message | None = None
         try:
-            reply_message, _ = self.tutor.add_message(owner, session_id, NewMessage(
-                role="assistant", content=answer.text[:4000], turn_number=learner.turn_number, message_id=reply_id),
-                origin={"engine": answer.engine, "model": answer.model})
+            origin: dict[str, str | None] = {"engine": answer.engine, "model": answer.model}
+            reply_message = self._save_reply(owner, session_id, learner, answer.text, reply_id, deadline, origin)
+            if reply_message is None:  # the store stayed busy: keep it for a repeat of this call
+                self._keep_pending_reply(owner, session_id, reply_id, answer.text, origin)
         except Conflict:
             logger.warning("Session ended while the tutor was answering; reply not saved",
                            extra={"session_id": session_id})
+        saved = reply_message is not None
         return ChatReply(reply=answer.text, engine=answer.engine, model=answer.model,
                          fallback_from=answer.fallback_from, usage=_usage(answer), session_id=session_id,
-                         message=learner, reply_message=reply_message,
+                         message=learner, reply_message=reply_message, reply_saved=saved,
                          history_truncated=truncated, history_messages_sent=sent)
+
+    def _replayed(self, session_id: str, learner: Message, text: str, reply_message: Message | None,
+                  origin: dict[str, str | None]) -> ChatReply:
+        """A repeat's answer: the saved (or kept) reply, naming the engine and model that wrote it."""
+        return ChatReply(reply=text, engine=origin.get("engine"), model=origin.get("model"),
+                         usage=ChatUsage(input_tokens=0, output_tokens=0, cache_read_tokens=0, cache_write_tokens=0),
+                         session_id=session_id, message=learner, reply_message=reply_message,
+                         reply_saved=reply_message is not None, replayed=True, history_truncated=False,
+                         history_messages_sent=0)
+
+    # -- saving the reply ----------------------------------------------------------------------
+    def _save_reply(self, owner: str, session_id: str, learner: Message, text: str, reply_id: str,
+                    deadline: float, origin: dict[str, str | None]) -> Message | None:
+        """Save the reply as the session's next message, retrying a busy store with backoff while
+        the request's time allows; None if it stays busy. ``Conflict`` if the session has ended."""
+        for attempt in range(SAVE_ATTEMPTS):
+            try:
+                message, _ = self.tutor.add_message(owner, session_id, NewMessage(
+                    role="assistant", content=text[:4000], turn_number=learner.turn_number, message_id=reply_id),
+                    origin={k: v for k, v in origin.items() if v})
+                return message
+            except ServiceUnavailable:
+                delay = SAVE_BACKOFF_SECONDS * 2 ** attempt * (0.5 + random.random() / 2)  # noqa: S311 - jitter
+                if attempt + 1 >= SAVE_ATTEMPTS or self.clock() + delay > deadline + SAVE_GRACE_SECONDS:
+                    break
+                self.sleep(delay)
+        logger.warning("The reply could not be saved; it is returned unsaved", extra={"session_id": session_id})
+        return None
+
+    @staticmethod
+    def _pending_sk(session_id: str, reply_id: str) -> str:
+        # Under the session's keys, so deleting the session deletes it too.
+        return f"{keys.SESSION_PREFIX}{session_id}#PENDINGREPLY#{reply_id}"
+
+    def _keep_pending_reply(self, owner: str, session_id: str, reply_id: str, text: str,
+                            origin: dict[str, str | None]) -> None:
+        """Keep a reply whose save failed (one plain write, no transaction), so a repeat of the call
+        saves it instead of paying the model again. Best effort: if even this fails, a repeat asks
+        the model again."""
+        expires = int((utcnow() + PENDING_REPLY_TTL).timestamp())
+        try:
+            self.tutor.store.put({"PK": owner, "SK": self._pending_sk(session_id, reply_id), "type": "PENDING_REPLY",
+                                  "sessionId": session_id, "content": text[:4000], "expiresAt": expires,
+                                  **{f"origin{k.capitalize()}": v for k, v in origin.items() if v}})
+        except (ServiceUnavailable, ClientError) as exc:
+            logger.warning("The unsaved reply could not be kept either; a repeat asks the model again",
+                           extra={"session_id": session_id, "error": type(exc).__name__})
+
+    def _pending_reply(self, owner: str, session_id: str,
+                       reply_id: str) -> tuple[str, dict[str, str | None]] | None:
+        """A kept reply and the engine and model that wrote it."""
+        item = self.tutor.store.get(owner, self._pending_sk(session_id, reply_id))
+        if not item or int(item.get("expiresAt", 0)) <= utcnow().timestamp():
+            return None
+        return str(item["content"]), {"engine": item.get("originEngine"), "model": item.get("originModel")}
+
+    def _forget_pending_reply(self, owner: str, session_id: str, reply_id: str) -> None:
+        with contextlib.suppress(ServiceUnavailable, ClientError):  # else it expires; the saved reply comes first
+            self.tutor.store.delete(owner, self._pending_sk(session_id, reply_id))
 
     # -- the model call ------------------------------------------------------------------------
     def build_request(self, persona: TutorPersona, history: Sequence[Turn], message: str) -> tuple[AiRequest, bool]:

@@ -205,10 +205,3 @@ class WebSocketConnectionEnv(_Env):
 
     table_name: str = Field(alias="TABLE_NAME", min_length=3)
     ws_connection_ttl_seconds: int = Field(7800, alias="WS_CONNECTION_TTL_SECONDS", ge=60, le=86_400)
-
-
-class TranscriptionJobEventsEnv(_Env):
-    """The transcription workflow's job-events function (Transcribe's job-state events -> task token)."""
-
-    table_name: str = Field(alias="TABLE_NAME", min_length=3)
-    stage: str = Field(alias="STAGE", min_length=1)

@@ -28,12 +28,12 @@ from datetime import timedelta
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from . import keys
 from .errors import BadRequest, NotFound, PayloadTooLarge, ServiceUnavailable, UnsupportedMediaType
-from .ids import is_ulid, iso_micros, new_ulid, utcnow
+from .ids import is_ulid, iso_micros, new_ulid, parse_iso, utcnow
 from .models import ApiModel
 from .observability import logger, redact_owners
 from .pricing import DEFAULT_PRICES, PriceTable
@@ -61,7 +61,7 @@ MAX_UPLOAD_BYTES = 200 * 1024 * 1024
 MIN_BYTES_PER_SECOND: dict[str, int] = {"webm": 750, "ogg": 750, "mp3": 1000, "m4a": 1000, "wav": 8000}
 MAX_AUDIO_SECONDS = 4 * 60 * 60
 # A recording's reservation stays open until its workflow has counted it; one nobody settles (an
-# upload URL never used) is released after this long.
+# upload URL never used) is released after this long (the workflow's timeout).
 TRANSCRIPTION_SETTLE_SECONDS = 2 * 60 * 60
 # A transcript item must fit DynamoDB's 400 KB item limit with room for the rest.
 MAX_TRANSCRIPT_ITEM_BYTES = 350_000
@@ -417,7 +417,44 @@ class Transcriptions:
         item = self.store.get(owner, keys.transcription_sk(transcription_id)) if is_ulid(transcription_id) else None
         if not item:
             raise NotFound(f"Transcription {transcription_id!r} was not found.")
-        return _out(item)
+        return _out(self._resolved(item))
+
+    def _resolved(self, item: dict[str, Any]) -> dict[str, Any]:
+        """The record as it stands, or - when it is still queued or running after its workflow must
+        have ended (the state machine's TimeoutSeconds, after the upload URL's lifetime for an
+        upload) - resolved as failed, and saved so (conditionally on what was read)."""
+        status = item["status"]
+        if status not in ("queued", "running"):
+            return item
+        waiting_for_upload = status == "queued" and item.get("source") == "upload"
+        deadline = parse_iso(item["updatedAt"]) + WORKFLOW_TIMEOUT + STALE_MARGIN
+        if waiting_for_upload:
+            deadline += timedelta(seconds=self.upload_url_seconds)
+        now = utcnow()
+        if now <= deadline:
+            return item
+        code = "UploadNotReceived" if waiting_for_upload else "TranscriptionInterrupted"
+        resolved = {**item, "status": "failed", "reason": {"code": code, "message": FAILURE_MESSAGES[code]},
+                    "updatedAt": iso_micros(now)}
+        logger.warning("Transcription outlived its workflow; resolved as failed",
+                       extra={"transcription_id": item["transcriptionId"], "was": status, "code": code})
+        release(self.store, _reservation_of({"owner": item["PK"], **item}))  # nothing was (or will be) billed
+        try:
+            self.store.update(
+                Key={"PK": item["PK"], "SK": item["SK"]},
+                UpdateExpression="SET #st = :failed, reason = :reason, updatedAt = :now",
+                ConditionExpression="#st = :seen AND updatedAt = :seen_at",
+                ExpressionAttributeNames={"#st": "status"},
+                ExpressionAttributeValues={":failed": "failed", ":reason": resolved["reason"],
+                                           ":now": resolved["updatedAt"], ":seen": status,
+                                           ":seen_at": item["updatedAt"]})
+        except ClientError as exc:
+            if error_code(exc) != "ConditionalCheckFailedException":
+                raise
+            return self.store.get(item["PK"], item["SK"]) or resolved  # it changed meanwhile: show that
+        except ServiceUnavailable:
+            logger.warning("Could not save the resolution; the next read tries again")
+        return resolved
 
 
 def stream_url(credentials: Any, region: str, *, expires: int = 60, language: str = "en-US",
@@ -462,15 +499,15 @@ class StreamGrant:
         return url.model_copy(update={"metered_seconds": self.seconds})
 
 
-# -- the workflow's tasks --------------------------------------------------------------------------
 def _reservation_of(job: dict[str, Any]) -> Reservation | None:
-    """The quota reservation a workflow's job carries (none for transcriptions made without one)."""
+    """The quota reservation a job (or a transcription record) carries, if any."""
     if not job.get("reservationId") or not job.get("owner"):
         return None
     return Reservation(id=str(job["reservationId"]), owner=str(job["owner"]), tokens=0,
                        cost_usd=float(job.get("reservedCostUsd") or 0))
 
 
+# -- the workflow's tasks --------------------------------------------------------------------------
 FAILURE_MESSAGES: dict[str, str] = {
     "TranscriptionJobFailed": "Transcribe could not process the audio{detail}. Check that the recording "
                               "is not silent, truncated or corrupted, then send it again.",
@@ -479,9 +516,40 @@ FAILURE_MESSAGES: dict[str, str] = {
     "TranscriptMissing": "Transcribe finished but produced no transcript; send the recording again.",
     "TranscriptMalformed": "Transcribe's result could not be read; send the recording again.",
     "TranscriptTooLarge": "The recording is too long for one transcript; split it into parts of a few minutes.",
+    "TranscriptionInterrupted": "The transcription stopped before it finished; send the recording again.",
+    "UploadNotReceived": "No recording arrived before the upload URL expired; request a new upload URL and upload "
+                         "again.",
 }
 TASK_TOKEN_TTL = timedelta(days=1)
 INTERNAL_MESSAGE = "Something went wrong on our side while transcribing; send the recording again."
+# The transcription workflow's TimeoutSeconds (statemachines/transcription.asl.json): no execution runs
+# longer, so a record still queued or running after it (and STALE_MARGIN) has no workflow left.
+WORKFLOW_TIMEOUT = timedelta(seconds=7200)
+STALE_MARGIN = timedelta(minutes=5)
+# Transcribe bills at least this much audio for a job; metered when nothing tells a job's length.
+MIN_BILLED_SECONDS = 15.0
+# S3 answers that mean "try again" (botocore retried them already): raised as ServiceUnavailable.
+TRANSIENT_S3_CODES = frozenset({"InternalError", "SlowDown", "ServiceUnavailable", "RequestTimeout", "500", "503"})
+
+
+def _transient(exc: Exception, what: str) -> ServiceUnavailable:
+    """A dependency's failure that a retry can cure, as the named error the workflow retries."""
+    logger.warning("Dependency unavailable", extra={"operation": what, "error": type(exc).__name__,
+                                                    "code": error_code(exc) if isinstance(exc, ClientError) else ""})
+    return ServiceUnavailable(f"{what} failed: {type(exc).__name__}; retry.")
+
+
+class TranscriptionNotRunning(Exception):
+    """Collect found the transcription neither running nor completed (it was resolved as failed or
+    removed meanwhile): the result is not saved over it."""
+
+
+def _task_input(event: dict[str, Any]) -> tuple[dict[str, Any], str]:
+    """(the execution's input, the execution's id) from a task's Parameters
+    (``{"input.$": "$", "executionId.$": "$$.Execution.Id"}``); a bare input has no id."""
+    if isinstance(event.get("input"), dict) and "executionId" in event:
+        return event["input"], str(event["executionId"])
+    return event, ""
 
 
 class TranscriptionSteps:
@@ -505,7 +573,7 @@ class TranscriptionSteps:
             # TTL of the task-token item the state machine stores while it waits for Transcribe's event
             # (a string: the workflow writes it as a DynamoDB N). A day outlives any wait.
             "waitExpiresAt": str(int((utcnow() + TASK_TOKEN_TTL).timestamp())),
-            # The quota reservation the API took for this recording: settled by collect's usage event,
+            # The quota reservation the API took for this recording: settled by the job's usage event,
             # released by the failure path.
             "reservationId": str(item.get("reservationId", "")),
             "reservedCostUsd": str(item.get("reservedCostUsd", "0")),
@@ -520,12 +588,22 @@ class TranscriptionSteps:
         parsed = parse_key(str(key))
         return (parsed.owner, parsed.transcription_id) if parsed else None
 
-    def prepare(self, state: dict[str, Any]) -> dict[str, Any]:
-        """Normalise the execution's input, check an upload, mark the transcription running."""
+    def _record(self, owner: str, transcription_id: str) -> dict[str, Any] | None:
+        return self.store.get(owner, keys.transcription_sk(transcription_id))
+
+    def prepare(self, event: dict[str, Any]) -> dict[str, Any]:
+        """Normalise the execution's input, check an upload, mark the transcription running.
+
+        Marking is conditional and names the execution: a retry of this task (its first attempt
+        marked the record, then its answer was lost) finds its own mark and goes on; another
+        execution for the same transcription is ``TranscriptionAlreadyStarted``."""
+        state, execution = _task_input(event)
         found = self._identify(state)
-        item = self.store.get(found[0], keys.transcription_sk(found[1])) if found else None
+        item = self._record(*found) if found else None
         if not item:
             raise TranscriptionNotFound(f"No transcription {found[1] if found else '(no id in the input)'}")
+        if item["status"] == "running" and execution and item.get("executionId") == execution:
+            return self._job(item)
         if item["status"] != "queued":
             self._discard_late_upload(item, state)
             raise TranscriptionAlreadyStarted(f"Transcription {item['transcriptionId']} is {item['status']}")
@@ -534,10 +612,11 @@ class TranscriptionSteps:
         try:
             self.store.update(
                 Key={"PK": item["PK"], "SK": item["SK"]},
-                UpdateExpression="SET #st = :running, updatedAt = :now",
+                UpdateExpression="SET #st = :running, updatedAt = :now, executionId = :execution",
                 ConditionExpression="#st = :queued",
                 ExpressionAttributeNames={"#st": "status"},
-                ExpressionAttributeValues={":running": "running", ":queued": "queued", ":now": iso_micros(utcnow())})
+                ExpressionAttributeValues={":running": "running", ":queued": "queued", ":now": iso_micros(utcnow()),
+                                           ":execution": execution or "-"})
         except ClientError as exc:
             if error_code(exc) == "ConditionalCheckFailedException":
                 raise TranscriptionAlreadyStarted(f"Transcription {item['transcriptionId']} started meanwhile") from exc
@@ -565,101 +644,283 @@ class TranscriptionSteps:
             raise UploadRejected("The uploaded file is empty.")
         if size > limit:  # S3 enforces the policy's range; this holds for anything that bypassed it
             raise UploadRejected(f"The uploaded file is {size} bytes; at most {limit} are accepted.")
-        head = self.s3.get_object(Bucket=self.bucket, Key=obj["key"], Range="bytes=0-63")["Body"].read()
+        try:
+            head = self.s3.get_object(Bucket=self.bucket, Key=obj["key"], Range="bytes=0-63")["Body"].read()
+        except ClientError as exc:
+            if error_code(exc) in TRANSIENT_S3_CODES:
+                raise _transient(exc, "Reading the upload") from exc
+            raise
+        except (BotoCoreError, OSError) as exc:
+            raise _transient(exc, "Reading the upload") from exc
         found = detect_format(head)
         if found != item["format"]:
             raise UploadRejected(f"The uploaded file is not {item['format']} audio"
                                  + (f" (it looks like {found})." if found else "."))
 
-    def collect(self, state: dict[str, Any]) -> dict[str, Any]:
-        """Read and parse Transcribe's output, save it, publish usage; the ``completed`` outcome."""
-        job = state["job"]
+    # -- collect: one fact, one write ------------------------------------------------------------
+    def _read_transcript(self, job: dict[str, Any]) -> Transcript:
+        """Transcribe's output file, parsed. TranscriptMissing / TranscriptMalformed name what is
+        wrong with it; ServiceUnavailable, that S3 could not answer."""
         try:
             body = self.s3.get_object(Bucket=job["bucket"], Key=job["transcriptKey"])["Body"].read()
         except ClientError as exc:
             if error_code(exc) in ("NoSuchKey", "404", "NotFound"):
                 raise TranscriptMissing(f"The transcript file of {job['transcriptionId']} does not exist") from exc
+            if error_code(exc) in TRANSIENT_S3_CODES:
+                raise _transient(exc, "Reading the transcript") from exc
             raise
+        except (BotoCoreError, OSError) as exc:
+            raise _transient(exc, "Reading the transcript") from exc
         try:
             document = json.loads(body)
         except ValueError as exc:
             raise TranscriptMalformed("The output file is not JSON") from exc
-        transcript = parse_transcript(document)
+        return parse_transcript(document)
+
+    def collect(self, state: dict[str, Any]) -> dict[str, Any]:
+        """Read and parse Transcribe's output; save it on the transcription and under its session
+        in ONE transaction (conditional on the transcription still running); meter the job; the
+        ``completed`` outcome.
+
+        Idempotent: a retry after the transaction went through (the first attempt timed out
+        before answering) finds the transcription completed and answers the same outcome. Every
+        job that reaches this step was completed, hence billed, by Transcribe: it is metered on
+        every path out of here, also when its transcript is missing or unreadable."""
+        job = state["job"]
+        owner, tid = job["owner"], job["transcriptionId"]
+        try:
+            transcript = self._read_transcript(job)
+        except (TranscriptMissing, TranscriptMalformed):
+            self._meter(job, self._billed_seconds(job, None))
+            raise
+        seconds = self._billed_seconds(job, transcript)
         words = [{"text": w.text, "start": Decimal(str(w.start)), "end": Decimal(str(w.end)),
                   "confidence": Decimal(str(w.confidence))} for w in transcript.words]
         duration = Decimal(str(transcript.duration_seconds))
         language = transcript.language or job["language"]
         if len(json.dumps({"t": transcript.text, "w": words}, default=str)) > MAX_TRANSCRIPT_ITEM_BYTES:
+            self._meter(job, seconds)
             raise TranscriptTooLarge(f"{len(words)} words")
         now = iso_micros(utcnow())
-        owner, tid, session_id = job["owner"], job["transcriptionId"], job.get("sessionId") or ""
+        session_id = job.get("sessionId") or ""
+        ops: list[dict[str, Any]] = [{"Update": {
+            "Key": {"PK": owner, "SK": keys.transcription_sk(tid)},
+            "UpdateExpression": "SET #st = :done, #tx = :text, words = :words, durationSeconds = :dur, "
+                                "billedSeconds = :billed, #lang = :lang, updatedAt = :now REMOVE reason",
+            "ConditionExpression": "#st = :running",
+            "ExpressionAttributeNames": {"#st": "status", "#tx": "text", "#lang": "language"},
+            "ExpressionAttributeValues": {":done": "completed", ":running": "running", ":text": transcript.text,
+                                          ":words": words, ":dur": duration, ":billed": Decimal(str(seconds)),
+                                          ":lang": language, ":now": now},
+        }}]
         if session_id:
-            self.store.put({
+            ops.append({"Put": {"Item": {
                 "PK": owner, "SK": keys.session_transcript_sk(session_id, tid), "type": "TRANSCRIPT",
                 "transcriptionId": tid, "sessionId": session_id, "text": transcript.text, "language": language,
                 "durationSeconds": duration, "words": words, "createdAt": now,
                 "expiresAt": int((utcnow() + self.retention).timestamp()),
-            })
-        self.store.update(
-            Key={"PK": owner, "SK": keys.transcription_sk(tid)},
-            UpdateExpression="SET #st = :done, #tx = :text, words = :words, durationSeconds = :dur, "
-                             "#lang = :lang, updatedAt = :now REMOVE reason",
-            ExpressionAttributeNames={"#st": "status", "#tx": "text", "#lang": "language"},
-            ExpressionAttributeValues={":done": "completed", ":text": transcript.text, ":words": words,
-                                       ":dur": duration, ":lang": language, ":now": now})
-        if self.publisher is not None:
-            self.publisher.publish(UsageEvent(
-                event_id=f"stt-{tid}", owner=owner, product="tutor", engine="transcribe", model="standard",
-                operation="stt", audio_seconds=float(duration)).settling(_reservation_of(job)))
+            }}})
+        try:
+            self.store.transact(ops)
+        except ClientError as exc:
+            if error_code(exc) != "TransactionCanceledException":
+                raise
+            item = self._record(owner, tid)  # the condition failed: done already, or not ours to finish
+            if not item or item["status"] != "completed":
+                self._meter(job, seconds)
+                status = item["status"] if item else "gone"
+                raise TranscriptionNotRunning(f"Transcription {tid} is {status}; its transcript is not saved") from exc
+            logger.info("Transcript already saved (a retried collect)", extra={"transcription_id": tid})
+            return self._completed(job, item)
+        self._meter(job, seconds)
+        return self._completed(job, {"transcriptionId": tid, "sessionId": session_id, "language": language,
+                                     "durationSeconds": duration, "words": words})
+
+    def _completed(self, job: dict[str, Any], item: dict[str, Any]) -> dict[str, Any]:
+        """The ``completed`` outcome (cleanup targets and the TranscriptReady event) of a saved transcript."""
         return {
             "status": "completed", "cleanup": self._cleanup(job), "eventType": "TranscriptReady",
-            "event": {"transcriptionId": tid, "owner": owner, "sessionId": session_id or None, "language": language,
-                      "durationSeconds": float(duration), "wordCount": len(words)},
+            "event": {"transcriptionId": job["transcriptionId"], "owner": job["owner"],
+                      "sessionId": item.get("sessionId") or None, "language": item.get("language", job["language"]),
+                      "durationSeconds": float(item.get("durationSeconds", 0)),
+                      "wordCount": len(item.get("words") or [])},
         }
 
+    # -- metering: every job Transcribe completed, once ------------------------------------------
+    def _audio_seconds(self, job: dict[str, Any]) -> float | None:
+        """The recording's length from its container (two ranged reads), or None."""
+        from .audio_length import WINDOW, audio_seconds
+
+        fmt = job.get("mediaFormat") or job["audioKey"].rsplit(".", 1)[-1]
+        try:
+            head_part = self.s3.get_object(Bucket=job["bucket"], Key=job["audioKey"], Range=f"bytes=0-{WINDOW - 1}")
+            head = head_part["Body"].read()
+            size = int(str(head_part.get("ContentRange", "")).rsplit("/", 1)[-1] or len(head)) \
+                if head_part.get("ContentRange") else len(head)
+            tail = head
+            if size > WINDOW:
+                tail = self.s3.get_object(Bucket=job["bucket"], Key=job["audioKey"],
+                                          Range=f"bytes=-{WINDOW}")["Body"].read()
+        except (ClientError, BotoCoreError, OSError, ValueError) as exc:
+            logger.info("Could not read the recording's length", extra={"error": type(exc).__name__})
+            return None
+        return audio_seconds(head, tail, size, fmt)
+
+    def _billed_seconds(self, job: dict[str, Any], transcript: Transcript | None) -> float:
+        """What Transcribe billed for the job, as far as we can tell: the longer of the recording
+        (its container) and the transcript (its last word); Transcribe's minimum when neither says."""
+        known = [s for s in (self._audio_seconds(job), transcript.duration_seconds if transcript else None) if s]
+        return round(max(known), 3) if known else MIN_BILLED_SECONDS
+
+    def _meter(self, job: dict[str, Any], seconds: float) -> None:
+        """Publish the job's usage event. Its id is the transcription's, so however many paths
+        meter the same job (a retried collect, the failure step after it) it is counted once."""
+        if self.publisher is None:
+            return
+        self.publisher.publish(UsageEvent(
+            event_id=f"stt-{job['transcriptionId']}", owner=job["owner"], product="tutor", engine="transcribe",
+            model="standard", operation="stt", audio_seconds=seconds).settling(_reservation_of(job)))
+
+    def _meter_completed_job(self, job: dict[str, Any], item: dict[str, Any] | None) -> None:
+        """Meter a job Transcribe completed whose collect did not finish: from the saved transcript
+        if there is one, else the transcript file, else the recording."""
+        if item and item.get("billedSeconds") is not None:
+            self._meter(job, float(item["billedSeconds"]))
+            return
+        try:
+            transcript: Transcript | None = self._read_transcript(job)
+        except (TranscriptMissing, TranscriptMalformed, ServiceUnavailable, ClientError):
+            transcript = None
+        self._meter(job, self._billed_seconds(job, transcript))
+
+    def finish_late_job(self, name: str) -> bool:
+        """A job Transcribe completed after its workflow stopped waiting for it (its polls ran out,
+        its polling kept failing, it timed out, it was stopped): Transcribe billed it, so meter it
+        (once: the same event id as every other path), and delete its transcript file and the job,
+        which no workflow will. False - nothing done - while a workflow still owns the
+        transcription (it collects and meters the job itself), or when the job is already gone."""
+        try:
+            found = self.transcribe.get_transcription_job(TranscriptionJobName=name)["TranscriptionJob"]
+        except ClientError as exc:
+            if error_code(exc) in ("NotFoundException", "BadRequestException"):
+                return False  # deleted: its workflow cleaned up after it
+            raise
+        media = str((found.get("Media") or {}).get("MediaFileUri", ""))
+        parsed = parse_key(media.removeprefix(f"s3://{self.bucket}/"))
+        if parsed is None or job_name(self.stage, parsed.transcription_id) != name:
+            logger.warning("A completed job whose recording is not ours", extra={"job_name": name})
+            return False
+        item = self._record(parsed.owner, parsed.transcription_id)
+        if item is not None and item["status"] in ("queued", "running"):
+            return False
+        job = {"transcriptionId": parsed.transcription_id, "owner": parsed.owner, "bucket": self.bucket,
+               "audioKey": media.removeprefix(f"s3://{self.bucket}/"), "mediaFormat": FORMATS[parsed.fmt][0],
+               "transcriptKey": transcript_key(parsed.owner, parsed.transcription_id), "jobName": name}
+        if item is None or item["status"] != "completed":  # a completed one was collected and metered
+            self._meter_completed_job(job, item)
+        logger.warning("Finished a job Transcribe completed after its workflow ended",
+                       extra={"job_name": name, "was": item["status"] if item else "gone"})
+        try:
+            self.s3.delete_object(Bucket=self.bucket, Key=job["transcriptKey"])
+            self.transcribe.delete_transcription_job(TranscriptionJobName=name)
+        except ClientError as exc:
+            if error_code(exc) not in ("NotFoundException", "BadRequestException"):
+                raise  # Lambda retries the event; metering again is counted once
+        return True
+
+    # -- the failure path ------------------------------------------------------------------------
     def _cleanup(self, job: dict[str, Any]) -> dict[str, str]:
         return {k: str(job[k]) for k in ("bucket", "audioKey", "transcriptKey", "jobName")}
 
     def record_failure(self, state: dict[str, Any]) -> dict[str, Any]:
-        """Mark the transcription failed with a reason a person can act on; the ``failed`` outcome."""
+        """Mark the transcription failed with a reason a person can act on; the outcome to clean
+        up and announce.
+
+        An outcome that is already terminal is kept: a transcription that completed (its collect
+        saved the transcript, then failed to answer) stays completed and is announced as such; one
+        already failed keeps its reason. A job Transcribe completed is metered whatever failed
+        after it. A transcription that does not exist cleans up only an upload of ours that
+        started the workflow (nothing else exists to clean)."""
         error = state.get("error") or {}
         name = str(error.get("Error", "States.Runtime"))
         cause = str(error.get("Cause", ""))
         job = state.get("job")
-        item = None
-        if not job:
-            found = self._identify(state)
-            item = self.store.get(found[0], keys.transcription_sk(found[1])) if found else None
-            job = self._job(item) if item else self._orphan_job(state)
+        found = (job["owner"], job["transcriptionId"]) if job else self._identify(state)
+        item = self._record(*found) if found else None
+        if job is None and item is not None:
+            job = self._job(item)
+        if job is None:
+            return self._orphan(state, name)
+        if self._job_completed(state, job):
+            self._meter_completed_job(job, item)  # settles its quota reservation too
+        elif item is None or item["status"] != "completed":
+            release(self.store, _reservation_of(job))  # nothing was transcribed: nothing is billed
+        if (kept := self._terminal(job, item, name)) is not None:
+            return kept
         message = self._message(name, cause, job)
         code = name if name in FAILURE_MESSAGES or name == "UploadRejected" else "INTERNAL_ERROR"
         logger.warning("Transcription failed", extra={"error": name, "cause": redact_owners(cause)[:500],
                                                       "transcription_id": job.get("transcriptionId")})
-        if job.get("owner") and job.get("transcriptionId"):
-            release(self.store, _reservation_of(job))  # nothing was transcribed: nothing is billed
+        reason = {"code": code, "message": message}
+        if item is not None:
             try:
                 self.store.update(
                     Key={"PK": job["owner"], "SK": keys.transcription_sk(job["transcriptionId"])},
                     UpdateExpression="SET #st = :failed, reason = :reason, updatedAt = :now",
-                    ConditionExpression="attribute_exists(PK) AND #st <> :completed",
+                    ConditionExpression="#st IN (:queued, :running)",
                     ExpressionAttributeNames={"#st": "status"},
-                    ExpressionAttributeValues={":failed": "failed", ":completed": "completed",
-                                               ":reason": {"code": code, "message": message},
-                                               ":now": iso_micros(utcnow())})
-            except ClientError as exc:  # gone, or already completed: a failure must not undo either
+                    ExpressionAttributeValues={":failed": "failed", ":queued": "queued", ":running": "running",
+                                               ":reason": reason, ":now": iso_micros(utcnow())})
+            except ClientError as exc:
                 if error_code(exc) != "ConditionalCheckFailedException":
                     raise
+                # It ended meanwhile (or was removed): report what it ended as.
+                kept = self._terminal(job, self._record(job["owner"], job["transcriptionId"]), name)
+                if kept is not None:
+                    return kept
+        return self._failed(job, reason)
+
+    def _job_completed(self, state: dict[str, Any], job: dict[str, Any]) -> bool:
+        """Whether Transcribe completed (and billed) the job: as the workflow last saw it, or - when the
+        workflow stopped waiting for a job it had started (polls ran out, a poll kept failing) - as
+        Transcribe says now."""
+        seen = (state.get("jobStatus") or {}).get("status")
+        if seen == "COMPLETED":
+            return True
+        if seen == "FAILED" or "eventWait" not in state:  # the job failed, or was never started
+            return False
+        try:
+            found = self.transcribe.get_transcription_job(TranscriptionJobName=job["jobName"])
+        except (ClientError, BotoCoreError):
+            logger.warning("Could not ask Transcribe whether the job completed", extra={"job_name": job["jobName"]})
+            return False
+        return found["TranscriptionJob"].get("TranscriptionJobStatus") == "COMPLETED"
+
+    def _terminal(self, job: dict[str, Any], item: dict[str, Any] | None, error: str) -> dict[str, Any] | None:
+        """The outcome of a transcription that already ended, kept as it is; None if it has not."""
+        if item is not None and item["status"] == "completed":
+            logger.info("Transcription already completed; its outcome is kept",
+                        extra={"transcription_id": job["transcriptionId"], "error": error})
+            return self._completed(job, item)
+        if item is not None and item["status"] == "failed" and item.get("reason"):
+            return self._failed(job, dict(item["reason"]))
+        return None
+
+    def _failed(self, job: dict[str, Any], reason: dict[str, Any]) -> dict[str, Any]:
         return {
             "status": "failed", "cleanup": self._cleanup(job), "eventType": "TranscriptionFailed",
             "event": {"transcriptionId": job.get("transcriptionId"), "owner": job.get("owner"),
-                      "sessionId": job.get("sessionId") or None, "reason": {"code": code, "message": message}},
+                      "sessionId": job.get("sessionId") or None,
+                      "reason": {"code": str(reason.get("code")), "message": str(reason.get("message"))}},
         }
 
-    def _orphan_job(self, state: dict[str, Any]) -> dict[str, Any]:
-        """Cleanup targets when the transcription is unknown: only the uploaded object, if any."""
+    def _orphan(self, state: dict[str, Any], name: str) -> dict[str, Any]:
+        """No transcription: nothing to mark or announce. An upload under our key layout that
+        started the workflow is deleted (no one will transcribe it); nothing else exists."""
         key = str(((state.get("detail") or {}).get("object") or {}).get("key", ""))
-        return {"transcriptionId": "", "owner": "", "sessionId": "", "bucket": self.bucket,
-                "audioKey": key or "none", "transcriptKey": "none", "jobName": "none"}
+        logger.warning("Workflow for a transcription that does not exist", extra={"error": name, "key": key[:300]})
+        cleanup = {"bucket": self.bucket, "audioKey": key} if parse_key(key) else {}
+        return {"status": "failed", "cleanup": cleanup}
 
     def _message(self, name: str, cause: str, job: dict[str, Any]) -> str:
         if name == "UploadRejected":
@@ -673,7 +934,7 @@ class TranscriptionSteps:
                 found = self.transcribe.get_transcription_job(TranscriptionJobName=job["jobName"])
                 reason = found["TranscriptionJob"].get("FailureReason")
                 detail = f" ({reason})" if reason else ""
-            except ClientError:
+            except (ClientError, BotoCoreError):
                 logger.warning("Could not read the failed job's reason")
             return FAILURE_MESSAGES[name].format(detail=detail)
         return FAILURE_MESSAGES.get(name, INTERNAL_MESSAGE)
@@ -686,7 +947,7 @@ class TranscriptionSteps:
 # job-events function, which resumes the execution with ``SendTaskSuccess {"status": ...}``. Anything
 # that goes wrong here costs time, not the transcription: the wait times out into the poll loop.
 TranscribeJobStatus = Literal["QUEUED", "IN_PROGRESS", "COMPLETED", "FAILED"]
-JobEventOutcome = Literal["resumed", "already-resumed", "not-waiting", "not-ours", "not-final"]
+JobEventOutcome = Literal["resumed", "already-resumed", "not-waiting", "not-ours", "not-final", "finished-late"]
 # SendTaskSuccess errors meaning "nobody waits for this token any more": the task timed out into
 # the poll loop, the token was used by an earlier copy of the event, or the execution has ended.
 STALE_TOKEN_ERRORS = ("TaskTimedOut", "InvalidToken", "TaskDoesNotExist")
@@ -721,11 +982,13 @@ class JobEventResult(ApiModel):
 
 class JobEvents:
     """Resume the execution waiting for a Transcribe job (idempotent: a repeated or late event is
-    logged and ignored)."""
+    logged and ignored). A job that COMPLETED when no execution waits for it any more, and whose
+    workflow has ended, is finished here: metered and cleaned up (``TranscriptionSteps.finish_late_job``)."""
 
-    def __init__(self, store: Store, sfn: Any, *, stage: str) -> None:
+    def __init__(self, store: Store, sfn: Any, *, stage: str, steps: TranscriptionSteps | None = None) -> None:
         self.store = store
         self.sfn = sfn
+        self.steps = steps
         self.our_jobs = re.compile(rf"^{re.escape(job_name(stage, ''))}[0-9A-HJKMNP-TV-Z]{{26}}$")
 
     def handle(self, event: dict[str, Any]) -> JobEventResult:
@@ -744,7 +1007,7 @@ class JobEvents:
         item = self.store.get(keys.transcribe_job_pk(name), keys.JOB_WAIT_SK)
         if not item or not item.get("taskToken"):
             # No execution waits (its token was never stored, or expired): if one runs, it polls.
-            return result("not-waiting")
+            return result(self._late(name, status) or "not-waiting")
         output = {"status": status, "jobName": name}
         if change.detail.failure_reason:
             output["failureReason"] = change.detail.failure_reason[:1000]
@@ -752,9 +1015,15 @@ class JobEvents:
             self.sfn.send_task_success(taskToken=item["taskToken"], output=json.dumps(output))
         except ClientError as exc:
             if error_code(exc) in STALE_TOKEN_ERRORS:
-                return result("already-resumed")
+                return result(self._late(name, status) or "already-resumed")
             raise  # transient: Lambda retries the asynchronous invocation; the poll is the safety net
         return result("resumed")
+
+    def _late(self, name: str, status: str) -> JobEventOutcome | None:
+        """``finished-late`` if nobody else will meter and clean up this completed job."""
+        if status == "COMPLETED" and self.steps is not None and self.steps.finish_late_job(name):
+            return "finished-late"
+        return None
 
 
 def steps_from(env: Any) -> TranscriptionSteps:
