@@ -5,8 +5,19 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-dev
-LINT_STAMP := $(VENV)/.installed-lint
+# SAM CLI and parliament live in their own virtualenv: SAM pins pydantic and boto3 versions that
+# must not replace the layer's in .venv, where the tests and mypy run.
+LINT_VENV ?= .venv-lint
+LINT_BIN := $(LINT_VENV)/bin
+LINT_STAMP := $(LINT_VENV)/.installed
+NODE_STAMP := verify/node_modules/.installed
 PORT ?= 3000
+REGION := us-east-1
+# What `sam build` reads, and what `make verify` checks: a rerun with none of them changed is a no-op.
+BUILD_INPUTS := template.yaml samconfig.toml $(shell find functions -type f ! -name '*.pyc' ! -path '*/__pycache__/*')
+VERIFY_INPUTS := $(BUILD_INPUTS) $(wildcard statemachines/*.asl.json verify/*.py) local_stack/template.py
+BUILT := .aws-sam/build/template.yaml
+VERIFIED := .aws-sam/verify/.passed
 # The web app (web/): npm ci when the lock changes, a Vite build when a source changes.
 WEB_STAMP := web/node_modules/.installed
 WEB_SOURCES := $(shell find web/src web/public web/scripts -type f 2>/dev/null) web/index.html web/package.json \
@@ -16,24 +27,36 @@ CHROMIUM ?= /usr/bin/chromium
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 STACK_NAME ?= parley-dev
 
-.PHONY: test test-python test-web web chromium lint run bench openapi docs fuzz test-sfn-local build deploy-web clean
+.PHONY: test test-python test-web web chromium lint verify run bench openapi docs fuzz test-sfn-local build deploy-web clean
 
 $(STAMP): requirements-dev.txt functions/shared/requirements.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	@touch $@
 
-$(LINT_STAMP): $(STAMP) requirements-lint.txt
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-lint.txt
+$(LINT_STAMP): requirements-lint.txt
+	@test -x $(LINT_BIN)/python || $(PYTHON) -m venv $(LINT_VENV)
+	$(LINT_BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-lint.txt
 	@touch $@
 
-## test: install into .venv and web/node_modules, then ruff, cfn-lint, the pytest suite and the web app's tests
+$(NODE_STAMP): verify/package.json verify/package-lock.json
+	cd verify && npm ci --no-audit --no-fund --ignore-scripts --loglevel=error
+	@touch $@
+
+## test: install into .venv and web/node_modules, then ruff, cfn-lint, the pytest suite (with make verify
+# beside it) and the web app's tests
 test: test-python test-web
 
+# verify is mostly installs, sam build and child interpreters: it overlaps pytest well on two cores; its log
+# follows the tests' and either failing fails the target.
 test-python: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/cfn-lint template.yaml
-	$(BIN)/python -m pytest
+	@mkdir -p .aws-sam; $(MAKE) --no-print-directory verify > .aws-sam/verify.log 2>&1 & verify=$$!; \
+	$(BIN)/python -m pytest; tests=$$?; \
+	wait $$verify; verified=$$?; echo "---- make verify ----"; cat .aws-sam/verify.log; \
+	if [ $$verified -ne 0 ]; then echo "make verify FAILED (above; also in .aws-sam/verify.log)"; fi; \
+	exit $$(( tests != 0 || verified != 0 ))
 
 ## test-web: the web app's unit tests (Vitest) and browser tests (Playwright in headless chromium, local stack)
 test-web: $(STAMP) web chromium
@@ -59,12 +82,27 @@ chromium:
 			chromium fonts-nanum fonts-noto-color-emoji espeak-ng; \
 	fi
 
-## lint: everything in test's static checks, plus mypy and sam validate --lint
-lint: $(LINT_STAMP)
+## lint: ruff, cfn-lint, mypy (in .venv, on the layer's versions) and sam validate --lint
+lint: $(STAMP) $(LINT_STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/cfn-lint template.yaml
 	$(BIN)/mypy
-	$(BIN)/sam validate --lint --region us-east-1
+	$(LINT_BIN)/sam validate --lint --region $(REGION)
+
+## verify: what moto cannot see - sam build + validate, limits, IAM lint, ASL, handler imports (docs/operations.md)
+verify: $(VERIFIED)
+
+$(BUILT): $(LINT_STAMP) $(BUILD_INPUTS)
+	$(LINT_BIN)/sam build --region $(REGION)
+	@touch $@
+
+$(VERIFIED): $(BUILT) $(STAMP) $(LINT_STAMP) $(NODE_STAMP) $(VERIFY_INPUTS)
+	@rm -f $@
+	$(LINT_BIN)/sam validate --lint --region $(REGION)
+	$(LINT_BIN)/python -m verify template
+	node verify/node_modules/.bin/asl-validator $$(sed 's/^/--json-path /' .aws-sam/verify/asl-files.txt)
+	$(BIN)/python -m verify imports
+	@touch $@
 
 ## run: the local stack - the API on http://127.0.0.1:$(PORT), the web app on port $(PORT)+2, emulated AWS
 run: $(STAMP)
@@ -92,9 +130,8 @@ bench: $(STAMP)
 test-sfn-local: $(STAMP)
 	$(BIN)/python -m pytest -m sfn_local -rs
 
-## build: sam build (no container) - needs the lint tools
-build: $(LINT_STAMP)
-	$(BIN)/sam build --region us-east-1
+## build: sam build (no container), reused while its inputs are unchanged
+build: $(BUILT)
 
 ## deploy-web: build the app, write config.json from the stack's outputs, sync the bucket, invalidate CloudFront
 deploy-web: web

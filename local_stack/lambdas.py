@@ -9,6 +9,10 @@ transcription and analysis workflows, whose tasks are functions too) must let th
 as separate Lambda environments would: a module-level ``PAUSE`` of a function's module is replaced
 by ``pause``, which gives up the lock while it sleeps and takes it back with the environment of
 the invocation that paused. ``released()`` does the same around any block.
+
+A handler's own ``lambda:Invoke`` of a template function is routed here too (``direct_invocations``):
+a synchronous one runs in the caller's thread, an asynchronous one (``InvocationType=Event``) in a
+thread of its own once the caller's turn ends.
 """
 
 from __future__ import annotations
@@ -160,11 +164,33 @@ class FunctionRunner:
 
 
 # -- one function invoking another ----------------------------------------------------------------
-def direct_invocations(runner: FunctionRunner) -> Callable[[], None]:
-    """Run a synchronous ``lambda:Invoke`` of one of the template's functions, made by a handler,
-    right here in the calling thread (the chat function's ``get_transcribe_url`` invokes the
-    stream-URL function). Through moto server it would run in the server's thread and wait for the
-    caller's turn, which the caller holds while it waits for the answer. Returns the undo."""
+AsyncRunner = Callable[[Callable[[], Any]], None]
+
+
+def in_a_thread(invocation: Callable[[], Any]) -> None:
+    """Lambda's asynchronous invocation here: the function runs in its own thread, after the caller's
+    turn (the lock) is free, as a separate execution environment would. Its failure is logged, as
+    Lambda would log it; nobody waits for it."""
+    def run() -> None:
+        try:
+            invocation()
+        except Exception:  # Lambda reports an async invocation's error in the function's log only
+            import logging
+
+            logging.getLogger("local_stack").exception("Asynchronous invocation failed")
+
+    threading.Thread(target=run, name="parley-async-invoke", daemon=True).start()
+
+
+def direct_invocations(runner: FunctionRunner, *, run_async: AsyncRunner = in_a_thread) -> Callable[[], None]:
+    """Run a ``lambda:Invoke`` of one of the template's functions, made by a handler, right here.
+
+    Synchronous (``RequestResponse``): in the calling thread (the chat function's ``get_transcribe_url``
+    invokes the stream-URL function). Through moto server it would run in the server's thread and wait
+    for the caller's turn, which the caller holds while it waits for the answer.
+    Asynchronous (``Event``, the WebSocket message function starting its answer): handed to
+    ``run_async`` (a thread by default; tests pass a queue they drain) and answered 202 at once, as
+    Lambda does. Returns the undo."""
     import io
     from urllib.parse import unquote
 
@@ -174,15 +200,24 @@ def direct_invocations(runner: FunctionRunner) -> Callable[[], None]:
 
     def before_call(params: dict[str, Any], **_: Any) -> tuple[Any, dict[str, Any]] | None:
         headers = params.get("headers") or {}
-        if headers.get("X-Amz-Invocation-Type", "RequestResponse") != "RequestResponse":
+        kind = headers.get("X-Amz-Invocation-Type", "RequestResponse")
+        if isinstance(kind, bytes):
+            kind = kind.decode()
+        if kind not in ("RequestResponse", "Event"):
             return None
         name = unquote(str(params.get("url_path", "")).split("/functions/", 1)[-1].split("/", 1)[0])
         if name not in runner.by_name and name not in runner.specs:
             return None
         body = params.get("body") or b"{}"
+        event = json.loads(body)
+        if kind == "Event":
+            run_async(lambda: runner.invoke(name, event))
+            empty = StreamingBody(io.BytesIO(b""), 0)
+            return AWSResponse(str(params.get("url_path", "")), 202, HTTPHeaders(), None), {
+                "StatusCode": 202, "Payload": empty}
         parsed: dict[str, Any] = {"StatusCode": 200, "ExecutedVersion": "$LATEST"}
         try:
-            payload = json.dumps(runner.invoke(name, json.loads(body))).encode()
+            payload = json.dumps(runner.invoke(name, event)).encode()
         except Exception as exc:  # what Lambda answers for a handler's unhandled exception
             parsed["FunctionError"] = "Unhandled"
             payload = json.dumps({"errorType": type(exc).__name__, "errorMessage": str(exc)}).encode()

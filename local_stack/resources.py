@@ -58,7 +58,8 @@ def provision(stack: Stack, *, session: boto3.session.Session | None = None) -> 
                 Bucket=name, LifecycleConfiguration={"Rules": lifecycle_rules(props["LifecycleConfiguration"])})
         if "CorsConfiguration" in props:
             s3.put_bucket_cors(Bucket=name, CORSConfiguration={"CORSRules": [
-                {{"MaxAge": "MaxAgeSeconds"}.get(k, k): v for k, v in rule.items() if k != "Id"}
+                {{"MaxAge": "MaxAgeSeconds", "ExposedHeaders": "ExposeHeaders"}.get(k, k): v  # CloudFormation -> S3 API
+                 for k, v in rule.items() if k != "Id"}
                 for rule in props["CorsConfiguration"]["CorsRules"]]})
         created[logical_id] = name
     events = session.client("events")

@@ -305,7 +305,7 @@ def test_tts_is_post_speech(api: ApiClient, aws: dict[str, str]) -> None:
         assert base64.b64decode(envelope["audio"])
         # without settings, the saved ones (as the route does)
         ok(api.put("/settings", {"accent": "AU", "gender": "female"}))
-        assert ok(act(api, "tts", text="G'day"))["voice"] == "Nicole"
+        assert ok(act(api, "tts", text="G'day"))["voice"] == "Olivia"  # en-AU neural (issue 16)
         error = assert_error(act(api, "tts", text="x" * 3001), 422, "VALIDATION_ERROR")  # as POST /speech
         assert (error["details"][0]["field"], error["details"][0]["type"]) == ("body.text", "string_too_long")
 

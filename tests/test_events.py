@@ -15,9 +15,9 @@ from typing import Any
 import boto3
 import pytest
 
-from local_stack.lambdas import FunctionRunner
+from local_stack.lambdas import FunctionRunner, direct_invocations
 from local_stack.template import Stack
-from parley import keys
+from parley import clients, keys
 from tests import analysis_events, proofreading_events, speech_events
 
 EVENTS = Path(__file__).resolve().parent.parent / "events"
@@ -132,7 +132,19 @@ def test_every_function_has_a_sample_event_and_a_check(stack: Stack) -> None:
     assert files <= set(CHECKS), f"sample events without a check: {sorted(files - set(CHECKS))}"
 
 
+@pytest.fixture
+def async_invocations_inline(runner: FunctionRunner, aws: dict[str, str]) -> Any:
+    """A handler's asynchronous lambda:Invoke of a template function (the WebSocket message
+    function starting its answer) runs right away, in-process, as it would in its own invocation."""
+    undo = direct_invocations(runner, run_async=lambda invocation: invocation())
+    clients.reset()  # clients copy the session's hooks when made
+    yield
+    undo()
+    clients.reset()
+
+
 @pytest.mark.parametrize("path", _event_files(), ids=lambda p: p.stem)
+@pytest.mark.usefixtures("async_invocations_inline")
 def test_sample_event_through_its_handler(path: Path, runner: FunctionRunner, aws: dict[str, str]) -> None:
     event = json.loads(path.read_text(encoding="utf-8"))
     spec = next(s for s in runner.specs.values() if s.code_uri.name == path.stem)

@@ -14,9 +14,9 @@ from local_stack.lambdas import FunctionRunner
 from local_stack.template import Stack
 from parley import jsonlimits
 from tests.conftest import ApiClient, assert_error
-from tests.test_proofreading_websocket import Sockets, Ws, sockets
+from tests.test_proofreading_websocket import Sockets, Ws, sockets, ws
 
-__all__ = ["sockets"]  # the WebSocket tests' fixture, reused here
+__all__ = ["sockets", "ws"]  # the WebSocket tests' fixtures, reused here
 DEEP = "[" * 5_000 + "]" * 5_000
 DEEP_IN_A_FIELD = '{"message": ' + '{"a": ' * 5_000 + "1" + "}" * 5_000 + "}"
 HUGE_NUMBER = '{"limit": ' + "9" * 5_000 + "}"
@@ -65,9 +65,7 @@ def test_hostile_query_values_are_4xx(api: ApiClient, query: str) -> None:
     assert 400 <= response.status < 500, response.body
 
 
-def test_the_websocket_answers_hostile_json_with_an_error_message(runner: FunctionRunner, aws: dict[str, str],
-                                                                  sockets: Sockets) -> None:
-    ws = Ws(runner)
+def test_the_websocket_answers_hostile_json_with_an_error_message(ws: Ws, sockets: Sockets) -> None:
     connection_id = ws.connect(f"hostile-{uuid.uuid4().hex[:10]}")
     for body in BODIES.values():
         assert ws.send(connection_id, body) == {"statusCode": 200}  # the message function did not crash

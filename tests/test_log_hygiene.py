@@ -20,10 +20,10 @@ from local_stack.speech import NO_OUTPUT, emulate_speech
 from local_stack.template import Stack
 from parley.observability import logger
 from tests.conftest import ApiClient, assert_error
-from tests.test_proofreading_websocket import Sockets, Ws, sockets
+from tests.test_proofreading_websocket import Sockets, Ws, sockets, ws
 from tests.test_transcription_workflow import WEBM, FakeTranscribe
 
-__all__ = ["sockets"]  # the WebSocket tests' fixture, reused here
+__all__ = ["sockets", "ws"]  # the WebSocket tests' fixtures, reused here
 EVENTS = Path(__file__).resolve().parent.parent / "events"
 
 
@@ -58,7 +58,7 @@ def logs() -> Iterator[Capture]:
 
 
 def test_a_scripted_run_logs_no_device_id_only_its_hash(api: ApiClient, runner: FunctionRunner, workflows: Any,
-                                                         bus: BusRelay, sockets: Sockets, aws: dict[str, str],
+                                                         bus: BusRelay, sockets: Sockets, ws: Ws, aws: dict[str, str],
                                                          logs: Capture, capsys: pytest.CaptureFixture[str]) -> None:
     # Given three devices with recognisable ids
     devices = [f"scanned-{name}-{uuid.uuid4().hex[:10]}" for name in ("learner", "writer", "stranger")]
@@ -92,7 +92,6 @@ def test_a_scripted_run_logs_no_device_id_only_its_hash(api: ApiClient, runner: 
     assert_error(stranger.get(f"/sessions/{sid}"), 404, "NOT_FOUND")
     assert_error(stranger.post("/sessions", {"accent": "FR"}), 422, "VALIDATION_ERROR")
     assert_error(stranger.get("/sessions", query="cursor=not-a-cursor"), 400, "INVALID_CURSOR")
-    ws = Ws(runner)
     connection = ws.connect(devices[1])
     ws.send(connection, {"action": "sendMessage", "text": "Proofread this, plese."})
     ws.disconnect(connection)

@@ -152,3 +152,19 @@ def test_the_drop_hook_can_cut_a_stream_midway(local_ws: LocalWs) -> None:
         seen, closed = drain(ws)
         assert closed.rcvd is None  # cut, not closed
         assert seen[0] == "accepted" and len(seen) == 2 and "complete" not in seen
+
+
+def test_a_resend_after_a_reconnect_is_answered_once(local_ws: LocalWs) -> None:
+    """The answer runs in its own (asynchronous) invocation; the client leaves, reconnects and resends
+    the same requestId: it gets the answer - resumed or replayed - and the model runs once."""
+    message = json.dumps({"action": "sendMessage", "requestId": "again-1", "text": "teh end"})
+    with local_ws.connect("deviceId=local-ws-device-06") as first:
+        first.send(message)
+        assert receive(first) == {"type": "accepted", "requestId": "again-1", "mode": "proofread"}
+    with local_ws.connect("deviceId=local-ws-device-06") as second:
+        second.send(message)
+        frames = until(second, "complete")
+        assert frames[-1]["type"] == "complete" and frames[-1]["result"]["correctedText"] == "the end"
+        assert frames[0]["type"] == "resumed" or frames[0].get("replayed") is True  # still running, or done
+        second.send(message)
+        assert receive(second)["replayed"] is True  # finished now, whatever it was a moment ago

@@ -1,11 +1,12 @@
-"""The proofreading WebSocket API: $connect (authorizer + connect), messages streamed to the
-connection through moto's apigatewaymanagementapi, $disconnect, and gone connections."""
+"""The proofreading WebSocket API: $connect (authorizer + connect), messages acknowledged by the route
+and answered by the function's own asynchronous invocation, streamed to the connection through moto's
+apigatewaymanagementapi, $disconnect, gone connections, and resends (replayed or resumed)."""
 
 from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote
@@ -16,10 +17,10 @@ from boto3.dynamodb.conditions import Key
 from moto.apigatewaymanagementapi.models import ApiGatewayManagementApiBackend
 from moto.core.exceptions import JsonRESTError
 
-from local_stack.lambdas import FunctionRunner
-from parley import keys
+from local_stack.lambdas import FunctionRunner, direct_invocations
+from parley import clients, keys
 from parley.ai.types import AiAnswer, AiRequest, ProviderError, TokenUsage
-from parley.proofreading import service
+from parley.proofreading import service, websocket
 from parley.proofreading.websocket import FRAME_LIMIT_BYTES, MESSAGE_LIMIT_BYTES, split_text
 
 DOMAIN = "abc123defg.execute-api.us-east-1.amazonaws.com"
@@ -71,10 +72,12 @@ def sockets(aws: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Sockets:
 
 
 class Ws:
-    """Events as API Gateway's WebSocket API sends them to the template's functions."""
+    """Events as API Gateway's WebSocket API sends them to the template's functions. The message
+    function's asynchronous invocations (the answers) wait in ``pending`` until ``run_pending``."""
 
-    def __init__(self, runner: FunctionRunner) -> None:
+    def __init__(self, runner: FunctionRunner, pending: list[Callable[[], Any]]) -> None:
         self.runner = runner
+        self.pending = pending
 
     def context(self, connection_id: str, route: str, event_type: str, **extra: Any) -> dict[str, Any]:
         return {"routeKey": route, "eventType": event_type, "connectionId": connection_id, "domainName": DOMAIN,
@@ -97,10 +100,21 @@ class Ws:
         assert result == {"statusCode": 200}
         return connection_id
 
-    def send(self, connection_id: str, message: Any, route: str = "sendMessage") -> Any:
+    def send(self, connection_id: str, message: Any, route: str = "sendMessage", *, answer: bool = True) -> Any:
+        """The route's invocation; then (``answer``) the asynchronous invocations it started."""
         body = message if isinstance(message, str) else json.dumps(message, ensure_ascii=False)
-        return self.runner.invoke("WsMessageFunction", {
+        result = self.runner.invoke("WsMessageFunction", {
             "body": body, "isBase64Encoded": False, "requestContext": self.context(connection_id, route, "MESSAGE")})
+        if answer:
+            self.run_pending()
+        return result
+
+    def run_pending(self) -> int:
+        ran = 0
+        while self.pending:
+            self.pending.pop(0)()
+            ran += 1
+        return ran
 
     def disconnect(self, connection_id: str) -> Any:
         return self.runner.invoke("WsDisconnectFunction", {
@@ -109,8 +123,24 @@ class Ws:
 
 
 @pytest.fixture
-def ws(runner: FunctionRunner, aws: dict[str, str], sockets: Sockets) -> Ws:
-    return Ws(runner)
+def ws(runner: FunctionRunner, aws: dict[str, str], sockets: Sockets) -> Iterator[Ws]:
+    pending: list[Callable[[], Any]] = []
+    undo = direct_invocations(runner, run_async=pending.append)  # lambda:Invoke (Event) -> pending
+    clients.reset()  # a client copies the session's hooks when it is made: make the lambda client now
+    yield Ws(runner, pending)
+    undo()
+    clients.reset()
+
+
+@pytest.fixture
+def grace(runner: FunctionRunner, monkeypatch: pytest.MonkeyPatch) -> Callable[[float], None]:
+    """Set how long an answer waits for a client that went away (the template says 20 s)."""
+    module = runner.module("WsMessageFunction")
+
+    def set_grace(seconds: float) -> None:
+        monkeypatch.setattr(module, "ENV", module.ENV.model_copy(update={"ws_resume_grace_seconds": seconds}))
+
+    return set_grace
 
 
 class Streamer:
@@ -276,7 +306,8 @@ def test_a_stream_failing_midway_sends_an_error_and_saves_nothing(ws: Ws, device
 
 
 def test_a_gone_connection_is_cleaned_up_and_the_stream_released(ws: Ws, device: str, sockets: Sockets, engine: Any,
-                                                                aws: dict[str, str]) -> None:
+                                                                aws: dict[str, str], grace: Any) -> None:
+    grace(0)  # no waiting for the client to come back
     streamer = engine(Streamer("y" * 20_000, delta=500))
     connection_id = ws.connect(device)
     sockets.gone_after[connection_id] = 3  # the client leaves after the third message
@@ -317,8 +348,11 @@ def test_errors_before_the_model_is_called_arrive_as_error_messages(
     ws.send(connection_id, {"action": "sendMessage", "requestId": "r4", "text": "가" * 10_001})
     ws.send(connection_id, {"action": "sendMessage", "requestId": "r5", "text": "x",
                             "promptId": "01JAAAAAAAAAAAAAAAAAAAAAAA"})
-    codes = [(m["requestId"], m["error"]["code"]) for m in sockets.messages(connection_id)]
-    assert codes == [("r4", "VALIDATION_ERROR"), ("r5", "NOT_FOUND")]
+    messages = sockets.messages(connection_id)
+    # Too long is refused by the route itself; a missing prompt is found by the answer, after "accepted".
+    assert [(m["type"], m["requestId"]) for m in messages] == [("error", "r4"), ("accepted", "r5"), ("error", "r5")]
+    codes = [(m["requestId"], m["error"]["code"]) for m in messages if m["type"] == "error"]
+    assert codes == [("r4", "VALIDATION_ERROR"), ("r5", "NOT_FOUND")]  # the schema's maxLength, as over REST
     assert streamer.calls == 0
 
 
@@ -327,3 +361,266 @@ def test_split_text_respects_the_byte_budget_with_escapes_and_multibyte() -> Non
     pieces = split_text(text, 1_000)
     assert "".join(pieces) == text
     assert all(len(json.dumps(p, ensure_ascii=False).encode()) - 2 <= 1_000 for p in pieces)
+
+
+# -- acknowledged at once, answered by the function's own asynchronous invocation (issue 16) -------
+def request_item(aws: dict[str, str], owner: str, request_id: str) -> dict[str, Any]:
+    return boto3.resource("dynamodb").Table(aws["Table"]).get_item(
+        Key={"PK": owner, "SK": keys.ws_request_sk(request_id)})["Item"]
+
+
+def test_the_route_only_acknowledges_and_the_answer_runs_in_its_own_invocation(
+        ws: Ws, device: str, sockets: Sockets, engine: Any, aws: dict[str, str]) -> None:
+    streamer = engine(Streamer("An answer that takes its time.", delta=5))
+    connection_id = ws.connect(device)
+
+    assert ws.send(connection_id, {"action": "sendMessage", "requestId": "a1", "mode": "chat", "text": "hi"},
+                   answer=False) == {"statusCode": 200}
+
+    # Given back to API Gateway with only the acknowledgement sent and no model call made...
+    assert sockets.messages(connection_id) == [{"type": "accepted", "requestId": "a1", "mode": "chat"}]
+    assert streamer.calls == 0 and len(ws.pending) == 1
+    assert request_item(aws, f"DEVICE#{device}", "a1")["status"] == "queued"
+    # ...the answer comes from the asynchronous invocation.
+    assert ws.run_pending() == 1
+    messages = sockets.messages(connection_id)
+    assert messages[-1]["type"] == "complete" and messages[-1]["result"]["text"] == "An answer that takes its time."
+    assert "replayed" not in messages[-1]
+    assert request_item(aws, f"DEVICE#{device}", "a1")["status"] == "complete"
+    assert streamer.calls == 1
+
+
+def test_a_request_without_an_id_gets_one_in_the_acknowledgement(ws: Ws, device: str, sockets: Sockets) -> None:
+    connection_id = ws.connect(device)
+    ws.send(connection_id, {"action": "sendMessage", "text": "teh end"})
+    messages = sockets.messages(connection_id)
+    rid = messages[0]["requestId"]
+    assert messages[0]["type"] == "accepted" and rid.startswith("r-")
+    assert {m["requestId"] for m in messages} == {rid} and messages[-1]["type"] == "complete"
+
+
+def test_a_resent_finished_request_is_replayed_without_a_model_call(
+        ws: Ws, device: str, sockets: Sockets, engine: Any, aws: dict[str, str]) -> None:
+    streamer = engine(Streamer('{"corrections": [{"original": "teh", "replacement": "the", "offset": 0, '
+                               '"category": "spelling", "explanation": "Typo."}]}'))
+    first = ws.connect(device)
+    message = {"action": "sendMessage", "requestId": "p1", "mode": "proofread", "text": "teh end"}
+    ws.send(first, message)
+    original = sockets.messages(first)[-1]
+    assert original["type"] == "complete" and original["result"]["correctedText"] == "the end"
+
+    again = ws.connect(device)  # the client reconnected and resends what it had not seen finish
+    ws.send(again, message)
+
+    (replay,) = sockets.messages(again)
+    assert replay == {**original, "replayed": True}
+    assert streamer.calls == 1 and ws.pending == []
+    assert len(conversation_items(aws, f"DEVICE#{device}")) == 2  # one conversation, one exchange
+
+
+def test_a_resent_failed_request_replays_its_error(ws: Ws, device: str, sockets: Sockets, engine: Any) -> None:
+    streamer = engine(Streamer("x" * 5_000, fail_after=2, delta=50))
+    connection_id = ws.connect(device)
+    message = {"action": "sendMessage", "requestId": "f1", "mode": "chat", "text": "hello"}
+    ws.send(connection_id, message)
+    failure = sockets.messages(connection_id)[-1]
+    assert failure["error"]["code"] == "AI_UNAVAILABLE"
+
+    ws.send(connection_id, message)
+
+    assert sockets.messages(connection_id)[-1] == {**failure, "replayed": True}
+    assert streamer.calls == 1
+
+
+def test_a_request_id_reused_for_another_text_is_refused(ws: Ws, device: str, sockets: Sockets, engine: Any) -> None:
+    streamer = engine(Streamer("Fine."))
+    connection_id = ws.connect(device)
+    ws.send(connection_id, {"action": "sendMessage", "requestId": "c1", "mode": "chat", "text": "one"})
+    ws.send(connection_id, {"action": "sendMessage", "requestId": "c1", "mode": "chat", "text": "two"})
+    last = sockets.messages(connection_id)[-1]
+    assert last["type"] == "error" and last["error"]["code"] == "CONFLICT"
+    assert "new requestId" in last["error"]["message"]
+    assert streamer.calls == 1
+
+
+def test_another_owner_cannot_replay_or_take_over_a_request(ws: Ws, device: str, sockets: Sockets,
+                                                             engine: Any) -> None:
+    streamer = engine(Streamer("Mine."))
+    mine = ws.connect(device)
+    theirs = ws.connect(f"other-{uuid.uuid4().hex[:12]}")
+    message = {"action": "sendMessage", "requestId": "o1", "mode": "chat", "text": "hi"}
+    ws.send(mine, message)
+    ws.send(theirs, message)  # the same requestId from another owner is another request
+    assert sockets.messages(theirs)[0]["type"] == "accepted"
+    assert "replayed" not in sockets.messages(theirs)[-1]
+    assert streamer.calls == 2
+
+
+class Reconnecting(Streamer):
+    """Streams; after ``at`` deltas the client shows up on another connection and resends."""
+
+    def __init__(self, text: str, *, at: int, resend: Callable[[], None], delta: int = 40) -> None:
+        super().__init__(text, delta=delta)
+        self.at = at
+        self.resend = resend
+
+    def stream(self, request: AiRequest) -> Iterator[str | AiAnswer]:
+        for n, part in enumerate(super().stream(request)):
+            if n == self.at:
+                self.resend()
+            yield part
+
+
+def assert_resumed_whole(messages: list[dict[str, Any]], answer: str) -> dict[str, Any]:
+    """The new connection's frames: ``resumed`` with the text so far, then contiguous deltas, then
+    ``complete`` - together exactly the answer."""
+    assert messages[0]["type"] == "resumed"
+    seq = messages[0]["seq"]
+    text = messages[0]["text"]
+    for m in messages[1:-1]:
+        assert m["type"] == "delta" and m["seq"] == seq + 1, m
+        seq, text = m["seq"], text + m["text"]
+    assert text == answer
+    assert messages[-1]["type"] == "complete"
+    return messages[-1]
+
+
+def test_a_client_that_comes_back_mid_answer_gets_the_text_so_far_then_the_rest(
+        ws: Ws, device: str, sockets: Sockets, engine: Any, aws: dict[str, str]) -> None:
+    answer = "".join(f"sentence {n}. " for n in range(400))
+    first = ws.connect(device)
+    second: list[str] = []
+    message = {"action": "sendMessage", "requestId": "m1", "mode": "chat", "text": "tell me"}
+
+    def reconnect_and_resend() -> None:
+        sockets.gone.add(first)  # the old connection is dead: the next post answers 410
+        second.append(ws.connect(device))
+        ws.send(second[0], message, answer=False)  # the route: the request is running, so it moves
+
+    streamer = engine(Reconnecting(answer, at=30, resend=reconnect_and_resend))
+    ws.send(first, message)
+
+    old = sockets.messages(first)
+    assert old[0]["type"] == "accepted" and all(m["type"] == "delta" for m in old[1:])
+    complete = assert_resumed_whole(sockets.messages(second[0]), answer)
+    assert complete["result"]["text"] == answer
+    assert sockets.messages(second[0])[0]["seq"] >= old[-1]["seq"]  # nothing the client had is missing
+    assert streamer.calls == 1 and ws.pending == []
+    assert request_item(aws, f"DEVICE#{device}", "m1")["connectionId"] == second[0]
+    assert len(conversation_items(aws, f"DEVICE#{device}")) == 2
+
+
+def test_an_answer_follows_a_resend_on_another_live_connection(
+        ws: Ws, device: str, sockets: Sockets, engine: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(websocket, "FOLLOW_CHECK_SECONDS", 0.0)  # look up the connection on every post
+    answer = "word " * 2_000
+    first = ws.connect(device)
+    second: list[str] = []
+    message = {"action": "sendMessage", "requestId": "l1", "mode": "chat", "text": "go"}
+
+    def resend_elsewhere() -> None:
+        second.append(ws.connect(device))  # e.g. a second tab; the first connection stays open
+        ws.send(second[0], message, answer=False)
+
+    streamer = engine(Reconnecting(answer, at=10, resend=resend_elsewhere))
+    ws.send(first, message)
+
+    assert sockets.messages(first)[-1]["type"] == "delta"  # the first connection got no more once it moved
+    assert_resumed_whole(sockets.messages(second[0]), answer)
+    assert streamer.calls == 1
+
+
+def test_a_resend_before_the_answer_started_moves_it_there(ws: Ws, device: str, sockets: Sockets,
+                                                           engine: Any) -> None:
+    streamer = engine(Streamer("Short answer.", delta=4))
+    first = ws.connect(device)
+    message = {"action": "sendMessage", "requestId": "q1", "mode": "chat", "text": "hi"}
+    ws.send(first, message, answer=False)
+    second = ws.connect(device)
+    ws.send(second, message, answer=False)  # still queued: it moves, nothing runs twice
+    assert sockets.messages(second) == [] and len(ws.pending) == 1
+
+    ws.run_pending()
+
+    assert sockets.messages(first) == [{"type": "accepted", "requestId": "q1", "mode": "chat"}]
+    messages = sockets.messages(second)
+    assert messages[0] == {"type": "resumed", "requestId": "q1", "seq": 0, "text": ""}
+    assert_resumed_whole(messages, "Short answer.")
+    assert streamer.calls == 1
+
+
+def test_a_request_whose_answer_never_started_runs_again_on_a_resend(
+        ws: Ws, device: str, sockets: Sockets, engine: Any, aws: dict[str, str]) -> None:
+    streamer = engine(Streamer("Eventually."))
+    connection_id = ws.connect(device)
+    message = {"action": "sendMessage", "requestId": "s1", "mode": "chat", "text": "hi"}
+    ws.send(connection_id, message, answer=False)
+    stale = ws.pending.pop()  # Lambda dropped the invocation (older than MaximumEventAgeInSeconds)
+    boto3.resource("dynamodb").Table(aws["Table"]).update_item(
+        Key={"PK": f"DEVICE#{device}", "SK": keys.ws_request_sk("s1")},
+        UpdateExpression="SET leaseUntil = :past", ExpressionAttributeValues={":past": 1})
+
+    ws.send(connection_id, message)  # the resend runs it
+    stale()  # a late delivery of the first invocation changes nothing
+
+    messages = sockets.messages(connection_id)
+    assert [m["type"] for m in messages].count("accepted") == 2
+    assert [m["type"] for m in messages].count("complete") == 1
+    assert streamer.calls == 1
+
+
+def test_a_client_gone_past_the_grace_ends_the_answer_and_a_resend_replays_why(
+        ws: Ws, device: str, sockets: Sockets, engine: Any, aws: dict[str, str], grace: Any) -> None:
+    grace(0)
+    streamer = engine(Streamer("z" * 10_000, delta=500))
+    first = ws.connect(device)
+    sockets.gone_after[first] = 2
+    message = {"action": "sendMessage", "requestId": "g1", "mode": "chat", "text": "hi"}
+    ws.send(first, message)
+    assert streamer.closed and conversation_items(aws, f"DEVICE#{device}") == []
+
+    again = ws.connect(device)
+    ws.send(again, message)
+
+    (replay,) = sockets.messages(again)
+    assert replay["replayed"] is True and replay["error"]["code"] == "CONNECTION_CLOSED"
+    assert streamer.calls == 1
+
+
+def test_an_answer_that_cannot_be_started_is_reported_and_forgotten(
+        ws: Ws, device: str, sockets: Sockets, engine: Any, aws: dict[str, str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    streamer = engine(Streamer("Later."))
+    connection_id = ws.connect(device)
+    message = {"action": "sendMessage", "requestId": "d1", "mode": "chat", "text": "hi"}
+    real_client = clients.client
+
+    class Unreachable:
+        def invoke(self, **_: Any) -> None:
+            raise ConnectionError("Lambda is unreachable")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(clients, "client", lambda service, **kw: Unreachable() if service == "lambda"
+                      else real_client(service, **kw))
+        ws.send(connection_id, message)
+
+    assert [m["type"] for m in sockets.messages(connection_id)] == ["accepted", "error"]
+    assert sockets.messages(connection_id)[-1]["error"]["code"] == "SERVICE_UNAVAILABLE"
+    assert "Item" not in boto3.resource("dynamodb").Table(aws["Table"]).get_item(
+        Key={"PK": f"DEVICE#{device}", "SK": keys.ws_request_sk("d1")})
+    ws.send(connection_id, message)  # so the resend simply runs
+    assert sockets.messages(connection_id)[-1]["type"] == "complete" and streamer.calls == 1
+
+
+def test_ping_writes_nothing(ws: Ws, device: str, sockets: Sockets) -> None:
+    connection_id = ws.connect(device)
+    calls: list[str] = []
+
+    def count(model: Any, **_: Any) -> None:
+        calls.append(model.name)
+
+    clients.table("parley-test").meta.client.meta.events.register("before-call.dynamodb.*", count)
+    ws.send(connection_id, {"action": "ping", "requestId": "p9"}, route="ping")
+    assert sockets.messages(connection_id)[-1]["type"] == "pong"
+    assert calls == ["GetItem"]  # the connection's owner; no request record, no write
+    assert ws.pending == []

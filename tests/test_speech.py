@@ -14,22 +14,23 @@ from botocore.stub import Stubber
 
 from local_stack.speech import emulate_speech
 from parley import clients
-from parley.speech import MAX_TEXT_CHARS, POLLY_VOICES, SEED_VOICES, choose_voice
+from parley.speech import ACCENT_LANGUAGES, MAX_TEXT_CHARS, POLLY_VOICES, choose_voice
 from tests.conftest import ApiClient, assert_error
 
 # Polly's published voice list (docs.aws.amazon.com/polly/latest/dg/available-voices.html), checked
-# by hand: Joanna, Matthew, Amy and Brian have neural and standard; Nicole, Russell and Aditi are
-# standard only.
+# by hand: the voices of our four accents, with their genders and engines.
 PUBLISHED = {
-    "Joanna": ("en-US", {"neural", "standard"}), "Matthew": ("en-US", {"neural", "standard"}),
-    "Amy": ("en-GB", {"neural", "standard"}), "Brian": ("en-GB", {"neural", "standard"}),
-    "Nicole": ("en-AU", {"standard"}), "Russell": ("en-AU", {"standard"}), "Aditi": ("en-IN", {"standard"}),
+    "Joanna": ("en-US", "female", {"neural", "standard"}), "Matthew": ("en-US", "male", {"neural", "standard"}),
+    "Amy": ("en-GB", "female", {"neural", "standard"}), "Brian": ("en-GB", "male", {"neural", "standard"}),
+    "Olivia": ("en-AU", "female", {"neural"}), "Nicole": ("en-AU", "female", {"standard"}),
+    "Russell": ("en-AU", "male", {"standard"}),
+    "Kajal": ("en-IN", "female", {"neural"}), "Aditi": ("en-IN", "female", {"standard"}),
 }
-EXPECTED = {  # accent, gender -> voice, engine (seed 000's table, engines as published)
-    ("US", "female"): ("Joanna", "neural"), ("US", "male"): ("Matthew", "neural"),
-    ("UK", "female"): ("Amy", "neural"), ("UK", "male"): ("Brian", "neural"),
-    ("AU", "female"): ("Nicole", "standard"), ("AU", "male"): ("Russell", "standard"),
-    ("IN", "female"): ("Aditi", "standard"), ("IN", "male"): ("Aditi", "standard"),
+EXPECTED = {  # accent, gender -> voice, engine, the voice's gender
+    ("US", "female"): ("Joanna", "neural", "female"), ("US", "male"): ("Matthew", "neural", "male"),
+    ("UK", "female"): ("Amy", "neural", "female"), ("UK", "male"): ("Brian", "neural", "male"),
+    ("AU", "female"): ("Olivia", "neural", "female"), ("AU", "male"): ("Russell", "standard", "male"),
+    ("IN", "female"): ("Kajal", "neural", "female"), ("IN", "male"): ("Kajal", "neural", "female"),
 }
 
 
@@ -40,8 +41,17 @@ def polly(aws: dict[str, str]) -> Iterator[None]:
 
 
 def test_the_voice_table_matches_pollys_published_support() -> None:
-    assert {v: (p.language_code, set(p.engines)) for v, p in POLLY_VOICES.items()} == PUBLISHED
-    assert set(SEED_VOICES) == set(EXPECTED)
+    assert {v: (p.language_code, p.gender, set(p.engines)) for v, p in POLLY_VOICES.items()} == PUBLISHED
+    assert {(a, g) for a in ACCENT_LANGUAGES for g in ("female", "male")} == set(EXPECTED)
+
+
+@pytest.mark.parametrize(("accent", "gender"), sorted(EXPECTED))
+def test_neural_wherever_the_accent_has_a_neural_voice_of_that_gender(accent: str, gender: str) -> None:
+    choice = choose_voice(accent, gender)  # type: ignore[arg-type]
+    same = [v for v, (lang, g, _) in PUBLISHED.items() if lang == ACCENT_LANGUAGES[accent] and g == gender]
+    has_neural = any("neural" in PUBLISHED[v][2] for v in same)
+    assert (choice.engine == "neural") == has_neural or not same
+    assert choice.language_code == ACCENT_LANGUAGES[accent]  # the accent is always kept
 
 
 @pytest.mark.parametrize(("accent", "gender"), sorted(EXPECTED))
@@ -50,16 +60,24 @@ def test_every_accent_and_gender_speaks_with_its_voice_and_engine(api: ApiClient
     response = api.post("/speech", {"text": "Nice to meet you.", "accent": accent, "gender": gender})
     assert response.status == 200, response.body
     body = response.json()
-    assert (body["voice"], body["engine"]) == EXPECTED[(accent, gender)]
+    assert (body["voice"], body["engine"], body["voiceGender"]) == EXPECTED[(accent, gender)]
     assert body["languageCode"] == PUBLISHED[body["voice"]][0]
     assert body["contentType"] == "audio/mpeg" and base64.b64decode(body["audio"])
     assert body["characters"] == len("Nice to meet you.")
+    assert (body["voiceNote"] is None) == (body["voiceGender"] == gender)
+
+
+def test_an_accent_without_a_voice_of_that_gender_says_so(api: ApiClient, polly: None) -> None:
+    body = api.post("/speech", {"text": "Namaste.", "accent": "IN", "gender": "male"}).json()
+    assert (body["voice"], body["voiceGender"], body["languageCode"]) == ("Kajal", "female", "en-IN")
+    assert body["voiceNote"] == ("Polly has no English (Indian) male voice; Kajal (female) spoke in the same accent "
+                                 "instead.")
 
 
 def test_the_emulated_polly_refuses_an_unsupported_engine(polly: None) -> None:
     with pytest.raises(Exception, match="EngineNotSupported"):
         boto3.client("polly").synthesize_speech(Text="hi", OutputFormat="mp3", VoiceId="Nicole", Engine="neural")
-    assert choose_voice("AU", "female").engine == "standard"
+    assert choose_voice("AU", "female").engine == "neural"  # Olivia, not the seed's standard-only Nicole
 
 
 def test_defaults_come_from_the_saved_settings(api: ApiClient, polly: None) -> None:

@@ -3,40 +3,24 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import tomllib
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from local_stack.template import ROOT, load_template
+from verify.iam import RESOURCE_LESS_ACTIONS
 
 TEMPLATE = load_template()
 RESOURCES: dict[str, Any] = TEMPLATE["Resources"]
 FUNCTIONS = {k: v for k, v in RESOURCES.items() if v["Type"] == "AWS::Serverless::Function"}
 
-# Actions that take no resource-level permission (or only a resource we cannot name ahead of
-# time), so "Resource: *" is the only possible grant. Each is documented in docs/security.md.
-RESOURCE_STAR_ALLOWED = {
-    "polly:SynthesizeSpeech",  # resources are lexicons; we use none, and voices are not resources
-    "polly:DescribeVoices",
-    "transcribe:StartTranscriptionJob",  # job ARNs are created by the call itself
-    "transcribe:GetTranscriptionJob",
-    "transcribe:DeleteTranscriptionJob",
-    "transcribe:StartStreamTranscriptionWebSocket",
-    "transcribe:StartStreamTranscription",
-    # No resource type in the Service Authorization Reference: the task token names the execution.
-    # Only the transcription job-events function has it, and only SendTaskSuccess.
-    "states:SendTaskSuccess",
-    "xray:PutTraceSegments",
-    "xray:PutTelemetryRecords",
-    "xray:GetSamplingRules",
-    "xray:GetSamplingTargets",
-    "cloudwatch:PutMetricData",  # scoped by a namespace condition instead
-    "logs:CreateLogDelivery", "logs:GetLogDelivery", "logs:UpdateLogDelivery", "logs:DeleteLogDelivery",
-    "logs:ListLogDeliveries", "logs:PutResourcePolicy", "logs:DescribeResourcePolicies",
-    "logs:DescribeLogGroups",  # Step Functions logging needs these on "*" (AWS documents it so)
-}
+# The one list of actions that may be granted on "*", each with its reason (make verify holds it to
+# the Service Authorization Reference and lints every statement of the transformed template).
+RESOURCE_STAR_ALLOWED = set(RESOURCE_LESS_ACTIONS)
 
 
 def _statements() -> list[tuple[str, dict[str, Any]]]:
@@ -96,6 +80,14 @@ def test_the_table_has_the_seed_keys_ttl_and_recovery() -> None:
     assert table["TimeToLiveSpecification"] == {"AttributeName": "expiresAt", "Enabled": True}
     assert table["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"] is True
     assert table["BillingMode"] == "PAY_PER_REQUEST"
+
+
+def test_browsers_may_upload_to_the_audio_bucket_from_the_one_allowed_origin_only() -> None:
+    (rule,) = RESOURCES["AudioBucket"]["Properties"]["CorsConfiguration"]["CorsRules"]
+    (prompt_files,) = RESOURCES["PromptFilesBucket"]["Properties"]["CorsConfiguration"]["CorsRules"]
+    assert rule["AllowedOrigins"] == prompt_files["AllowedOrigins"]  # the APIs' one origin, however it is chosen
+    assert set(rule["AllowedMethods"]) == {"PUT", "POST"}  # presigned PUT or POST form; never GET or DELETE
+    assert rule["AllowedHeaders"] == ["Content-Type"]
 
 
 def test_the_audio_bucket_is_private_encrypted_and_self_cleaning() -> None:
@@ -158,6 +150,28 @@ def test_cors_is_never_a_wildcard_and_prod_uses_cognito() -> None:
     assert origin and "*" not in origin.group(1) and origin.group(1).startswith("https://")
 
 
+def _overrides(text: str) -> dict[str, str]:
+    return dict(pair.split("=", 1) for pair in text.split())
+
+
+def test_each_environment_is_its_own_stack_and_device_mode_is_explicit() -> None:
+    config = tomllib.loads((ROOT / "samconfig.toml").read_text(encoding="utf-8"))
+    deploys = {env: section["deploy"]["parameters"] for env, section in config.items()
+               if isinstance(section, dict) and "deploy" in section}
+    # A plain `sam deploy` is exactly `--config-env dev`: it can no longer switch dev to device auth.
+    assert deploys["default"] == deploys["dev"]
+    named = {env: d for env, d in deploys.items() if env != "default"}
+    stacks = [d["stack_name"] for d in named.values()]
+    stages = [_overrides(d["parameter_overrides"])["Stage"] for d in named.values()]
+    assert len(set(stacks)) == len(stacks) and len(set(stages)) == len(stages)  # no two share resources
+    assert all(d["s3_prefix"] == d["stack_name"] for d in deploys.values())
+    device = [env for env, d in named.items() if _overrides(d["parameter_overrides"]).get("AuthMode") == "device"]
+    assert device == ["demo"]
+    assert all(_overrides(d["parameter_overrides"]).get("AuthMode") for d in deploys.values())  # always chosen
+    allowed = TEMPLATE["Parameters"]["Stage"]["AllowedValues"]
+    assert all(stage in allowed for stage in stages)
+
+
 def test_every_state_machine_definition_exists_and_every_substitution_is_used() -> None:
     for logical_id, resource in RESOURCES.items():
         if resource["Type"] != "AWS::Serverless::StateMachine":
@@ -179,16 +193,22 @@ def test_no_machine_paths_or_secrets_in_the_repository() -> None:
     # Spelled in pieces so that this file does not match itself.
     pattern = re.compile("(" + "|".join(["/" + "work/", "/home/\\w+", "/Users/\\w+", "/" + "root/",
                                         "sk-" + "ant-[A-Za-z0-9_-]{24,}", "AK" + "IA[0-9A-Z]{16}"]) + ")")
-    skip = {".venv", ".git", ".aws-sam", "node_modules", "__pycache__", ".pytest_cache", ".ruff_cache", ".mypy_cache"}
+    skip = {".venv", ".venv-lint", ".git", ".aws-sam", "node_modules", "__pycache__", ".pytest_cache", ".ruff_cache",
+            ".mypy_cache"}
     offenders = []
-    for path in ROOT.rglob("*"):
-        if path.is_dir() or any(part in skip for part in path.relative_to(ROOT).parts):
-            continue
-        text_file = path.suffix in {".py", ".json", ".yaml", ".toml", ".md", ".txt", ".sh"} or path.name in {
-            "Makefile", "run"}
-        if text_file and pattern.search(path.read_text(encoding="utf-8", errors="replace")):
-            offenders.append(str(path.relative_to(ROOT)))
+    for folder, dirs, files in os.walk(ROOT):
+        dirs[:] = [d for d in dirs if d not in skip]  # never descend into virtualenvs, builds, caches
+        for path in (Path(folder) / name for name in files):
+            offenders += _machine_paths_in(path, pattern)
     assert not offenders, offenders
+
+
+def _machine_paths_in(path: Path, pattern: re.Pattern[str]) -> list[str]:
+    text_file = path.suffix in {".py", ".json", ".yaml", ".toml", ".md", ".txt", ".sh"} or path.name in {
+        "Makefile", "run"}
+    if text_file and pattern.search(path.read_text(encoding="utf-8", errors="replace")):
+        return [str(path.relative_to(ROOT))]
+    return []
 
 
 def test_every_function_and_state_machine_is_alarmed() -> None:

@@ -14,14 +14,9 @@ from local_stack.lambdas import FunctionRunner
 from parley import keys
 from parley.ids import utcnow
 from parley.quota import month_of
-from tests.test_proofreading_websocket import Sockets, Streamer, Ws, engine, sockets
+from tests.test_proofreading_websocket import Sockets, Streamer, Ws, engine, sockets, ws
 
-__all__ = ["engine", "sockets"]  # the WebSocket tests' fixtures, reused here
-
-
-@pytest.fixture
-def ws(runner: FunctionRunner, aws: dict[str, str], sockets: Sockets) -> Ws:
-    return Ws(runner)
+__all__ = ["engine", "sockets", "ws"]  # the WebSocket tests' fixtures, reused here
 
 
 def month_item(aws: dict[str, str], owner: str) -> dict[str, Any]:
@@ -75,19 +70,22 @@ def test_an_owner_over_its_message_rate_is_throttled_then_disconnected(ws: Ws, s
     flooder, neighbour = (f"{name}-{uuid.uuid4().hex[:10]}" for name in ("flooder", "neighbour"))
     connection = ws.connect(flooder)
     for n in range(limit):
-        ws.send(connection, {"action": "ping", "requestId": f"p{n}"})
-    assert [m["type"] for m in sockets.messages(connection)] == ["pong"] * limit
-    # the next one is refused, with when to retry
-    ws.send(connection, {"action": "ping", "requestId": "over"})
+        ws.send(connection, {"action": "sendMessage", "requestId": f"m{n}", "text": "Hi"}, answer=False)
+    assert [m["type"] for m in sockets.messages(connection)] == ["accepted"] * limit
+    # the next one is refused, with when to retry (and no answer is started for it)
+    ws.send(connection, {"action": "sendMessage", "requestId": "over", "text": "Hi"}, answer=False)
     refused = sockets.messages(connection)[-1]
-    assert refused["error"]["code"] == "THROTTLED" and refused["error"]["details"][0]["limit"] == limit
-    # another owner is not affected
+    assert (refused["requestId"], refused["error"]["code"]) == ("over", "THROTTLED")
+    assert refused["error"]["details"][0]["limit"] == limit and len(ws.pending) == limit
+    # pings (heartbeats) are not counted, and another owner is not affected
+    ws.send(connection, {"action": "ping", "requestId": "p1"}, route="ping", answer=False)
+    assert sockets.messages(connection)[-1]["type"] == "pong"
     other = ws.connect(neighbour)
-    ws.send(other, {"action": "ping", "requestId": "n1"})
-    assert sockets.messages(other)[-1]["type"] == "pong"
+    ws.send(other, {"action": "sendMessage", "requestId": "n1", "text": "Hi"}, answer=False)
+    assert sockets.messages(other)[-1]["type"] == "accepted"
     # a flood (twice the limit) gets its connection closed
     for n in range(limit):
-        ws.send(connection, {"action": "ping", "requestId": f"f{n}"})
+        ws.send(connection, {"action": "sendMessage", "requestId": f"f{n}", "text": "Hi"}, answer=False)
     table = boto3.resource("dynamodb").Table(aws["Table"])
     assert "Item" not in table.get_item(Key={"PK": keys.connection_pk(connection), "SK": keys.CONNECTION_SK})
     assert sockets.messages(connection)[-1]["error"]["code"] in ("THROTTLED", "UNAUTHORIZED")

@@ -198,6 +198,9 @@ class ProofreadingEnv(PromptsEnv, MeteringEnv, AiEnv):
     ws_connection_ttl_seconds: int = Field(7800, alias="WS_CONNECTION_TTL_SECONDS", ge=60, le=86_400)
     ws_messages_per_minute: int = Field(30, alias="WS_MESSAGES_PER_MINUTE", ge=1, le=10_000,
                                         description="Messages one owner may send a minute over the WebSocket")
+    ws_resume_grace_seconds: float = Field(
+        20, alias="WS_RESUME_GRACE_SECONDS", ge=0, le=120,
+        description="How long an answer goes on after its client disconnected, waiting for it to come back.")
 
 
 class WebSocketConnectionEnv(_Env):

@@ -81,6 +81,7 @@ QUOTA_SK = "QUOTA"  # a per-owner override of the monthly limits
 #                                                                   GSI1SK=CONV#<conversationId>
 #     exchange      PK=<owner>  SK=CONVTURN#<conversationId>#<turn, 5 digits>
 #     connection    PK=WSCONN#<connectionId>  SK=CONNECTION  (owner, expiresAt)
+#     ws request    PK=<owner>  SK=WSREQ#<requestId>  (status, attempt, connectionId, outcome; proofreading.requests)
 # Prompt ids and conversation ids are ULIDs, so SK order is creation order. Prompts are listed
 # through GSI1 (the base table's PROMPT# range also holds the files); conversations straight from
 # the base table ("CONVTURN#" does not begin with "CONV#"), or per engine through GSI1 — the seed's
@@ -124,6 +125,10 @@ def conversation_turn_sk(conversation_id: str, turn: int) -> str:
 
 def connection_pk(connection_id: str) -> str:
     return f"WSCONN#{connection_id}"
+
+
+def ws_request_sk(request_id: str) -> str:
+    return f"WSREQ#{request_id}"
 
 
 def usage_days_prefix(month: str) -> str:

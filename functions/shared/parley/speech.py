@@ -1,17 +1,23 @@
-"""Text-to-speech with Amazon Polly: the voice table (seed 000) and ``Speaker``.
+"""Text-to-speech with Amazon Polly: the voice per accent and gender, and ``Speaker``.
 
-The voice for each accent and gender is the seed's; the engine is the best one the voice really
-supports, from Polly's published voice list (docs.aws.amazon.com/polly/latest/dg/available-voices.html):
+Each accent and gender speaks with a voice of that accent, on the neural engine wherever the accent
+has a neural voice of that gender, from Polly's published voice list ("Available voices",
+docs.aws.amazon.com/polly/latest/dg/available-voices.html; checked 2026-12):
 
-    voice    language  gender  neural  standard
-    Joanna   en-US     female  yes     yes
-    Matthew  en-US     male    yes     yes
-    Amy      en-GB     female  yes     yes
-    Brian    en-GB     male    yes     yes
-    Nicole   en-AU     female  no      yes
-    Russell  en-AU     male    no      yes
-    Aditi    en-IN     female  no      yes     (the seed uses Aditi for both genders: Polly has no
-                                                 standard en-IN male voice)
+    voice    language  gender  neural  standard   used for
+    Joanna   en-US     female  yes     yes        US female
+    Matthew  en-US     male    yes     yes        US male
+    Amy      en-GB     female  yes     yes        UK female
+    Brian    en-GB     male    yes     yes        UK male
+    Olivia   en-AU     female  yes     no         AU female (the seed's Nicole is standard only)
+    Nicole   en-AU     female  no      yes        -
+    Russell  en-AU     male    no      yes        AU male (Polly has no neural en-AU male voice)
+    Kajal    en-IN     female  yes     no         IN female, and IN male: Polly has no en-IN male voice
+    Aditi    en-IN     female  no      yes        - (the seed's, standard only)
+
+Where the accent has no voice of the requested gender, the answer says so: ``voiceGender`` is the
+gender that really spoke and ``voiceNote`` explains (the accent is kept; a learner practises an
+accent, and another accent's male voice would teach the wrong one).
 
 Decisions (documented in docs/api/speech.md):
 - The answer is JSON with the MP3 base64-encoded (``audio``), not a binary body: one response shape
@@ -64,18 +70,18 @@ POLLY_VOICES: dict[str, PollyVoice] = {v.voice_id: v for v in (
     PollyVoice("Matthew", "en-US", "male", frozenset({"neural", "standard"})),
     PollyVoice("Amy", "en-GB", "female", frozenset({"neural", "standard"})),
     PollyVoice("Brian", "en-GB", "male", frozenset({"neural", "standard"})),
+    PollyVoice("Olivia", "en-AU", "female", frozenset({"neural"})),
     PollyVoice("Nicole", "en-AU", "female", frozenset({"standard"})),
     PollyVoice("Russell", "en-AU", "male", frozenset({"standard"})),
+    PollyVoice("Kajal", "en-IN", "female", frozenset({"neural"})),
     PollyVoice("Aditi", "en-IN", "female", frozenset({"standard"})),
 )}
 
-# The seed's choice of voice per accent and gender.
-SEED_VOICES: dict[tuple[str, str], str] = {
-    ("US", "female"): "Joanna", ("US", "male"): "Matthew",
-    ("UK", "female"): "Amy", ("UK", "male"): "Brian",
-    ("AU", "female"): "Nicole", ("AU", "male"): "Russell",
-    ("IN", "female"): "Aditi", ("IN", "male"): "Aditi",
-}
+ACCENT_LANGUAGES: dict[str, str] = {"US": "en-US", "UK": "en-GB", "AU": "en-AU", "IN": "en-IN"}
+LANGUAGE_NAMES: dict[str, str] = {"en-US": "English (US)", "en-GB": "English (British)",
+                                  "en-AU": "English (Australian)", "en-IN": "English (Indian)"}
+# The seed's voices, in order of preference after the engine (the seed's first).
+SEED_ORDER: tuple[str, ...] = ("Joanna", "Matthew", "Amy", "Brian", "Nicole", "Russell", "Aditi")
 
 ENGINE_PREFERENCE: tuple[Engine, ...] = ("neural", "standard")
 
@@ -85,13 +91,34 @@ class VoiceChoice:
     voice_id: str
     engine: Engine
     language_code: str
+    gender: Gender  # the voice's own gender
+    requested_gender: Gender
+
+    @property
+    def note(self) -> str | None:
+        """Why the voice is not of the requested gender, when it is not."""
+        if self.gender == self.requested_gender:
+            return None
+        language = LANGUAGE_NAMES.get(self.language_code, self.language_code)
+        return (f"Polly has no {language} {self.requested_gender} voice; {self.voice_id} ({self.gender}) spoke "
+                "in the same accent instead.")
+
+
+def _rank(voice: PollyVoice) -> tuple[int, int]:
+    best = min(ENGINE_PREFERENCE.index(e) for e in voice.engines)  # type: ignore[arg-type]
+    seed = SEED_ORDER.index(voice.voice_id) if voice.voice_id in SEED_ORDER else len(SEED_ORDER)
+    return best, seed
 
 
 def choose_voice(accent: Accent, gender: Gender) -> VoiceChoice:
-    """The seed's voice for the accent and gender, with the best engine that voice supports."""
-    voice = POLLY_VOICES[SEED_VOICES[(accent, gender)]]
+    """A voice of the accent and gender on the best engine it has (neural where the accent has a neural
+    voice of that gender); a voice of the accent's other gender where Polly has none of this one."""
+    language = ACCENT_LANGUAGES[accent]
+    voices = [v for v in POLLY_VOICES.values() if v.language_code == language]
+    pool = [v for v in voices if v.gender == gender] or voices
+    voice = min(pool, key=_rank)
     engine = next(e for e in ENGINE_PREFERENCE if e in voice.engines)
-    return VoiceChoice(voice.voice_id, engine, voice.language_code)
+    return VoiceChoice(voice.voice_id, engine, voice.language_code, voice.gender, gender)
 
 
 @dataclass(frozen=True)
@@ -191,7 +218,10 @@ class SpeechRequest(ApiModel):
 class SpeechOut(ApiModel):
     audio: str = Field(description="The MP3, base64-encoded")
     content_type: str = Field(CONTENT_TYPE, description="audio/mpeg from Polly (audio/wav from the local stack)")
-    voice: str
+    voice: str = Field(description="The Polly voice that spoke")
+    voice_gender: Gender = Field(description="The gender of that voice; differs from the request's where Polly has "
+                                             "no voice of the accent and gender (en-IN has no male voice)")
+    voice_note: str | None = Field(None, description="Why the voice differs from what was asked, when it does")
     engine: Engine
     language_code: str
     characters: int = Field(description="Characters Polly billed")
@@ -199,5 +229,5 @@ class SpeechOut(ApiModel):
     @classmethod
     def of(cls, speech: Speech) -> SpeechOut:
         return cls(audio=speech.audio_base64, content_type=speech.content_type, voice=speech.voice.voice_id,
-                   engine=speech.voice.engine,
+                   voice_gender=speech.voice.gender, voice_note=speech.voice.note, engine=speech.voice.engine,
                    language_code=speech.voice.language_code, characters=speech.characters)

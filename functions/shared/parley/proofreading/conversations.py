@@ -82,6 +82,11 @@ class Conversations:
             key=Key("PK").eq(owner) & Key("SK").begins_with(keys.conversation_turn_prefix(conversation_id)))
         return [_exchange(i) for i in items]
 
+    def exchange(self, owner: str, conversation_id: str, turn: int) -> Exchange | None:
+        """One saved exchange (None once deleted or expired): what a replayed WebSocket answer reads."""
+        item = self.store.get(owner, keys.conversation_turn_sk(conversation_id, turn))
+        return _exchange(item) if item else None
+
     def get(self, owner: str, conversation_id: str) -> ConversationDetail:
         meta = self._meta(owner, conversation_id)
         return ConversationDetail(**_summary(meta).model_dump(), exchanges=self._exchanges(owner, conversation_id))

@@ -165,12 +165,16 @@ class Proofreader:
         self.limits = limits
         self.provider_for = provider_for
 
-    def prepare(self, owner: str, *, mode: Mode, text: str, prompt_id: str | None,
-                conversation_id: str | None) -> Prepared:
-        """Everything checked before a billable call: size, conversation, prompt, budget."""
+    def check_length(self, text: str) -> None:
+        """The deployment's MaxProofreadChars (also checked before a WebSocket request is queued)."""
         if len(text) > self.limits.max_chars:
             raise PayloadTooLarge(f"The text is {len(text)} characters; the limit is {self.limits.max_chars}. "
                                   "Split it into parts.", details=[{"field": "text", "limit": self.limits.max_chars}])
+
+    def prepare(self, owner: str, *, mode: Mode, text: str, prompt_id: str | None,
+                conversation_id: str | None) -> Prepared:
+        """Everything checked before a billable call: size, conversation, prompt, budget."""
+        self.check_length(text)
         if not text.strip():
             raise UnprocessableEntity("The text is empty.", details=[{"field": "text"}])
         self.conversations.ensure_exists(owner, conversation_id)
