@@ -134,7 +134,7 @@ def test_secrets_and_buckets_are_granted_one_by_one() -> None:
         actions = [str(a) for a in _as_list(statement.get("Action", []))]
         resources = _text(statement.get("Resource"))
         if any(a.startswith("secretsmanager:") for a in actions):
-            named = "AnthropicSecretName" in resources or "OwnerHashKey" in resources
+            named = "AnthropicSecretName" in resources or "owner-hash-key" in resources
             assert named and "*" not in resources.replace("-*", ""), logical_id
         if any(a.startswith("s3:") for a in actions) and statement.get("Effect", "Allow") == "Allow":
             assert "AudioBucket" in resources or "PromptFilesBucket" in resources, (logical_id, resources)
@@ -235,8 +235,9 @@ def test_the_seed_monitoring_table_is_alarmed() -> None:
 
 def test_only_the_authorizers_may_read_the_owner_hash_key() -> None:
     readers = sorted({logical_id for logical_id, statement in _statements()
-                      if "OwnerHashKey" in _text(statement.get("Resource"))})
+                      if "owner-hash-key" in _text(statement.get("Resource"))})
     assert readers == ["AuthorizerFunction", "WsAuthorizerFunction"]
+    assert RESOURCES["OwnerHashKey"]["Properties"]["Name"] == {"Fn::Sub": "parley/${Stage}/owner-hash-key"}
     assert "OwnerHashKey" not in _text(TEMPLATE["Globals"])  # not in every function's environment
 
 
