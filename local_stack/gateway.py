@@ -61,12 +61,13 @@ class RestGateway:
     def _gateway_error(self, kind: str, status: int, message: str) -> HttpResponse:
         spec = self.gateway_responses.get(kind) or self.gateway_responses.get(
             "DEFAULT_4XX" if status < 500 else "DEFAULT_5XX") or {}
+        status = int(spec.get("StatusCode", status))
         template = (spec.get("ResponseTemplates") or {}).get("application/json")
         body = (template.replace("$context.error.messageString", json.dumps(message)) if template
                 else json.dumps({"message": message}))
         headers = {k: _unquote(v) for k, v in ((spec.get("ResponseParameters") or {}).get("Headers") or {}).items()}
         headers["Content-Type"] = "application/json"
-        return HttpResponse(int(spec.get("StatusCode", status)), headers, body.encode())
+        return HttpResponse(status, headers, body.encode())
 
     def _is_binary(self, content_type: str) -> bool:
         kind = content_type.split(";")[0].strip().lower()
@@ -88,9 +89,12 @@ class RestGateway:
             return HttpResponse(200, self._cors_headers())
         found = self.match(method, path)
         if found is None:
-            known_path = any(r.pattern.match(path) for r in self.routes)
-            message = "Missing Authentication Token" if known_path else f"No route for {method} {path}"
-            return self._gateway_error("DEFAULT_4XX", 403 if known_path else 404, message)
+            # API Gateway answers an unknown resource and an unsupported method alike: 403 "Missing
+            # Authentication Token" - or, when an Authorization header came along, an INVALID_SIGNATURE
+            # 403 (it reads the header as a SigV4 signature) - unless the API maps those responses.
+            signed = any(k.lower() == "authorization" for k in headers)
+            kind = "INVALID_SIGNATURE" if signed else "MISSING_AUTHENTICATION_TOKEN"
+            return self._gateway_error(kind, 403, "Missing Authentication Token")
         route, path_params = found
         raw = body.encode() if isinstance(body, str) else (body or b"")
         content_type = next((v for k, v in headers.items() if k.lower() == "content-type"), "")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets as secrets_module
 from typing import Any
 
 import boto3
@@ -38,7 +39,7 @@ def lifecycle_rules(props: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def provision(stack: Stack, *, session: boto3.session.Session | None = None) -> dict[str, str]:
-    """Create tables, buckets, buses and queues; returns {logical id: physical name}."""
+    """Create tables, buckets, buses, queues and secrets; returns {logical id: physical name}."""
     session = session or boto3.session.Session(region_name=stack.region)
     created: dict[str, str] = {}
     dynamodb = session.client("dynamodb")
@@ -70,5 +71,12 @@ def provision(stack: Stack, *, session: boto3.session.Session | None = None) -> 
     for logical_id, _props in stack.resources_of("AWS::SQS::Queue"):
         name = stack.physical_name(logical_id)
         sqs.create_queue(QueueName=name)
+        created[logical_id] = name
+    secrets = session.client("secretsmanager")
+    for logical_id, props in stack.resources_of("AWS::SecretsManager::Secret"):
+        name = stack.physical_name(logical_id)
+        generated = props.get("GenerateSecretString")
+        value = secrets_module.token_urlsafe(48) if generated is not None else str(props.get("SecretString", ""))
+        secrets.create_secret(Name=name, SecretString=value)  # generated anew for each emulator, as in AWS
         created[logical_id] = name
     return created

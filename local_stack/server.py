@@ -71,6 +71,10 @@ def _handler_class(local: LocalStack) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
+class _Server(ThreadingHTTPServer):
+    request_queue_size = 128  # the listen backlog (socketserver's default, 5, resets a burst of clients)
+
+
 class LocalStack:
     def __init__(self, *, host: str = "127.0.0.1", port: int = 3000, parameters: Mapping[str, str] | None = None,
                  env_overrides: Mapping[str, str] | None = None, verbose: bool = False) -> None:
@@ -118,7 +122,7 @@ class LocalStack:
         self.resources = provision(self.stack)
         for extension in _extensions():
             extension(self)
-        self._http = ThreadingHTTPServer((self.host, self.port), _handler_class(self))
+        self._http = _Server((self.host, self.port), _handler_class(self))
         self._http.daemon_threads = True
         self.port = self._http.server_address[1]
         self._thread = threading.Thread(target=self._http.serve_forever, name="parley-http", daemon=True)

@@ -122,6 +122,7 @@ class Stack:
             "AWS::Serverless::StateMachine": "Name", "AWS::StepFunctions::StateMachine": "StateMachineName",
             "AWS::SNS::Topic": "TopicName", "AWS::Logs::LogGroup": "LogGroupName",
             "AWS::Serverless::LayerVersion": "LayerName", "AWS::Serverless::Api": "Name",
+            "AWS::SecretsManager::Secret": "Name",
         }.get(kind)
         if key and key in props:
             return str(self.resolve(props[key]))

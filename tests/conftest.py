@@ -168,3 +168,25 @@ def module_aws(stack: Stack) -> Iterator[dict[str, str]]:
     with mock_aws(config=MOTO_CONFIG):  # type: ignore[arg-type]
         yield provision(stack)
     clients.reset()
+
+
+# -- DynamoDB's per-item atomicity, which moto does not lock -----------------------------------------
+_DYNAMODB_LOCK = __import__("threading").RLock()
+
+
+@__import__("contextlib").contextmanager
+def atomic_dynamodb() -> Iterator[None]:
+    """Serialise moto's DynamoDB requests while threads race: DynamoDB applies each (conditional)
+    write atomically, moto's in-process backend reads and writes an item without a lock."""
+    from unittest import mock
+
+    from moto.dynamodb.responses import DynamoHandler
+
+    original = DynamoHandler.call_action
+
+    def call_action(self: Any) -> Any:
+        with _DYNAMODB_LOCK:
+            return original(self)
+
+    with mock.patch.object(DynamoHandler, "call_action", call_action):
+        yield

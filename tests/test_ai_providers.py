@@ -43,12 +43,14 @@ from parley.ai.types import (
     ProviderRejected,
     TokenUsage,
     Turn,
+    UsageReport,
 )
 from parley.analysis.judge import Conversation, Judge
 from parley.analysis.metrics import measure
 from parley.analysis.report import judge_schema
 from parley.config import AiEnv
 from parley.errors import QuotaExceeded
+from parley.pricing import DEFAULT_PRICES
 from parley.proofreading.engine import EngineLimits, parse_answer, web_search_status
 from parley.proofreading.models import EngineSettings, answer_schema
 from parley.usage import UsageEvent
@@ -63,9 +65,10 @@ ONE_ATTEMPT = 7.0  # the primary's share is 7 - 5 = 2 s: one attempt, and no tim
 
 
 def drain(stream: Iterator[Any], into: list[Any]) -> None:
-    """Collect a stream's items until it ends or raises."""
+    """Collect a stream's items until it ends or raises (usage reports, for metering, are not items)."""
     for item in stream:
-        into.append(item)
+        if not isinstance(item, UsageReport):
+            into.append(item)
 
 
 def ask(text: str = "I visited my grandmother yesterday.", **kw: Any) -> AiRequest:
@@ -453,7 +456,9 @@ def test_anthropic_retry_after_is_read_but_the_sdk_never_sleeps_on_it() -> None:
 def test_anthropic_stream_yields_deltas_then_the_answer_with_usage() -> None:
     fake = FakeAnthropic(sse(START, BLOCK, delta("Hello"), delta(" there!"), *END))
     items = list(fake.provider().stream(ask()))
-    assert items[:2] == ["Hello", " there!"]
+    report = items[0]  # the input the engine announced at message_start, for metering an early end
+    assert isinstance(report, UsageReport) and report.usage.input_tokens == 60
+    assert items[1:3] == ["Hello", " there!"]
     final = items[-1]
     assert isinstance(final, AiAnswer) and final.text == "Hello there!"
     assert final.usage.input_tokens == 60 and final.usage.output_tokens == 8
@@ -500,6 +505,10 @@ def test_a_paused_turn_is_continued_with_the_paused_content_sent_back() -> None:
                  delta('{"corrections": []}', index=1), *end(index=1))
     fake = FakeAnthropic(first, second)
     items = list(fake.provider().stream(ask(web_search=True, web_search_max_uses=3, json_schema=answer_schema())))
+    # each message's start reports the usage so far, for metering an early end: the second counts both inputs
+    reports = [i.usage.input_tokens for i in items if isinstance(i, UsageReport)]
+    items = [i for i in items if not isinstance(i, UsageReport)]
+    assert reports == [100, 250]
 
     assert items[:2] == ["Let me check.", '{"corrections": []}']
     final = items[-1]
@@ -912,6 +921,8 @@ def test_a_refusal_is_an_answer_not_an_error_one_call_metered_once() -> None:
 
 # -- metering -----------------------------------------------------------------------------------
 class Publisher:
+    prices = DEFAULT_PRICES
+
     def __init__(self, fail: bool = False) -> None:
         self.events: list[UsageEvent] = []
         self.fail = fail
@@ -927,10 +938,13 @@ class Quota:
         self.over = over
         self.checked: list[str] = []
 
-    def check(self, owner: str) -> None:
+    def reserve(self, owner: str, bound: Any, *, operation: str) -> None:
         self.checked.append(owner)
         if self.over:
             raise QuotaExceeded("Monthly quota reached.")
+
+    def release(self, reservation: Any) -> bool:
+        return False
 
 
 def metered(provider: Any, publisher: Any, quota: Any = None) -> MeteredProvider:

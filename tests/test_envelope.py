@@ -90,14 +90,14 @@ def test_with_seed_actions_disabled_an_envelope_is_refused(api: ApiClient, chat_
 def test_get_settings_is_get_settings(api: ApiClient) -> None:
     fresh = ok(act(api, "get_settings"))
     assert fresh["isDefault"] is True and fresh["updatedAt"] is None
-    assert fresh["settings"] == {"accent": "us", "gender": "female", "speed": "normal", "level": "intermediate",
+    assert fresh["settings"] == {"accent": "US", "gender": "female", "speed": "normal", "level": "intermediate",
                                  "topic": "daily", "tutorName": "Emma"}
 
     ok(api.put("/settings", {"accent": "UK", "gender": "male", "level": "advanced", "topic": "travel"}))
     seen = ok(act(api, "get_settings"))
     route = api.get("/settings").json()
     assert seen["isDefault"] is False and seen["updatedAt"] == route["updatedAt"]
-    assert (seen["settings"]["accent"], seen["settings"]["gender"], seen["settings"]["level"]) == ("uk", "male",
+    assert (seen["settings"]["accent"], seen["settings"]["gender"], seen["settings"]["level"]) == ("UK", "male",
                                                                                                    "advanced")
 
 
@@ -105,7 +105,7 @@ def test_save_settings_is_put_settings_and_keeps_what_the_seed_does_not_know(api
     ok(api.put("/settings", {"nativeLanguage": "ja", "showTranslation": True}))
     saved = ok(act(api, "save_settings", settings={"accent": "IN", "gender": "female", "speed": "slow",
                                                    "level": "beginner", "topic": "interview", "tutorId": "t-1"}))
-    assert saved["success"] is True and saved["settings"]["accent"] == "in" and saved["updatedAt"]
+    assert saved["success"] is True and saved["settings"]["accent"] == "IN" and saved["updatedAt"]
     route = api.get("/settings").json()
     assert (route["accent"], route["speechRate"], route["level"], route["topic"]) == ("IN", "slow", "beginner",
                                                                                       "interview")
@@ -146,7 +146,7 @@ def test_a_client_id_whose_session_is_gone_can_start_a_new_one(api: ApiClient, a
 
     second = ok(act(api, "start_session", sessionId="client-expired-1"), 201)["session"]
     assert second["sessionId"] != first["sessionId"]
-    assert ok(act(api, "get_session_detail", sessionId="client-expired-1"))["session"]["parleySessionId"] == \
+    assert ok(act(api, "get_session_detail", sessionId="client-expired-1"))["session"]["sessionId"] == \
         second["sessionId"]
 
 
@@ -234,13 +234,13 @@ def test_get_sessions_is_get_sessions_with_the_seeds_paging(api: ApiClient) -> N
     assert first["hasMore"] is True and first["lastKey"]
     second = ok(act(api, "get_sessions", limit=2, lastKey=first["lastKey"]))
     assert second["hasMore"] is False and second["lastKey"] is None
-    listed = [s["sessionId"] for s in first["sessions"] + second["sessions"]]
+    listed = [s["clientSessionId"] for s in first["sessions"] + second["sessions"]]
     assert listed == ["client-list-0002", "client-list-0001", "client-list-0000"]  # newest first
-    route = [s["clientSessionId"] for s in api.get("/sessions", query="limit=100").json()["items"]]
-    assert listed == route
+    route = api.get("/sessions", query="limit=100").json()["items"]
+    assert first["sessions"] + second["sessions"] == route  # one session shape, on every route
     session = first["sessions"][0]
-    assert session["settings"]["topic"] == "travel" and session["status"] == "active" and session["duration"] == 0
-    assert_error(act(api, "get_sessions", lastKey="forged"), 400, "BAD_REQUEST")  # as ?cursor= is
+    assert session["topic"] == "travel" and session["status"] == "active" and session["duration"] is None
+    assert_error(act(api, "get_sessions", lastKey="forged"), 400, "INVALID_CURSOR")  # as ?cursor= is
     assert_error(act(api, "get_sessions", limit=0), 422, "VALIDATION_ERROR")
 
 
@@ -249,8 +249,9 @@ def test_get_session_detail_is_get_session(api: ApiClient) -> None:
     for message in CONVERSATION[:2]:
         ok(act(api, "save_message", sessionId="client-detail-01", message=message), 201)
     detail = ok(act(api, "get_session_detail", sessionId="client-detail-01"))
-    route = api.get(f"/sessions/{detail['session']['parleySessionId']}").json()
-    assert detail["session"]["sessionId"] == "client-detail-01" and detail["analysis"] is None
+    route = api.get(f"/sessions/{detail['session']['sessionId']}").json()
+    assert detail["session"]["clientSessionId"] == "client-detail-01" and detail["analysis"] is None
+    assert detail["session"] == {k: v for k, v in route.items() if k != "messages"}  # one session shape
     assert [(m["role"], m["content"], m["timestamp"]) for m in detail["messages"]] == [
         (m["role"], m["content"], m["createdAt"]) for m in route["messages"]]
 
@@ -305,8 +306,8 @@ def test_tts_is_post_speech(api: ApiClient, aws: dict[str, str]) -> None:
         # without settings, the saved ones (as the route does)
         ok(api.put("/settings", {"accent": "AU", "gender": "female"}))
         assert ok(act(api, "tts", text="G'day"))["voice"] == "Olivia"  # en-AU neural (issue 16)
-        error = assert_error(act(api, "tts", text="x" * 3001), 400, "TEXT_TOO_LONG")
-        assert error["details"][0]["maxLength"] == 3000
+        error = assert_error(act(api, "tts", text="x" * 3001), 422, "VALIDATION_ERROR")  # as POST /speech
+        assert (error["details"][0]["field"], error["details"][0]["type"]) == ("body.text", "string_too_long")
 
 
 # -- the two workflows -----------------------------------------------------------------------------

@@ -26,10 +26,12 @@ def act(url: str, action: str, expect: int = 200, **fields: Any) -> Any:
 
 def test_a_seed_client_session_through_the_envelope_alone(local_url: str) -> None:
     session_id = str(uuid.uuid4())  # the seed's clients make their own session id
-    settings = {"accent": "uk", "gender": "male", "speed": "normal", "level": "intermediate", "topic": "daily"}
+    # the seed's own spellings are taken; answers use Parley's one spelling (docs/api/tutor.md)
+    settings = {"accent": "uk", "gender": "male", "speed": "normal", "level": "Intermediate", "topic": "Daily"}
 
     saved = act(local_url, "save_settings", settings=settings)
-    assert saved["success"] is True and saved["settings"]["accent"] == "uk"
+    assert saved["success"] is True and saved["settings"]["accent"] == "UK"
+    assert (saved["settings"]["level"], saved["settings"]["topic"]) == ("intermediate", "daily")
     assert act(local_url, "get_settings")["isDefault"] is False
 
     started = act(local_url, "start_session", 201, sessionId=session_id, settings=settings, tutorName="Gwen")
@@ -63,12 +65,13 @@ def test_a_seed_client_session_through_the_envelope_alone(local_url: str) -> Non
     assert "more better" in [c["original"] for c in analysed["analysis"]["grammar_corrections"]]
 
     history = act(local_url, "get_sessions", limit=10)
-    assert [s["sessionId"] for s in history["sessions"]] == [session_id] and history["hasMore"] is False
+    assert [s["clientSessionId"] for s in history["sessions"]] == [session_id] and history["hasMore"] is False
     assert history["sessions"][0]["status"] == "completed" and history["sessions"][0]["turnCount"] == 3
 
     detail = act(local_url, "get_session_detail", sessionId=session_id)
     assert [m["content"] for m in detail["messages"]] == [m["content"] for m in messages]
     assert detail["analysis"]["cafpScores"] == analysed["analysis"]["cafp_scores"]
+    assert set(detail["analysis"]["vocabulary"]) == {"totalWords", "uniqueWords", "advancedWords", "suggestedWords"}
 
     deleted = act(local_url, "delete_session", sessionId=session_id)
     assert deleted["success"] is True and deleted["deletedCount"] >= 8  # 6 messages, the analysis, id, session

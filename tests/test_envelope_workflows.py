@@ -144,6 +144,6 @@ def test_analyze_messages_of_a_saved_session_analyses_that_session(api: ApiClien
 
     analysed = ok(act(api, "analyze", messages=CONVERSATION))
     assert analysed["sessionId"] == "client-saved-001"
-    assert [s["sessionId"] for s in ok(act(api, "get_sessions"))["sessions"]] == ["client-other-001",
-                                                                                 "client-saved-001"]
+    assert [s["clientSessionId"] for s in ok(act(api, "get_sessions"))["sessions"]] == ["client-other-001",
+                                                                                       "client-saved-001"]
     assert ok(act(api, "get_session_detail", sessionId="client-saved-001"))["analysis"] is not None

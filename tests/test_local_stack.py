@@ -20,6 +20,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 DEVICE = {"X-Device-Id": "local-test-device-01", "Content-Type": "application/json"}
+EMULATED_AWS: dict[str, str] = {}  # a local stack's URL -> the endpoint of the AWS it emulates
 
 
 class _Lines:
@@ -54,6 +55,7 @@ def local_url() -> Iterator[str]:
     first = lines.until("listening on")
     assert "listening on http://127.0.0.1:" in first, lines.seen
     url = first.split("listening on ", 1)[1].split()[0]
+    EMULATED_AWS[url] = first.split("AWS emulated at ", 1)[1].split(")")[0] if "AWS emulated at " in first else ""
     assert "Ctrl-C" in lines.until("Ctrl-C"), lines.seen
     assert any("curl" in line for line in lines.seen), lines.seen
     yield url
@@ -127,3 +129,47 @@ def test_a_chat_turn_shows_up_in_usage(local_url: str) -> None:
     assert usage["totals"]["events"] == 1, usage
     assert usage["totals"]["inputTokens"] == reply["usage"]["inputTokens"]
     assert usage["days"][0]["engine"] == reply["engine"]
+
+
+def test_a_burst_at_the_quota_limit_overshoots_by_at_most_one_reservation(local_url: str) -> None:
+    """Twenty chat requests at once, one token under the owner's limit, through the local stack's
+    HTTP server (docs/security.md states the bound)."""
+    import boto3
+
+    from parley import keys
+    from parley.ids import utcnow
+    from parley.quota import month_of
+
+    # Given an owner with a monthly limit of 2,000 tokens, one token short of it
+    device, limit = "local-burst-device-01", 2_000
+    headers = {**DEVICE, "X-Device-Id": device}
+    table = boto3.resource("dynamodb", endpoint_url=EMULATED_AWS[local_url], region_name="us-east-1",
+                           aws_access_key_id="local", aws_secret_access_key="local").Table("parley-local")
+    table.put_item(Item={"PK": f"DEVICE#{device}", "SK": keys.QUOTA_SK, "monthlyTokens": limit})
+    table.put_item(Item={"PK": f"DEVICE#{device}", "SK": keys.usage_month_sk(month_of(utcnow())),
+                         "type": "USAGE_MONTH", "totalTokens": limit - 1, "committedTokens": limit - 1})
+    statuses: list[int] = []
+    start = threading.Barrier(20)
+
+    def ask() -> None:
+        start.wait()
+        statuses.append(call(local_url, "POST", "/chat", {"message": "Tell me about trains."}, headers)[0])
+
+    # When twenty requests arrive at once
+    threads = [threading.Thread(target=ask) for _ in range(20)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    # Then one is answered; once its usage is recorded, the month is within one reservation of the limit
+    assert sorted(statuses) == [200] + [429] * 19, statuses
+    deadline = time.monotonic() + 30.0
+    quota: Any = None
+    while time.monotonic() < deadline:  # the bus relay delivers on a background thread
+        quota = call(local_url, "GET", "/usage", headers=headers)[2]["quota"]
+        if quota["tokensReserved"] == 0:
+            break
+    assert quota["tokensReserved"] == 0 and quota["exceeded"] is True, quota
+    used = quota["tokensUsed"]
+    print(f"\nlocal stack burst: 20 requests, 1 answered, {used} tokens used of {limit} (overshoot {used - limit})")
+    assert limit <= used < limit + 1_000  # one chat turn's reservation: its prompt's bytes + 300 output tokens

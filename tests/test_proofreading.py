@@ -342,7 +342,9 @@ def test_proofread_with_a_prompt_reports_files_not_uploaded_yet(api: ApiClient) 
 
 
 def test_proofread_refuses_text_over_the_limit_and_other_owners_prompts(api: ApiClient) -> None:
-    assert "10000" in assert_error(api.post("/proofread", {"text": "가" * 10_001}), 413, "PAYLOAD_TOO_LARGE")["message"]
+    (too_long,) = assert_error(api.post("/proofread", {"text": "가" * 10_001}), 422, "VALIDATION_ERROR")["details"]
+    assert (too_long["field"], too_long["type"]) == ("body.text", "string_too_long")
+    assert "10000" in too_long["message"]
     assert_error(api.post("/proofread", {"text": " \n "}), 422, "UNPROCESSABLE")
     prompt = api.post("/prompts", {"name": "Desk"}).json()
     other = api.as_device("another-device-0002")

@@ -205,7 +205,8 @@ def test_connect_records_the_owner_with_a_ttl(ws: Ws, device: str, aws: dict[str
                                                 ({}, {"X-Device-Id": "browser-device-01"})])
 def test_the_connect_authorizer_takes_the_device_id_from_query_or_header(ws: Ws, query: dict, headers: dict) -> None:
     policy = ws.authorize(query, headers)
-    assert policy["context"] == {"owner": "DEVICE#browser-device-01"}
+    assert policy["context"]["owner"] == "DEVICE#browser-device-01"
+    assert policy["context"]["ownerHash"] == policy["principalId"] != "DEVICE#browser-device-01"
     statement = policy["policyDocument"]["Statement"][0]
     assert statement["Effect"] == "Allow" and statement["Resource"].endswith("/test/$connect")
 
@@ -351,7 +352,7 @@ def test_errors_before_the_model_is_called_arrive_as_error_messages(
     # Too long is refused by the route itself; a missing prompt is found by the answer, after "accepted".
     assert [(m["type"], m["requestId"]) for m in messages] == [("error", "r4"), ("accepted", "r5"), ("error", "r5")]
     codes = [(m["requestId"], m["error"]["code"]) for m in messages if m["type"] == "error"]
-    assert codes == [("r4", "PAYLOAD_TOO_LARGE"), ("r5", "NOT_FOUND")]
+    assert codes == [("r4", "VALIDATION_ERROR"), ("r5", "NOT_FOUND")]  # the schema's maxLength, as over REST
     assert streamer.calls == 0
 
 

@@ -96,9 +96,11 @@ def test_a_usage_event_is_published_per_call(api: ApiClient, polly: None) -> Non
 
 def test_too_long_text_is_refused_before_polly(api: ApiClient, polly: None) -> None:
     with mock.patch.object(clients.client("polly"), "synthesize_speech") as synthesize:
-        error = assert_error(api.post("/speech", {"text": "a" * (MAX_TEXT_CHARS + 1)}), 400, "TEXT_TOO_LONG")
+        error = assert_error(api.post("/speech", {"text": "a" * (MAX_TEXT_CHARS + 1)}), 422, "VALIDATION_ERROR")
     synthesize.assert_not_called()
-    assert error["details"][0]["maxLength"] == MAX_TEXT_CHARS
+    (detail,) = error["details"]
+    assert (detail["field"], detail["type"]) == ("body.text", "string_too_long")
+    assert str(MAX_TEXT_CHARS) in detail["message"]
 
 
 @pytest.mark.parametrize("body", [{"text": ""}, {"text": "hi", "accent": "FR"}, {"text": "hi", "voice": "Joanna"}])

@@ -134,7 +134,8 @@ def test_secrets_and_buckets_are_granted_one_by_one() -> None:
         actions = [str(a) for a in _as_list(statement.get("Action", []))]
         resources = _text(statement.get("Resource"))
         if any(a.startswith("secretsmanager:") for a in actions):
-            assert "AnthropicSecretName" in resources and "*" not in resources.replace("-*", ""), logical_id
+            named = "AnthropicSecretName" in resources or "owner-hash-key" in resources
+            assert named and "*" not in resources.replace("-*", ""), logical_id
         if any(a.startswith("s3:") for a in actions) and statement.get("Effect", "Allow") == "Allow":
             assert "AudioBucket" in resources or "PromptFilesBucket" in resources, (logical_id, resources)
 
@@ -230,3 +231,28 @@ def test_the_seed_monitoring_table_is_alarmed() -> None:
     alarms = [r for r in RESOURCES.values() if r["Type"] == "AWS::CloudWatch::Alarm"]
     assert any("ProviderFailures" in _text(a) for a in alarms)
     assert all("AlarmActions" in a["Properties"] for a in alarms)
+
+
+def test_only_the_authorizers_may_read_the_owner_hash_key() -> None:
+    readers = sorted({logical_id for logical_id, statement in _statements()
+                      if "owner-hash-key" in _text(statement.get("Resource"))})
+    assert readers == ["AuthorizerFunction", "WsAuthorizerFunction"]
+    assert RESOURCES["OwnerHashKey"]["Properties"]["Name"] == {"Fn::Sub": "parley/${Stage}/owner-hash-key"}
+    assert "OwnerHashKey" not in _text(TEMPLATE["Globals"])  # not in every function's environment
+
+
+def test_each_identity_and_each_ip_is_throttled_on_the_rest_stage() -> None:
+    acl = RESOURCES["RestApiWebAcl"]["Properties"]
+    assert acl["Scope"] == "REGIONAL" and acl["DefaultAction"] == {"Allow": {}}
+    keyed = {}
+    for rule in acl["Rules"]:
+        statement = rule["Statement"]["RateBasedStatement"]
+        assert rule["Action"]["Block"]["CustomResponse"]["ResponseCode"] == 429
+        keyed[rule["Name"]] = [k["Header"]["Name"] for k in statement.get("CustomKeys", [])] or statement[
+            "AggregateKeyType"]
+    assert keyed == {"per-device-id": ["x-device-id"], "per-token": ["authorization"], "per-ip": "IP"}
+    assert "restapis/${RestApi}/stages/${RestApi.Stage}" in _text(
+        RESOURCES["RestApiWebAclAssociation"]["Properties"]["ResourceArn"])
+    # the shared app key has no daily quota one user could use up for everyone
+    assert "Quota" not in RESOURCES["RestApi"]["Properties"]["Auth"]["UsagePlan"]
+    assert not acl["VisibilityConfig"]["SampledRequestsEnabled"]  # samples would keep device ids

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import base64
+import json
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import boto3
 import pytest
 
-from parley.transcription import MAX_INLINE_AUDIO_BYTES, detect_format
+from parley.transcription import MAX_INLINE_AUDIO_BYTES, MAX_UPLOAD_BYTES, detect_format
 from tests.conftest import ApiClient, assert_error
 
 SAMPLES = {
@@ -76,18 +78,36 @@ def test_accepted_audio_is_stored_under_the_owner_and_queued(api: ApiClient, wor
                  404, "NOT_FOUND")
 
 
-def test_upload_url_is_one_short_lived_put_under_the_owner(api: ApiClient, aws: dict[str, str]) -> None:
-    response = api.post("/transcriptions/upload-url", {"format": "m4a", "language": "en-GB"})
+def upload_policy(upload: dict[str, Any]) -> dict[str, Any]:
+    """The S3 POST policy an upload-url answer carries (base64 JSON in ``fields.policy``)."""
+    return json.loads(base64.b64decode(upload["fields"]["policy"]))  # type: ignore[no-any-return]
+
+
+def test_upload_url_is_one_short_lived_post_signed_for_its_size_under_the_owner(api: ApiClient) -> None:
+    response = api.post("/transcriptions/upload-url", {"format": "m4a", "language": "en-GB", "sizeBytes": 250_000})
 
     assert response.status == 201, response.body
     body = response.json()
-    url = urlsplit(body["uploadUrl"])
-    query = parse_qs(url.query)
-    assert url.path.endswith(f"uploads/DEVICE/{api.device_id}/{body['transcriptionId']}.m4a")
-    assert int(query["X-Amz-Expires"][0]) == 300 and body["method"] == "PUT"
-    assert "content-type" in query["X-Amz-SignedHeaders"][0] and body["headers"] == {"Content-Type": "audio/mp4"}
+    key = f"uploads/DEVICE/{api.device_id}/{body['transcriptionId']}.m4a"
+    # the answer says how to use it: a multipart POST of these fields, then the file
+    assert (body["method"], body["fileField"], body["contentType"]) == ("POST", "file", "audio/mp4")
+    assert body["fields"]["key"] == key and body["fields"]["Content-Type"] == "audio/mp4"
+    assert (body["minBytes"], body["maxBytes"]) == (1, 250_000)
+    # and S3 enforces it: the signed policy names the key, the type and the size range
+    policy = upload_policy(body)
+    assert ["content-length-range", 1, 250_000] in policy["conditions"]
+    assert {"Content-Type": "audio/mp4"} in policy["conditions"] and {"key": key} in policy["conditions"]
+    expires = datetime.fromisoformat(policy["expiration"].replace("Z", "+00:00"))
+    assert timedelta(seconds=250) < expires - datetime.now(tz=UTC) <= timedelta(seconds=300)
     found = api.get(f"/transcriptions/{body['transcriptionId']}").json()
     assert (found["status"], found["language"]) == ("queued", "en-GB")
+
+
+@pytest.mark.parametrize("size", [None, 0, MAX_UPLOAD_BYTES + 1])
+def test_upload_url_needs_the_recordings_size_within_the_limit(api: ApiClient, size: int | None) -> None:
+    body = {"format": "webm"} if size is None else {"format": "webm", "sizeBytes": size}
+    error = assert_error(api.post("/transcriptions/upload-url", body), 422, "VALIDATION_ERROR")
+    assert error["details"][0]["field"] == "body.sizeBytes"
 
 
 @pytest.mark.parametrize("transcription_id", ["nope", "01M80GFT5V4W9D5HQ83GYN04J6"])
@@ -111,7 +131,10 @@ def test_stream_url_is_a_presigned_transcribe_websocket(api: ApiClient) -> None:
     assert (body["mediaEncoding"], body["sampleRate"]) == ("pcm", 16000)
 
 
-def test_stream_url_function_may_do_nothing_else(stack: Any) -> None:
+def test_stream_url_function_may_only_stream_and_meter(stack: Any) -> None:
+    """Its credentials sign the URL: besides streaming, it may only reserve quota and publish usage."""
     props = stack.resources["TranscriptionStreamUrlFunction"]["Properties"]
-    actions = [s["Action"] for p in props["Policies"] for s in p["Statement"]]
-    assert actions == ["transcribe:StartStreamTranscriptionWebSocket"]
+    statements = [s for p in props["Policies"] for s in p["Statement"]]
+    actions = sorted(a for s in statements for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"]))
+    assert actions == ["dynamodb:GetItem", "dynamodb:UpdateItem", "events:PutEvents", "sqs:SendMessage",
+                       "transcribe:StartStreamTranscriptionWebSocket"]

@@ -175,8 +175,8 @@ def test_a_cursor_cannot_be_forged_to_read_another_owner(api: ApiClient) -> None
     import json
 
     forged = base64.urlsafe_b64encode(json.dumps({"PK": "DEVICE#victim-device", "SK": "SESSION#9"}).encode())
-    assert_error(api.get("/sessions", query=f"cursor={forged.decode()}"), 400, "BAD_REQUEST")
-    assert_error(api.get("/sessions", query="cursor=%%%garbage"), 400, "BAD_REQUEST")
+    assert_error(api.get("/sessions", query=f"cursor={forged.decode()}"), 400, "INVALID_CURSOR")
+    assert_error(api.get("/sessions", query="cursor=%%%garbage"), 400, "INVALID_CURSOR")
 
 
 def test_delete_session_with_more_than_25_messages_removes_everything(api: ApiClient, aws: dict[str, str]) -> None:

@@ -22,7 +22,7 @@ DEFINITION = {
             "Next": "Pause",
         },
         "Pause": {"Type": "Wait", "Seconds": 0, "Next": "Done"},
-        "Done": {"Type": "Pass", "Parameters": {"owner.$": "$.policy.principalId", "tag": "${Tag}"}, "End": True},
+        "Done": {"Type": "Pass", "Parameters": {"owner.$": "$.policy.context.owner", "tag": "${Tag}"}, "End": True},
         "Refused": {"Type": "Fail", "Error": "Refused", "Cause": "authorizer said no"},
     },
 }

@@ -34,7 +34,7 @@ class FailInput(StartInput):
     error: CaughtError
 
 
-@logger.inject_lambda_context
+@logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler(capture_response=False)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     task = FailInput.model_validate(event)

@@ -42,7 +42,7 @@ def engine() -> AiProvider:
     return build_provider(ENV)
 
 
-@logger.inject_lambda_context
+@logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler(capture_response=False)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     task = JudgeInput.model_validate(event)

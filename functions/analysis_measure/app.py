@@ -22,7 +22,7 @@ if grammar.available():
     grammar.warm_up()  # Harper's linter (about a second to build) in the init phase, not in the first analysis
 
 
-@logger.inject_lambda_context
+@logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler(capture_response=False)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     task = StartInput.model_validate(event)

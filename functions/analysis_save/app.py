@@ -25,7 +25,7 @@ class SaveInput(StartInput):
     report: AnalysisReport
 
 
-@logger.inject_lambda_context
+@logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler(capture_response=False)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     task = SaveInput.model_validate(event)

@@ -10,10 +10,11 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from parley.auth import Authenticator
 from parley.config import AuthorizerEnv
 from parley.errors import Unauthorized
-from parley.observability import logger
+from parley.observability import OwnerHasher, logger
 
 ENV = AuthorizerEnv.load(os.environ)
 AUTH = Authenticator(ENV)
+OWNER_HASH = OwnerHasher(ENV.owner_hash_secret)
 
 
 def _api_wide(method_arn: str) -> str:
@@ -22,19 +23,21 @@ def _api_wide(method_arn: str) -> str:
     return f"{prefix[0]}/{prefix[1]}/*/*" if len(prefix) >= 2 else method_arn
 
 
-@logger.inject_lambda_context
+@logger.inject_lambda_context(clear_state=True)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     try:
         owner = AUTH.owner(event.get("headers"))
     except Unauthorized as exc:
         logger.info("Request not authorized", extra={"reason": exc.message})
         raise Exception("Unauthorized") from None  # API Gateway answers 401 to exactly this message
+    hashed = OWNER_HASH(owner)
+    logger.append_keys(owner_hash=hashed)
     return {
-        "principalId": owner,
+        "principalId": hashed,  # what API Gateway may log: the hash, never the owner
         "policyDocument": {
             "Version": "2012-10-17",
             "Statement": [{"Action": "execute-api:Invoke", "Effect": "Allow",
                            "Resource": _api_wide(event.get("methodArn", "*"))}],
         },
-        "context": {"owner": owner},
+        "context": {"owner": owner, "ownerHash": hashed},
     }

@@ -48,6 +48,7 @@ def envelope(store: Store) -> Any:
     """Seed 000's envelope, its services built only when an action needs them."""
     from parley.analysis.service import Analyses
     from parley.envelope import Envelope, Services, stream_url_from
+    from parley.pricing import PriceTable
     from parley.speech import Speaker
     from parley.transcription import Transcriptions
 
@@ -58,7 +59,8 @@ def envelope(store: Store) -> Any:
         speaker=lambda: Speaker(clients.client("polly"), publisher_from(ENV), guard_from(ENV, store)),
         transcriptions=lambda: Transcriptions(
             store, clients.client("s3"), clients.client("stepfunctions"), bucket=ENV.audio_bucket_name,
-            state_machine_arn=ENV.transcription_state_machine_arn, retention_days=ENV.data_retention_days),
+            state_machine_arn=ENV.transcription_state_machine_arn, retention_days=ENV.data_retention_days,
+            quota=guard_from(ENV, store), prices=PriceTable.with_overrides(ENV.price_table_overrides)),
         analyses=lambda: Analyses(
             store, retention_days=ENV.data_retention_days, min_learner_turns=ENV.analysis_min_learner_turns,
             sfn=clients.client("stepfunctions"), state_machine_arn=ENV.analysis_state_machine_arn,
@@ -100,8 +102,7 @@ def chat(body: Annotated[ChatBody, Body()]) -> tuple[ChatReply | SeedReply, int]
                                   wait_until=now + ENV.envelope_wait_seconds)
 
 
-@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True)
 @tracer.capture_lambda_handler(capture_response=False)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    logger.remove_keys(["action"])
     return app.resolve(event, context)

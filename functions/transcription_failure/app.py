@@ -17,7 +17,7 @@ from parley.transcription import steps_from
 ENV = TranscriptionStepsEnv.load(os.environ)
 
 
-@logger.inject_lambda_context
+@logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler(capture_response=False)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return steps_from(ENV).record_failure(event)

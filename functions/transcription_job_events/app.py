@@ -23,7 +23,7 @@ from parley.transcription import JobEvents, steps_from
 ENV = TranscriptionStepsEnv.load(os.environ)
 
 
-@logger.inject_lambda_context(correlation_id_path=correlation_paths.EVENT_BRIDGE)
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.EVENT_BRIDGE, clear_state=True)
 @tracer.capture_lambda_handler(capture_response=False)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     events = JobEvents(Store(clients.table(ENV.table_name)), clients.client("stepfunctions"), stage=ENV.stage,

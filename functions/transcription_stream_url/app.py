@@ -1,7 +1,9 @@
 """GET /transcriptions/stream-url - a presigned wss:// URL for Transcribe streaming (seed's get_transcribe_url).
 
-Its own function so that its role - whose credentials sign the URL - allows nothing but
-``transcribe:StartStreamTranscriptionWebSocket``.
+Its own function so that the credentials that sign the URL are this role's, which may start a
+streaming transcription and, besides, only meter it (its reservation and usage event). A presigned
+URL carries the access key id and session token but no secret: it authorises the one signed
+Transcribe request and nothing else the role may do.
 """
 
 from __future__ import annotations
@@ -14,31 +16,41 @@ from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from parley import clients
 from parley.api import make_resolver, owner_of
 from parley.config import StreamUrlEnv
 from parley.errors import ServiceUnavailable
 from parley.observability import logger, tracer
-from parley.transcription import StreamUrlOut, stream_url
+from parley.quota import guard_from
+from parley.store import Store
+from parley.transcription import StreamGrant, StreamUrlOut, stream_url
+from parley.usage import publisher_from
 
 ENV = StreamUrlEnv.load(os.environ)
 app = make_resolver(cors_allow_origin=ENV.cors_allow_origin, max_body_bytes=ENV.max_body_bytes)
 
 
-@app.get("/transcriptions/stream-url", summary="Presigned wss:// URL for streaming speech-to-text", tags=["Speech"])
+@app.get("/transcriptions/stream-url", summary="Presigned wss:// URL for streaming speech-to-text", tags=["Speech"],
+         responses={200: {"description": "The URL, and the seconds it is metered as",
+                          "content": {"application/json": {"model": StreamUrlOut}}},
+                    429: {"description": "Monthly quota reached; no URL"}})
 def get_stream_url(
     languageCode: Annotated[str, Query(pattern=r"^[a-z]{2}-[A-Z]{2}$",  # noqa: N803 - the public name
                                        description="What the learner speaks")] = "en-US",
     sampleRate: Annotated[int, Query(ge=8000, le=48000, description="PCM sample rate in Hz")] = 16000,  # noqa: N803
 ) -> StreamUrlOut:
-    owner_of(app)  # authenticated callers only
+    owner = owner_of(app)
     credentials = boto3.session.Session().get_credentials()
     if credentials is None:
         raise ServiceUnavailable("No credentials to sign the streaming URL.")
-    return stream_url(credentials.get_frozen_credentials(), ENV.region, expires=ENV.stream_url_seconds,
-                      language=languageCode, sample_rate=sampleRate, endpoint=ENV.transcribe_streaming_endpoint)
+    store = Store(clients.table(ENV.table_name))
+    grant = StreamGrant(guard_from(ENV, store), publisher_from(ENV), seconds=ENV.streaming_seconds_per_url)
+    return grant.issue(owner, lambda: stream_url(
+        credentials.get_frozen_credentials(), ENV.region, expires=ENV.stream_url_seconds, language=languageCode,
+        sample_rate=sampleRate, endpoint=ENV.transcribe_streaming_endpoint))
 
 
-@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True)
 @tracer.capture_lambda_handler(capture_response=False)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return app.resolve(event, context)

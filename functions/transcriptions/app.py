@@ -12,6 +12,8 @@ from parley import clients
 from parley.api import make_resolver, owner_of
 from parley.config import TranscriptionsEnv
 from parley.observability import logger, tracer
+from parley.pricing import PriceTable
+from parley.quota import guard_from
 from parley.store import Store
 from parley.transcription import CreateTranscription, TranscriptionOut, Transcriptions, UploadUrlOut, UploadUrlRequest
 from parley.tutor import Tutor
@@ -21,9 +23,11 @@ app = make_resolver(cors_allow_origin=ENV.cors_allow_origin, max_body_bytes=ENV.
 
 
 def transcriptions() -> Transcriptions:
-    return Transcriptions(Store(clients.table(ENV.table_name)), clients.client("s3"), clients.client("stepfunctions"),
+    store = Store(clients.table(ENV.table_name))
+    return Transcriptions(store, clients.client("s3"), clients.client("stepfunctions"),
                           bucket=ENV.audio_bucket_name, state_machine_arn=ENV.state_machine_arn,
-                          retention_days=ENV.data_retention_days, upload_url_seconds=ENV.upload_url_seconds)
+                          retention_days=ENV.data_retention_days, upload_url_seconds=ENV.upload_url_seconds,
+                          quota=guard_from(ENV, store), prices=PriceTable.with_overrides(ENV.price_table_overrides))
 
 
 def _check_session(owner: str, session_id: str | None) -> None:
@@ -33,15 +37,17 @@ def _check_session(owner: str, session_id: str | None) -> None:
 
 
 @app.post("/transcriptions", summary="Transcribe a recording (base64 in JSON); 202 with its id", tags=["Speech"],
-          responses={202: {"description": "Queued", "content": {"application/json": {"model": TranscriptionOut}}}})
+          responses={202: {"description": "Queued", "content": {"application/json": {"model": TranscriptionOut}}},
+                     429: {"description": "Monthly quota reached; nothing stored or started"}})
 def create(body: CreateTranscription) -> tuple[TranscriptionOut, int]:
     owner = owner_of(app)
     _check_session(owner, body.session_id)
     return transcriptions().create(owner, body), 202
 
 
-@app.post("/transcriptions/upload-url", summary="A presigned S3 PUT for a longer recording", tags=["Speech"],
-          responses={201: {"description": "Upload here", "content": {"application/json": {"model": UploadUrlOut}}}})
+@app.post("/transcriptions/upload-url", summary="A presigned S3 POST for a longer recording", tags=["Speech"],
+          responses={201: {"description": "Upload here", "content": {"application/json": {"model": UploadUrlOut}}},
+                     429: {"description": "Monthly quota reached; no upload URL"}})
 def upload_url(body: UploadUrlRequest) -> tuple[UploadUrlOut, int]:
     owner = owner_of(app)
     _check_session(owner, body.session_id)
@@ -53,7 +59,7 @@ def get(transcriptionId: str) -> TranscriptionOut:  # noqa: N803 - the path para
     return transcriptions().get(owner_of(app), transcriptionId)
 
 
-@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True)
 @tracer.capture_lambda_handler(capture_response=False)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return app.resolve(event, context)

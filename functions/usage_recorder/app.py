@@ -47,7 +47,7 @@ def count(raw: Any) -> bool:
     metrics.add_metric(name="UsageEventsRecorded" if counted else "UsageEventsDuplicate", unit=MetricUnit.Count,
                        value=1)
     logger.info("Usage event counted" if counted else "Usage event already counted; ignored",
-                extra={"event_id": event.event_id, "owner": event.owner, "engine": event.engine})
+                extra={"event_id": event.event_id, "engine": event.engine, "operation": event.operation})
     return counted
 
 
@@ -61,7 +61,7 @@ def record_parked(record: SQSRecord) -> None:
     count(raw)
 
 
-@logger.inject_lambda_context
+@logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:

@@ -9,16 +9,17 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from parley import clients
 from parley.config import WebSocketConnectionEnv
-from parley.observability import logger, tracer
+from parley.observability import bind_owner_hash, logger, tracer
 from parley.proofreading.connections import Connections, owner_from_connect_event
 from parley.store import Store
 
 ENV = WebSocketConnectionEnv.load(os.environ)
 
 
-@logger.inject_lambda_context(correlation_id_path="requestContext.requestId")
+@logger.inject_lambda_context(correlation_id_path="requestContext.requestId", clear_state=True)
 @tracer.capture_lambda_handler(capture_response=False)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    bind_owner_hash(event)
     owner = owner_from_connect_event(event)
     if owner is None:  # only reachable if the route were deployed without its authorizer
         logger.warning("Connect without an authorized owner refused")

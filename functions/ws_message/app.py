@@ -23,6 +23,7 @@ from parley.proofreading import service
 from parley.proofreading.connections import Connections, callback_url
 from parley.proofreading.requests import Requests
 from parley.proofreading.websocket import Channel, Job, MessageRouter
+from parley.ratelimit import RateLimiter
 from parley.store import Store
 from parley.usage import publisher_from
 
@@ -42,10 +43,11 @@ def router(context: LambdaContext, endpoint: str) -> MessageRouter:
     return MessageRouter(Connections(store, ttl_seconds=ENV.ws_connection_ttl_seconds),
                          service.proofreader(ENV, store, clients.client("s3"), providers), Requests(store),
                          dispatch=dispatch, callback_url=endpoint, grace_seconds=ENV.ws_resume_grace_seconds,
-                         sleep=lambda seconds: PAUSE(seconds))
+                         sleep=lambda seconds: PAUSE(seconds),
+                         limiter=RateLimiter(store, limit=ENV.ws_messages_per_minute))
 
 
-@logger.inject_lambda_context(correlation_id_path="requestContext.requestId")
+@logger.inject_lambda_context(correlation_id_path="requestContext.requestId", clear_state=True)
 @tracer.capture_lambda_handler(capture_response=False)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     if "work" in event:

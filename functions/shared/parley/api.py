@@ -7,6 +7,8 @@ One stable error body for every endpoint and every failure:
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import re
 from collections.abc import Mapping
@@ -16,8 +18,9 @@ from aws_lambda_powertools.event_handler import APIGatewayRestResolver, CORSConf
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 from botocore.exceptions import ClientError
 
+from . import jsonlimits
 from .errors import ParleyError, PayloadTooLarge, Unauthorized, UnsupportedMediaType
-from .observability import logger
+from .observability import bind_owner_hash, logger
 from .store import THROTTLING_CODES, error_code
 
 OWNER_PATTERN = re.compile(r"^(DEVICE|USER)#[A-Za-z0-9._-]{1,128}$")
@@ -67,6 +70,16 @@ def content_type(event: Mapping[str, Any]) -> str:
     return ""
 
 
+def _body_text(event: Mapping[str, Any]) -> str | bytes:
+    body = event.get("body") or ""
+    if event.get("isBase64Encoded"):
+        try:
+            return base64.b64decode(body)
+        except (ValueError, binascii.Error):
+            return ""  # not base64: the parser answers it
+    return str(body)
+
+
 def body_size(event: Mapping[str, Any]) -> int:
     body = event.get("body") or ""
     if event.get("isBase64Encoded"):
@@ -94,6 +107,7 @@ class ParleyResolver(APIGatewayRestResolver):
 
     def resolve(self, event: Mapping[str, Any], context: Any) -> dict[str, Any]:
         """Refuse what must not reach parsing (oversize or non-JSON bodies); never leak a crash."""
+        bind_owner_hash(event)
         size = body_size(event)
         if size > self.max_body_bytes:
             return self._refuse(PayloadTooLarge(
@@ -102,6 +116,11 @@ class ParleyResolver(APIGatewayRestResolver):
         if event.get("body") and media_type and not JSON_MEDIA.match(media_type):
             return self._refuse(UnsupportedMediaType(
                 f"Send the body as application/json (got {media_type[:60]!r})."))
+        if event.get("body"):
+            try:
+                jsonlimits.check(_body_text(event))
+            except ParleyError as exc:  # deeper or longer than any parser takes: 400, not a crash
+                return self._refuse(exc)
         try:
             return super().resolve(event, context)
         except Exception:  # anything the route's own handlers did not map (e.g. a parser crash)

@@ -2,9 +2,10 @@
 
 Two modes, chosen by the ``AuthMode`` template parameter:
 
-- ``cognito``: ``Authorization: Bearer <JWT>`` issued by the stack's Cognito user pool. The
-  signature is checked against the pool's JWKS (RS256), and so are the issuer, expiry, token use
-  and client id. The owner is ``USER#<sub>``.
+- ``cognito``: ``Authorization: Bearer <JWT>`` (the ``Bearer`` scheme is required) issued by the
+  stack's Cognito user pool. The signature is checked against the pool's JWKS (RS256, cached; see
+  ``Authenticator``), and so are the issuer, expiry, token use and client id. The owner is
+  ``USER#<sub>``.
 - ``device``: the seed's device-based MVP. ``X-Device-Id`` must look like a device id the app
   generated (8-64 of ``A-Z a-z 0-9 _ -``); the owner is ``DEVICE#<id>``.
 
@@ -16,15 +17,19 @@ from __future__ import annotations
 
 import json
 import re
+import threading
+import time
 import urllib.request
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from .config import AuthorizerEnv
 from .errors import Unauthorized
+from .observability import logger
 
 DEVICE_ID = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
 JwksFetcher = Callable[[str], dict[str, Any]]
+JWKS_REFETCH_SECONDS = 60.0  # at most one JWKS fetch a minute for key ids the cache does not know
 
 
 def fetch_jwks(url: str) -> dict[str, Any]:
@@ -40,10 +45,24 @@ def _header(headers: Mapping[str, str] | None, name: str) -> str:
 
 
 class Authenticator:
-    def __init__(self, env: AuthorizerEnv, *, jwks_fetcher: JwksFetcher = fetch_jwks) -> None:
+    """Decides the owner of a request. In cognito mode the pool's signing keys (JWKS) are fetched
+    once and cached for the execution environment. A token naming a key id the cache does not know
+    may mean the pool rotated its keys, so the JWKS is fetched again — but at most once every
+    ``refetch_seconds``, however many such tokens arrive (a forged ``kid`` cannot make the
+    authorizer hammer Cognito), and a key id that was missing after the last fetch is refused at
+    once until then. A JWKS that cannot be fetched or read makes the token unverifiable: 401, never
+    a crash."""
+
+    def __init__(self, env: AuthorizerEnv, *, jwks_fetcher: JwksFetcher = fetch_jwks,
+                 refetch_seconds: float = JWKS_REFETCH_SECONDS, clock: Callable[[], float] = time.monotonic) -> None:
         self.env = env
         self._fetch = jwks_fetcher
         self._keys: dict[str, Any] = {}
+        self._fetched_at: float | None = None  # the last fetch attempt, successful or not
+        self.refetch_seconds = refetch_seconds
+        self._clock = clock
+        self._lock = threading.Lock()
+        self.fetches = 0  # JWKS fetch attempts (tests, metrics)
 
     @property
     def issuer(self) -> str:
@@ -58,23 +77,41 @@ class Authenticator:
         return f"USER#{self._verify(_header(headers, 'Authorization'))}"
 
     def _signing_key(self, kid: str) -> Any:
-        if kid not in self._keys:  # unknown kid: the pool may have rotated keys, fetch once more
-            import jwt  # loaded only in cognito mode
-
-            jwks = self._fetch(f"{self.issuer}/.well-known/jwks.json")
-            self._keys = {k["kid"]: jwt.PyJWK(k).key for k in jwks.get("keys", [])}
-        if kid not in self._keys:
+        with self._lock:
+            if kid not in self._keys and self._may_refetch():
+                self._refresh()
+            key = self._keys.get(kid)
+        if key is None:
             raise Unauthorized("The token was not signed by this user pool.")
-        return self._keys[kid]
+        return key
+
+    def _may_refetch(self) -> bool:
+        return self._fetched_at is None or self._clock() - self._fetched_at >= self.refetch_seconds
+
+    def _refresh(self) -> None:
+        import jwt  # loaded only in cognito mode
+
+        self._fetched_at = self._clock()
+        self.fetches += 1
+        try:
+            jwks = self._fetch(f"{self.issuer}/.well-known/jwks.json")
+            keys = {str(k["kid"]): jwt.PyJWK(k).key for k in jwks.get("keys", [])}
+        except Exception as exc:  # unreachable, not JSON, not a JWKS: keep the keys we had
+            logger.warning("The user pool's JWKS could not be fetched", extra={"error": type(exc).__name__})
+            if not self._keys:
+                raise Unauthorized("The token cannot be verified right now; sign in again shortly.") from exc
+            return
+        self._keys = keys
 
     def _verify(self, authorization: str) -> str:
         import jwt
 
-        token = authorization.removeprefix("Bearer ").strip()
-        if not token:
-            raise Unauthorized("Authorization header with a Cognito token is required.")
+        scheme, _, token = authorization.strip().partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise Unauthorized("Send the Cognito token as Authorization: Bearer <token>.")
+        token = token.strip()
         try:
-            kid = jwt.get_unverified_header(token).get("kid", "")
+            kid = str(jwt.get_unverified_header(token).get("kid", ""))
             claims = jwt.decode(token, self._signing_key(kid), algorithms=["RS256"], issuer=self.issuer,
                                 options={"verify_aud": False, "require": ["exp", "iss", "sub", "token_use"]})
         except jwt.PyJWTError as exc:

@@ -116,8 +116,8 @@ class ChatUsage(ApiModel):
 class ChatReply(ApiModel):
     reply: str
     engine: str | None = Field(description="The engine that really answered: anthropic, bedrock or offline "
-                                           "(null for a replayed answer).")
-    model: str | None = Field(description="The model that answered (null for a replayed answer).")
+                                           "(a replayed answer names the one that wrote it).")
+    model: str | None = Field(description="The model that answered (for a replayed answer, the one that wrote it).")
     fallback_from: str | None = Field(None, description="The engine that failed first, when a fallback answered.")
     usage: ChatUsage
     session_id: str | None = None
@@ -226,13 +226,15 @@ class Chat:
             earlier = history[:position]
             saved_reply = next((m for m in history[position + 1:] if m.message_id == reply_id), None)
             if saved_reply is not None:
-                return self._replayed(session_id, learner, saved_reply.content, saved_reply)
+                return self._replayed(session_id, learner, saved_reply.content, saved_reply,
+                                      self.tutor.reply_origin(owner, session_id, saved_reply))
             kept = self._pending_reply(owner, session_id, reply_id)
             if kept is not None:  # answered before, but its save failed: save it now, no model call
-                reply_message = self._save_reply(owner, session_id, learner, kept, reply_id, deadline)
+                text, origin = kept
+                reply_message = self._save_reply(owner, session_id, learner, text, reply_id, deadline, origin)
                 if reply_message is not None:
                     self._forget_pending_reply(owner, session_id, reply_id)
-                return self._replayed(session_id, learner, kept, reply_message)
+                return self._replayed(session_id, learner, text, reply_message, origin)
         else:
             learner, _created = self.tutor.add_message(owner, session_id, NewMessage(
                 role="user", content=request.message, message_id=message_id))
@@ -243,9 +245,10 @@ class Chat:
                                             saved_message_id=learner.message_id)
         reply_message: Message | None = None
         try:
-            reply_message = self._save_reply(owner, session_id, learner, answer.text, reply_id, deadline)
+            origin: dict[str, str | None] = {"engine": answer.engine, "model": answer.model}
+            reply_message = self._save_reply(owner, session_id, learner, answer.text, reply_id, deadline, origin)
             if reply_message is None:  # the store stayed busy: keep it for a repeat of this call
-                self._keep_pending_reply(owner, session_id, reply_id, answer.text)
+                self._keep_pending_reply(owner, session_id, reply_id, answer.text, origin)
         except Conflict:
             logger.warning("Session ended while the tutor was answering; reply not saved",
                            extra={"session_id": session_id})
@@ -255,8 +258,10 @@ class Chat:
                          message=learner, reply_message=reply_message, reply_saved=saved,
                          history_truncated=truncated, history_messages_sent=sent)
 
-    def _replayed(self, session_id: str, learner: Message, text: str, reply_message: Message | None) -> ChatReply:
-        return ChatReply(reply=text, engine=None, model=None,
+    def _replayed(self, session_id: str, learner: Message, text: str, reply_message: Message | None,
+                  origin: dict[str, str | None]) -> ChatReply:
+        """A repeat's answer: the saved (or kept) reply, naming the engine and model that wrote it."""
+        return ChatReply(reply=text, engine=origin.get("engine"), model=origin.get("model"),
                          usage=ChatUsage(input_tokens=0, output_tokens=0, cache_read_tokens=0, cache_write_tokens=0),
                          session_id=session_id, message=learner, reply_message=reply_message,
                          reply_saved=reply_message is not None, replayed=True, history_truncated=False,
@@ -264,13 +269,14 @@ class Chat:
 
     # -- saving the reply ----------------------------------------------------------------------
     def _save_reply(self, owner: str, session_id: str, learner: Message, text: str, reply_id: str,
-                    deadline: float) -> Message | None:
+                    deadline: float, origin: dict[str, str | None]) -> Message | None:
         """Save the reply as the session's next message, retrying a busy store with backoff while
         the request's time allows; None if it stays busy. ``Conflict`` if the session has ended."""
         for attempt in range(SAVE_ATTEMPTS):
             try:
                 message, _ = self.tutor.add_message(owner, session_id, NewMessage(
-                    role="assistant", content=text[:4000], turn_number=learner.turn_number, message_id=reply_id))
+                    role="assistant", content=text[:4000], turn_number=learner.turn_number, message_id=reply_id),
+                    origin={k: v for k, v in origin.items() if v})
                 return message
             except ServiceUnavailable:
                 delay = SAVE_BACKOFF_SECONDS * 2 ** attempt * (0.5 + random.random() / 2)  # noqa: S311 - jitter
@@ -285,21 +291,27 @@ class Chat:
         # Under the session's keys, so deleting the session deletes it too.
         return f"{keys.SESSION_PREFIX}{session_id}#PENDINGREPLY#{reply_id}"
 
-    def _keep_pending_reply(self, owner: str, session_id: str, reply_id: str, text: str) -> None:
+    def _keep_pending_reply(self, owner: str, session_id: str, reply_id: str, text: str,
+                            origin: dict[str, str | None]) -> None:
         """Keep a reply whose save failed (one plain write, no transaction), so a repeat of the call
         saves it instead of paying the model again. Best effort: if even this fails, a repeat asks
         the model again."""
         expires = int((utcnow() + PENDING_REPLY_TTL).timestamp())
         try:
             self.tutor.store.put({"PK": owner, "SK": self._pending_sk(session_id, reply_id), "type": "PENDING_REPLY",
-                                  "sessionId": session_id, "content": text[:4000], "expiresAt": expires})
+                                  "sessionId": session_id, "content": text[:4000], "expiresAt": expires,
+                                  **{f"origin{k.capitalize()}": v for k, v in origin.items() if v}})
         except (ServiceUnavailable, ClientError) as exc:
             logger.warning("The unsaved reply could not be kept either; a repeat asks the model again",
                            extra={"session_id": session_id, "error": type(exc).__name__})
 
-    def _pending_reply(self, owner: str, session_id: str, reply_id: str) -> str | None:
+    def _pending_reply(self, owner: str, session_id: str,
+                       reply_id: str) -> tuple[str, dict[str, str | None]] | None:
+        """A kept reply and the engine and model that wrote it."""
         item = self.tutor.store.get(owner, self._pending_sk(session_id, reply_id))
-        return str(item["content"]) if item and int(item.get("expiresAt", 0)) > utcnow().timestamp() else None
+        if not item or int(item.get("expiresAt", 0)) <= utcnow().timestamp():
+            return None
+        return str(item["content"]), {"engine": item.get("originEngine"), "model": item.get("originModel")}
 
     def _forget_pending_reply(self, owner: str, session_id: str, reply_id: str) -> None:
         with contextlib.suppress(ServiceUnavailable, ClientError):  # else it expires; the saved reply comes first
@@ -316,9 +328,10 @@ class Chat:
     def _ask(self, owner: str, persona: TutorPersona, history: Sequence[Turn], message: str, deadline: float,
              *, saved_message_id: str | None = None) -> tuple[AiAnswer, int, bool]:
         request, truncated = self.build_request(persona, history, message)
-        # quota=None: turn() checked it moments ago, before saving anything; retries need not re-read it.
+        # turn() checked the quota before saving anything (an early 429); each model call still
+        # reserves its bound, so concurrent turns cannot overshoot the limit by more than one call.
         metered = MeteredProvider(self.provider, owner=owner, product="tutor", operation="chat",
-                                  publisher=self.publisher, quota=None)
+                                  publisher=self.publisher, quota=self.quota)
         if deadline - self.clock() < MIN_CALL_SECONDS:
             raise self._unavailable(ProviderError("No time left in this request to ask the model.",
                                                   engine=self.provider.engine), saved_message_id)

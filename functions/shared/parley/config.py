@@ -32,6 +32,8 @@ class ApiEnv(_Env):
 
 class AuthorizerEnv(_Env):
     auth_mode: str = Field(alias="AUTH_MODE", pattern="^(cognito|device)$")
+    owner_hash_secret: str = Field("", alias="OWNER_HASH_SECRET", max_length=2048,
+                                   description="Name or ARN of the secret keying the owner hash in logs")
     user_pool_id: str = Field("", alias="USER_POOL_ID")
     user_pool_client_id: str = Field("", alias="USER_POOL_CLIENT_ID")
     region: str = Field("us-east-1", alias="AWS_REGION")
@@ -127,8 +129,8 @@ class SpeechEnv(ApiEnv, MeteringEnv):
     """POST /speech (issue 4)."""
 
 
-class TranscriptionsEnv(ApiEnv):
-    """The /transcriptions API (issue 4)."""
+class TranscriptionsEnv(ApiEnv, MeteringEnv):
+    """The /transcriptions API (issue 4); each recording reserves its quota before it is started."""
 
     audio_bucket_name: str = Field(alias="AUDIO_BUCKET_NAME", min_length=3)
     state_machine_arn: str = Field(alias="TRANSCRIPTION_STATE_MACHINE_ARN", pattern=r"^arn:aws[a-z-]*:states:")
@@ -163,11 +165,13 @@ class AnalysisJudgeEnv(AnalysisStepsEnv, MeteringEnv, AiEnv):
     """The analysis workflow's judge: the table, metering and the AI layer (issue 6)."""
 
 
-class StreamUrlEnv(ApiEnv):
-    """GET /transcriptions/stream-url (issue 4)."""
+class StreamUrlEnv(ApiEnv, MeteringEnv):
+    """GET /transcriptions/stream-url (issue 4): each URL reserves and is metered as
+    ``STREAMING_SECONDS_PER_URL`` seconds of streaming transcription."""
 
     region: str = Field("us-east-1", alias="AWS_REGION")
     stream_url_seconds: int = Field(60, alias="STREAM_URL_SECONDS", ge=10, le=300)
+    streaming_seconds_per_url: int = Field(120, alias="STREAMING_SECONDS_PER_URL", ge=15, le=14_400)
     transcribe_streaming_endpoint: str = Field(
         "", alias="TRANSCRIBE_STREAMING_ENDPOINT", pattern=r"^(wss?://[A-Za-z0-9.-]+(:\d{1,5})?)?$",
         description="Overrides Transcribe's streaming endpoint (the local stack's emulator); empty in AWS.")
@@ -192,10 +196,11 @@ class PromptsEnv(ApiEnv):
 class ProofreadingEnv(PromptsEnv, MeteringEnv, AiEnv):
     """POST /proofread and the WebSocket message route (issue 7)."""
 
-    max_proofread_chars: int = Field(10_000, alias="MAX_PROOFREAD_CHARS", ge=100, le=100_000)
     websocket_callback_url: str = Field("", alias="WEBSOCKET_CALLBACK_URL",
                                         description="Overrides the @connections endpoint (local stack).")
     ws_connection_ttl_seconds: int = Field(7800, alias="WS_CONNECTION_TTL_SECONDS", ge=60, le=86_400)
+    ws_messages_per_minute: int = Field(30, alias="WS_MESSAGES_PER_MINUTE", ge=1, le=10_000,
+                                        description="Messages one owner may send a minute over the WebSocket")
     ws_resume_grace_seconds: float = Field(
         20, alias="WS_RESUME_GRACE_SECONDS", ge=0, le=120,
         description="How long an answer goes on after its client disconnected, waiting for it to come back.")

@@ -48,7 +48,6 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValida
 from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import (
     BaseModel,
-    BeforeValidator,
     ConfigDict,
     Discriminator,
     Field,
@@ -91,6 +90,8 @@ from .models import (
     Topic,
     TutorName,
 )
+from .observability import logger
+from .speech import MAX_TEXT_CHARS as MAX_SPEECH_CHARS
 from .speech import Speaker, SpeechOut, voice_settings
 from .transcription import (
     AudioFormat,
@@ -120,14 +121,11 @@ class _SeedIn(BaseModel):
     model_config = ConfigDict(extra="ignore", populate_by_name=True, defer_build=True)
 
 
-def _upper(value: Any) -> Any:
-    return value.upper() if isinstance(value, str) else value
-
-
 class SeedSettings(_SeedIn):
-    """The seed's tutor settings; accents are lower case there (``us``), either case is accepted."""
+    """The seed's tutor settings. Every value is accepted in any letter case (the seed's clients send
+    ``us``, ``Advanced``, ``Business``) and answered in Parley's one spelling (``US``, ``advanced``)."""
 
-    accent: Annotated[Accent, BeforeValidator(_upper)] | None = None
+    accent: Accent | None = None
     gender: Gender | None = None
     speed: SpeechRate | None = None
     level: Level | None = None
@@ -179,7 +177,7 @@ class ChatAction(_SeedIn):
 
 class TtsAction(_SeedIn):
     action: Literal["tts"]
-    text: str = Field(min_length=1, max_length=20_000)
+    text: str = Field(min_length=1, max_length=MAX_SPEECH_CHARS)
     settings: SeedSettings | None = None
 
 
@@ -334,10 +332,33 @@ class SeedAnalysis(BaseModel):
     improvement_tips: list[str]
 
 
-class SeedStoredAnalysis(SeedAnalysis):
-    """The same object as ``get_session_detail`` showed it (top-level keys camelCase)."""
-
+class _Camel(BaseModel):
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, defer_build=True)
+
+
+class StoredFillers(_Camel, SeedFillers):
+    pass
+
+
+class StoredCorrection(_Camel, SeedCorrection):
+    pass
+
+
+class StoredVocabulary(_Camel, SeedVocabulary):
+    pass
+
+
+class SeedStoredAnalysis(_Camel):
+    """The analysis as ``get_session_detail`` shows it: the same content as ``analyze``'s, with
+    camelCase keys at every level, as the rest of that answer (``analyze`` keeps the seed's
+    snake_case object)."""
+
+    cafp_scores: dict[str, int | None]
+    fillers: StoredFillers
+    grammar_corrections: list[StoredCorrection]
+    vocabulary: StoredVocabulary
+    overall_feedback: str
+    improvement_tips: list[str]
 
 
 class SeedAnalysisReply(ApiModel):
@@ -350,7 +371,9 @@ class SeedAnalysisReply(ApiModel):
 
 
 class SeedSettingsOut(ApiModel):
-    accent: str = Field(description="Lower case, as the seed's clients keep it (us, uk, au, in)")
+    """The saved settings under the seed's keys (``speed``), in the spellings every route answers."""
+
+    accent: Accent
     gender: Gender
     speed: SpeechRate
     level: Level
@@ -359,7 +382,7 @@ class SeedSettingsOut(ApiModel):
 
     @classmethod
     def of(cls, saved: Settings) -> SeedSettingsOut:
-        return cls(accent=saved.accent.lower(), gender=saved.gender, speed=saved.speech_rate, level=saved.level,
+        return cls(accent=saved.accent, gender=saved.gender, speed=saved.speech_rate, level=saved.level,
                    topic=saved.topic, tutor_name=saved.tutor_name)
 
 
@@ -370,33 +393,12 @@ class SeedSettingsReply(ApiModel):
     updated_at: str | None
 
 
-class SeedSession(ApiModel):
-    session_id: str = Field(description="The client's own id when it gave one, else Parley's")
-    parley_session_id: str
-    tutor_name: str
-    started_at: str
-    ended_at: str | None
-    duration: int
-    turn_count: int
-    word_count: int
-    status: str
-    settings: dict[str, str]
-
-    @classmethod
-    def of(cls, session: Session) -> SeedSession:
-        return cls(session_id=session.client_session_id or session.session_id, parley_session_id=session.session_id,
-                   tutor_name=session.tutor_name, started_at=session.started_at, ended_at=session.ended_at,
-                   duration=session.duration or 0, turn_count=session.turn_count, word_count=session.word_count,
-                   status=session.status,
-                   settings={"accent": session.accent.lower(), "gender": session.gender, "level": session.level,
-                             "topic": session.topic})
-
-
 class SeedSessionReply(ApiModel):
-    """start_session and end_session."""
+    """start_session and end_session: the session (the one shape every route answers), and the
+    seed's top-level keys."""
 
     success: bool = True
-    session_id: str
+    session_id: str = Field(description="The id the request named (the client's own, when it gave one)")
     started_at: str
     ended_at: str | None = None
     session: Session
@@ -409,7 +411,7 @@ class SeedMessageReply(ApiModel):
 
 
 class SeedSessionsReply(ApiModel):
-    sessions: list[SeedSession]
+    sessions: list[Session] = Field(description="Newest first; the same session object as GET /sessions")
     has_more: bool
     last_key: str | None = Field(None, description="Send back as lastKey for the next page")
 
@@ -424,7 +426,7 @@ class SeedMessageOut(ApiModel):
 
 
 class SeedSessionDetailReply(ApiModel):
-    session: SeedSession
+    session: Session
     messages: list[SeedMessageOut]
     analysis: SeedStoredAnalysis | None = Field(None, description="The completed analysis, if any")
 
@@ -449,24 +451,26 @@ SeedReply = (SeedChatReply | SpeechOut | SeedTranscript | SeedAnalysisReply | Se
 
 
 # -- mapping Parley's results to the seed's shapes ---------------------------------------------
-def seed_analysis(report: AnalysisReport, model: type[SeedAnalysis] = SeedAnalysis) -> SeedAnalysis:
+AnalysisShape = TypeVar("AnalysisShape", SeedAnalysis, SeedStoredAnalysis)
+
+
+def seed_analysis(report: AnalysisReport, model: type[AnalysisShape] = SeedAnalysis) -> AnalysisShape:  # type: ignore[assignment]
     text = report.measurements.text
     words = text.learner_words if text else 0
     filler_words = [w for w, n in sorted((text.filler_breakdown if text else {}).items()) for _ in range(n)]
     reasons = " ".join(getattr(report.scores, d).reason for d in DIMENSIONS if getattr(report.scores, d).score)
-    return model(
-        cafp_scores={d: None if (s := getattr(report.scores, d).score) is None else s * 10 for d in DIMENSIONS},
-        fillers=SeedFillers(count=len(filler_words), words=filler_words,
-                            percentage=round(len(filler_words) / max(words, 1) * 100, 1)),
-        grammar_corrections=[SeedCorrection(original=c.original, corrected=c.corrected, explanation=c.why)
-                             for c in report.corrections],
-        vocabulary=SeedVocabulary(
-            total_words=words,
-            unique_words=round((text.type_token_ratio or 0) * words) if text else 0,
-            advanced_words=[], suggested_words=[tip.suggestion for tip in report.better_vocabulary]),
-        overall_feedback=f"Estimated level: CEFR {report.cefr}. {reasons}".strip(),
-        improvement_tips=list(report.practise_next),
-    )
+    return model.model_validate({
+        "cafp_scores": {d: None if (s := getattr(report.scores, d).score) is None else s * 10 for d in DIMENSIONS},
+        "fillers": {"count": len(filler_words), "words": filler_words,
+                    "percentage": round(len(filler_words) / max(words, 1) * 100, 1)},
+        "grammar_corrections": [{"original": c.original, "corrected": c.corrected, "explanation": c.why}
+                                for c in report.corrections],
+        "vocabulary": {"total_words": words,
+                       "unique_words": round((text.type_token_ratio or 0) * words) if text else 0,
+                       "advanced_words": [], "suggested_words": [tip.suggestion for tip in report.better_vocabulary]},
+        "overall_feedback": f"Estimated level: CEFR {report.cefr}. {reasons}".strip(),
+        "improvement_tips": list(report.practise_next),
+    })
 
 
 class InvalidValue(UnprocessableEntity):
@@ -484,8 +488,9 @@ class InvalidValue(UnprocessableEntity):
 class RouteAnswer(ParleyError):
     """An error another function answered, passed on as it was (status, code, message, details)."""
 
-    def __init__(self, status: int, code: str, message: str, details: list[dict[str, Any]]) -> None:
-        super().__init__(message, details=details)
+    def __init__(self, status: int, code: str, message: str, details: list[dict[str, Any]],
+                 headers: dict[str, str] | None = None) -> None:
+        super().__init__(message, details=details, headers=headers)
         self.status, self.code = status, code
 
 
@@ -535,13 +540,14 @@ def stream_url_from(lambda_client: Any, function_name: str) -> Callable[[str, st
     nothing but start a streaming transcription, and this function's role must not sign it instead."""
     def stream_url(owner: str, language: str, sample_rate: int) -> StreamUrlOut:
         path = "/transcriptions/stream-url"
+        hashed = str(logger.get_current_keys().get("owner_hash") or "")  # this request's, from its authorizer
         event = {
             "resource": path, "path": path, "httpMethod": "GET", "headers": {}, "multiValueHeaders": {},
             "queryStringParameters": {"languageCode": language, "sampleRate": str(sample_rate)},
             "multiValueQueryStringParameters": {"languageCode": [language], "sampleRate": [str(sample_rate)]},
             "pathParameters": None, "body": None, "isBase64Encoded": False,
             "requestContext": {"resourcePath": path, "httpMethod": "GET", "path": path,
-                               "authorizer": {"principalId": owner, "owner": owner}},
+                               "authorizer": {"principalId": hashed, "owner": owner, "ownerHash": hashed}},
         }
         try:
             result = lambda_client.invoke(FunctionName=function_name, Payload=json.dumps(event).encode())
@@ -555,9 +561,12 @@ def stream_url_from(lambda_client: Any, function_name: str) -> Callable[[str, st
         body = json.loads(answer.get("body") or "{}")
         if int(answer.get("statusCode", 500)) != 200:
             error = body.get("error") or {}
+            headers = {**{k: str(v[-1]) for k, v in (answer.get("multiValueHeaders") or {}).items() if v},
+                       **{k: str(v) for k, v in (answer.get("headers") or {}).items()}}
             raise RouteAnswer(int(answer.get("statusCode", 500)), str(error.get("code") or "INTERNAL_ERROR"),
                               str(error.get("message") or "The streaming URL could not be made."),
-                              list(error.get("details") or []))
+                              list(error.get("details") or []),
+                              {k: v for k, v in headers.items() if k.lower() == "retry-after"})
         return StreamUrlOut.model_validate(body)
 
     return stream_url
@@ -629,7 +638,7 @@ class Envelope:
 
     def _get_sessions(self, owner: str, request: GetSessionsAction, **_: Any) -> tuple[BaseModel, int]:
         page = self.tutor.list_sessions(owner, limit=request.limit, cursor=request.last_key)
-        return SeedSessionsReply(sessions=[SeedSession.of(s) for s in page.items],
+        return SeedSessionsReply(sessions=page.items,
                                  has_more=page.next_cursor is not None, last_key=page.next_cursor), 200
 
     def _get_session_detail(self, owner: str, request: GetSessionDetailAction, **_: Any) -> tuple[BaseModel, int]:
@@ -644,7 +653,7 @@ class Envelope:
             pass  # not analysed
         messages = [SeedMessageOut(message_id=m.message_id, role=m.role, content=m.content, translation=m.translation,
                                    timestamp=m.created_at, turn_number=m.turn_number) for m in detail.messages]
-        return SeedSessionDetailReply(session=SeedSession.of(detail), messages=messages,
+        return SeedSessionDetailReply(session=Session(**detail.model_dump(exclude={"messages"})), messages=messages,
                                       analysis=analysis), 200  # type: ignore[arg-type]
 
     def _delete_session(self, owner: str, request: DeleteSessionAction, **_: Any) -> tuple[BaseModel, int]:

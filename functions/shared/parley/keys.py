@@ -169,3 +169,9 @@ JOB_WAIT_SK = "TASK_TOKEN"
 
 def transcribe_job_pk(job_name: str) -> str:
     return f"TRANSCRIBEJOB#{job_name}"
+
+
+# -- rate limits (the WebSocket message function's per-owner count) ------------------------------
+#     window        PK=<owner>  SK=RATE#<what>#<window start, epoch seconds>  (requests, expiresAt)
+def rate_window_sk(what: str, window_start: int) -> str:
+    return f"RATE#{what}#{window_start}"

@@ -1,22 +1,39 @@
 """API models of the speaking tutor (seed 000): settings, sessions, messages.
 
-JSON is camelCase; unknown fields are refused (a typo must not be silently ignored).
+JSON is camelCase; unknown fields are refused (a typo must not be silently ignored). Enum values
+are accepted in any letter case and answered in one spelling (``spelled_any_case``).
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
 from pydantic.alias_generators import to_camel
 
-Accent = Literal["US", "UK", "AU", "IN"]
-Gender = Literal["female", "male"]
-Level = Literal["beginner", "intermediate", "advanced"]
-Topic = Literal["business", "daily", "travel", "interview"]
-Role = Literal["user", "assistant"]
+
+def spelled_any_case(*values: str) -> BeforeValidator:
+    """Accept any letter case of ``values`` (the original backend's ``us``, ``Advanced``,
+    ``Business`` ...) and keep the one documented spelling: every answer shows that one."""
+    canonical = {value.lower(): value for value in values}
+
+    def normalise(given: Any) -> Any:
+        return canonical.get(given.strip().lower(), given) if isinstance(given, str) else given
+
+    return BeforeValidator(normalise)
+
+
+# The tutor's enums: accepted in any letter case, answered in exactly these spellings, on every route
+# and in both APIs (docs/api/tutor.md).
+Accent = Annotated[Literal["US", "UK", "AU", "IN"], spelled_any_case("US", "UK", "AU", "IN")]
+Gender = Annotated[Literal["female", "male"], spelled_any_case("female", "male")]
+Level = Annotated[Literal["beginner", "intermediate", "advanced"],
+                  spelled_any_case("beginner", "intermediate", "advanced")]
+Topic = Annotated[Literal["business", "daily", "travel", "interview"],
+                  spelled_any_case("business", "daily", "travel", "interview")]
+Role = Annotated[Literal["user", "assistant"], spelled_any_case("user", "assistant")]
 SessionStatus = Literal["active", "completed"]
-SpeechRate = Literal["slow", "normal", "fast"]
+SpeechRate = Annotated[Literal["slow", "normal", "fast"], spelled_any_case("slow", "normal", "fast")]
 
 TutorName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=40)]
 LanguageTag = Annotated[str, StringConstraints(pattern=r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$", max_length=35)]
@@ -75,7 +92,7 @@ class Session(ApiModel):
     status: SessionStatus
     started_at: str
     ended_at: str | None = None
-    duration: int | None = Field(None, description="Seconds from start to end, once ended.")
+    duration: int | None = Field(None, description="Seconds from start to end once ended; null while active.")
     turn_count: int = Field(0, description="Learner turns (user messages) so far.")
     word_count: int = Field(0, description="Words the learner has written or spoken so far.")
     last_message_at: str | None = None

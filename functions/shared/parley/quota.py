@@ -1,32 +1,122 @@
-"""Monthly quotas per owner, checked before any billable call.
+"""Monthly quotas per owner, enforced by reservations taken before every billable call.
 
 The limits are the template's defaults (``QuotaMonthlyTokens``, ``QuotaMonthlyCostUsd``; 0 means
 unlimited) unless the owner has a ``QUOTA`` override item (``PK=<owner>, SK=QUOTA,
-monthlyTokens, monthlyCostUsd``; an attribute left out keeps the default). Over a limit,
-``check`` raises ``QuotaExceeded`` (429) naming the limit, the usage and the reset time, and the
-caller makes no provider call.
+monthlyTokens, monthlyCostUsd``; an attribute left out keeps the default).
 
-The usage compared is the owner's monthly total as the recorder has counted it. Events reach the
-total through the bus within about a second, so calls already in flight when the limit is reached
-can overshoot it a little: the quota is a guard against runaway use, not a billing ledger.
+**Reservations.** Before a billable call, ``reserve(owner, bound)`` makes ONE atomic conditional
+write — an UpdateItem of the owner's monthly total item — that adds the call's *bound* (the most
+that call can use, e.g. the prompt's bytes plus the answer's ``max_tokens``, and its price) to
+``committedTokens`` and ``committedCostUnits`` (integer units of 1e-10 USD, the price table's
+precision: integers add up exactly in DynamoDB and in its emulator) and records the reservation in the same item
+(attribute ``reservation#<ULID>``: amounts, operation, ``settleBy``), on condition that the month
+is still under every limit. Over a limit the condition fails and the caller gets
+``QuotaExceeded`` (429) without making the call. Every reservation is admitted only while the
+month is under the limit and no call can use more than its bound, so a month ends at most ONE
+reservation over its limit, however many calls race for the last of it: DynamoDB applies
+conditional writes to one item one at a time.
+
+The reservation is settled with what the call really used:
+
+- the call's usage event names its reservation; the usage recorder, in the transaction that
+  counts the event (exactly once per event id), removes the reservation and replaces the
+  reserved amount by the real one in ``committed*`` (``parley.usage_ledger``);
+- a call that failed without usage releases it at once (``release``);
+- a reservation nobody settled (the function crashed, or its event was lost) is released once its
+  ``settleBy`` time has passed (15 minutes by default; longer for the transcription workflow),
+  the next time it could stand in its owner's way: a reservation (or ``check``) that finds the
+  month over a limit first releases the month's overdue reservations and tries once more
+  (``release_expired``).
+
+Removing the reservation attribute is conditional on it still being there, in the same write that
+takes its amounts back, so a reservation is settled or released exactly once whoever gets there
+first (the recorder, the caller, the reconciliation). ``committedTokens`` is the tokens the
+recorder has counted plus the reservations still open, and the same for the cost: a call is never
+counted twice (once reserved, once recorded). Months written before reservations existed have only
+the recorded totals; the condition checks those too.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from decimal import ROUND_CEILING, Decimal
 from typing import Any
+
+from botocore.exceptions import ClientError
 
 from . import keys
 from .errors import QuotaExceeded
-from .ids import utcnow
-from .store import Store
+from .ids import iso_micros, new_ulid, utcnow
+from .observability import logger
+from .store import Store, error_code
+
+COST_QUANTUM = Decimal("1e-10")
+COST_UNITS_PER_USD = 10**10
+# How long a reservation may stay open before it counts as abandoned, by kind of call: longer
+# than the Lambda timeout of the function that settles it, plus event delivery.
+SETTLE_WITHIN_SECONDS = 15 * 60
+RESERVATION_PREFIX = "reservation#"
 
 
 @dataclass(frozen=True)
 class Limits:
     monthly_tokens: int  # model tokens (input + output + cache read + cache write), all engines; 0 = unlimited
     monthly_cost_usd: float  # estimated cost, all engines; 0 = unlimited
+
+    @property
+    def unlimited(self) -> bool:
+        return not self.monthly_tokens and not self.monthly_cost_usd
+
+
+@dataclass(frozen=True)
+class Bound:
+    """The most one billable call can use: what its reservation holds until it is settled."""
+
+    tokens: int = 0
+    cost_usd: float = 0.0
+
+    @property
+    def cost(self) -> Decimal:
+        return number(Decimal(str(self.cost_usd)).quantize(COST_QUANTUM))
+
+
+def cost_units(usd: float | Decimal) -> int:
+    """A cost in integer units of 1e-10 USD (rounded up: a reservation never holds less)."""
+    return int((Decimal(str(usd)) * COST_UNITS_PER_USD).to_integral_value(rounding=ROUND_CEILING))
+
+
+@dataclass(frozen=True)
+class Reservation:
+    """An open reservation: ``id`` is ``<YYYY-MM>.<ULID>`` (the month it was taken in, then a
+    unique id), which the call's usage event carries so the recorder can settle it."""
+
+    id: str
+    owner: str
+    tokens: int
+    cost_usd: float
+
+    @property
+    def month(self) -> str:
+        return self.id.split(".", 1)[0]
+
+    @property
+    def attribute(self) -> str:
+        return reservation_attribute(self.id)
+
+    @property
+    def cost_units(self) -> int:
+        return cost_units(self.cost_usd)
+
+
+def number(value: Decimal) -> Decimal:
+    """``value`` as a DynamoDB number that every reader parses alike: 0 as ``0``, and never a bare
+    exponent such as ``3E-10`` (DynamoDB reads it, but moto's ADD does not)."""
+    if value == 0:
+        return Decimal(0)
+    if "E" in str(value) and "." not in str(value):
+        return value.quantize(Decimal(1).scaleb(value.as_tuple().exponent - 1))  # type: ignore[operator]
+    return value
 
 
 def month_of(moment: datetime) -> str:
@@ -53,17 +143,50 @@ def next_month_start(moment: datetime) -> datetime:
 class QuotaStatus:
     month: str
     limits: Limits
-    tokens: int
+    tokens: int  # recorded by the usage recorder
     cost_usd: float
     resets_at: str
+    reserved_tokens: int = 0  # held by reservations still open
+    reserved_cost_usd: float = 0.0
+
+    @property
+    def tokens_committed(self) -> int:
+        return self.tokens + self.reserved_tokens
+
+    @property
+    def cost_committed_usd(self) -> float:
+        return self.cost_usd + self.reserved_cost_usd
 
     @property
     def tokens_remaining(self) -> int | None:
-        return None if not self.limits.monthly_tokens else max(0, self.limits.monthly_tokens - self.tokens)
+        if not self.limits.monthly_tokens:
+            return None
+        return max(0, self.limits.monthly_tokens - self.tokens_committed)
 
     @property
     def cost_remaining_usd(self) -> float | None:
-        return None if not self.limits.monthly_cost_usd else max(0.0, self.limits.monthly_cost_usd - self.cost_usd)
+        if not self.limits.monthly_cost_usd:
+            return None
+        return max(0.0, self.limits.monthly_cost_usd - self.cost_committed_usd)
+
+    def over(self) -> list[dict[str, Any]]:
+        """The limits this month has reached (empty when under all of them)."""
+        found: list[dict[str, Any]] = []
+        if self.limits.monthly_tokens and self.tokens_committed >= self.limits.monthly_tokens:
+            found.append({"limit": "monthlyTokens", "limitValue": self.limits.monthly_tokens,
+                          "used": self.tokens_committed})
+        if self.limits.monthly_cost_usd and self.cost_committed_usd >= self.limits.monthly_cost_usd:
+            found.append({"limit": "monthlyCostUsd", "limitValue": self.limits.monthly_cost_usd,
+                          "used": round(self.cost_committed_usd, 6)})
+        return found
+
+
+def _committed(total: dict[str, Any]) -> tuple[int, float, int, float]:
+    """(recorded tokens, recorded cost, reserved tokens, reserved cost) of a month's total item."""
+    tokens, cost = tokens_of(total), float(total.get("estimatedCostUsd", 0))
+    committed_tokens = int(total.get("committedTokens", tokens))
+    committed_cost = int(total["committedCostUnits"]) / COST_UNITS_PER_USD if "committedCostUnits" in total else cost
+    return tokens, cost, max(0, committed_tokens - tokens), max(0.0, committed_cost - cost)
 
 
 class QuotaGuard:
@@ -81,36 +204,138 @@ class QuotaGuard:
         )
 
     def status(self, owner: str, now: datetime | None = None, *, month: str | None = None,
-               total: dict[str, Any] | None = None) -> QuotaStatus:
-        """The owner's limits and usage for ``month`` (default: the month of ``now``).
+               total: dict[str, Any] | None = None, limits: Limits | None = None) -> QuotaStatus:
+        """The owner's limits, usage and open reservations for ``month`` (default: the month of ``now``).
 
         ``total`` is the month's total item when the caller has already read it."""
         moment = now or utcnow()
         month = month or month_of(moment)
         if total is None:
             total = self.store.get(owner, keys.usage_month_sk(month)) or {}
-        return QuotaStatus(month=month, limits=self.limits_for(owner), tokens=tokens_of(total),
-                           cost_usd=float(total.get("estimatedCostUsd", 0)),
-                           resets_at=next_month_start(month_start(month)).strftime("%Y-%m-%dT%H:%M:%SZ"))
+        tokens, cost, reserved_tokens, reserved_cost = _committed(total)
+        return QuotaStatus(month=month, limits=limits or self.limits_for(owner), tokens=tokens, cost_usd=cost,
+                           resets_at=next_month_start(month_start(month)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                           reserved_tokens=reserved_tokens, reserved_cost_usd=reserved_cost)
+
+    def _exceeded(self, status: QuotaStatus, moment: datetime) -> QuotaExceeded:
+        over = status.over() or [{"limit": "monthlyTokens" if status.limits.monthly_tokens else "monthlyCostUsd",
+                                  "limitValue": status.limits.monthly_tokens or status.limits.monthly_cost_usd,
+                                  "used": status.tokens_committed if status.limits.monthly_tokens
+                                  else round(status.cost_committed_usd, 6)}]
+        names = " and ".join(str(o["limit"]) for o in over)
+        return QuotaExceeded(
+            f"Monthly quota reached ({names}) for {status.month}; it resets at {status.resets_at}.",
+            details=[{**o, "resetsAt": status.resets_at} for o in over],
+            headers={"Retry-After": str(int((next_month_start(moment) - moment).total_seconds()))},
+        )
 
     def check(self, owner: str, now: datetime | None = None) -> QuotaStatus:
-        """Raise QuotaExceeded if the owner has used up a monthly limit; else the status."""
+        """Raise QuotaExceeded if the owner has used up (or reserved) a monthly limit; else the
+        status. A read-only early answer: the billable call itself still reserves."""
         moment = now or utcnow()
         status = self.status(owner, moment)
-        over = []
-        if status.limits.monthly_tokens and status.tokens >= status.limits.monthly_tokens:
-            over.append({"limit": "monthlyTokens", "limitValue": status.limits.monthly_tokens, "used": status.tokens})
-        if status.limits.monthly_cost_usd and status.cost_usd >= status.limits.monthly_cost_usd:
-            over.append({"limit": "monthlyCostUsd", "limitValue": status.limits.monthly_cost_usd,
-                         "used": round(status.cost_usd, 6)})
-        if over:
-            names = " and ".join(str(o["limit"]) for o in over)
-            raise QuotaExceeded(
-                f"Monthly quota reached ({names}) for {status.month}; it resets at {status.resets_at}.",
-                details=[{**o, "resetsAt": status.resets_at} for o in over],
-                headers={"Retry-After": str(int((next_month_start(moment) - moment).total_seconds()))},
-            )
+        if status.over() and self.release_expired(owner, status.month, moment):
+            status = self.status(owner, moment)
+        if status.over():
+            raise self._exceeded(status, moment)
         return status
+
+    # -- reservations ---------------------------------------------------------------------------
+    def reserve(self, owner: str, bound: Bound, *, operation: str, now: datetime | None = None,
+                settle_within: int = SETTLE_WITHIN_SECONDS) -> Reservation | None:
+        """Hold ``bound`` for one billable call, or raise QuotaExceeded (and make no call).
+
+        Returns None for an owner without limits (nothing to hold; the usage is still counted)."""
+        moment = now or utcnow()
+        limits = self.limits_for(owner)
+        if limits.unlimited:
+            return None
+        month = month_of(moment)
+        reservation = Reservation(id=f"{month}.{new_ulid()}", owner=owner, tokens=max(0, bound.tokens),
+                                  cost_usd=float(max(Decimal(0), bound.cost)))
+        for attempt in range(2):
+            try:
+                self.store.update(**self._reserve_update(reservation, limits, moment, operation, settle_within))
+                return reservation
+            except ClientError as exc:
+                if error_code(exc) != "ConditionalCheckFailedException":
+                    raise
+            if attempt or not self.release_expired(owner, month, moment):
+                break
+        raise self._exceeded(self.status(owner, moment, month=month, limits=limits), moment)
+
+    @staticmethod
+    def _reserve_update(reservation: Reservation, limits: Limits, moment: datetime, operation: str,
+                        settle_within: int) -> dict[str, Any]:
+        conditions: list[str] = []
+        values: dict[str, Any] = {
+            ":t": reservation.tokens, ":c": reservation.cost_units, ":monthType": "USAGE_MONTH",
+            ":month": reservation.month, ":now": iso_micros(moment),
+            ":r": {"tokens": reservation.tokens, "costUsd": Decimal(str(reservation.cost_usd)), "operation": operation,
+                   "reservedAt": iso_micros(moment),
+                   "settleBy": int((moment + timedelta(seconds=settle_within)).timestamp())},
+        }
+        if limits.monthly_tokens:
+            values[":tl"] = limits.monthly_tokens
+            conditions += ["(attribute_not_exists(committedTokens) OR committedTokens < :tl)",
+                           "(attribute_not_exists(totalTokens) OR totalTokens < :tl)"]
+        if limits.monthly_cost_usd:
+            values[":cl"] = Decimal(str(limits.monthly_cost_usd))
+            values[":clu"] = cost_units(limits.monthly_cost_usd)
+            conditions += ["(attribute_not_exists(committedCostUnits) OR committedCostUnits < :clu)",
+                           "(attribute_not_exists(estimatedCostUsd) OR estimatedCostUsd < :cl)"]
+        return {
+            "Key": {"PK": reservation.owner, "SK": keys.usage_month_sk(reservation.month)},
+            "UpdateExpression": "SET #type = if_not_exists(#type, :monthType), #month = if_not_exists(#month, :month), "
+                                "updatedAt = :now, #r = :r ADD committedTokens :t, committedCostUnits :c",
+            "ConditionExpression": " AND ".join(conditions),
+            "ExpressionAttributeNames": {"#type": "type", "#month": "month", "#r": reservation.attribute},
+            "ExpressionAttributeValues": values,
+        }
+
+    def release(self, reservation: Reservation | None) -> bool:
+        """Give a reservation back unused (the call failed before it used anything); False if it
+        had been settled or released already."""
+        return release(self.store, reservation)
+
+    def release_expired(self, owner: str, month: str, now: datetime | None = None) -> int:
+        """Release the owner's reservations of ``month`` whose ``settleBy`` has passed; how many."""
+        moment = now or utcnow()
+        total = self.store.get(owner, keys.usage_month_sk(month)) or {}
+        released = 0
+        for name, held in total.items():
+            if not name.startswith(RESERVATION_PREFIX) or int(held.get("settleBy", 0)) >= moment.timestamp():
+                continue
+            reservation_id = f"{month}.{name[len(RESERVATION_PREFIX):]}"
+            if release(self.store, Reservation(id=reservation_id, owner=owner, tokens=int(held.get("tokens", 0)),
+                                               cost_usd=float(held.get("costUsd", 0)))):
+                released += 1
+        if released:
+            logger.warning("Released reservations nobody settled", extra={"count": released, "month": month})
+        return released
+
+
+def release(store: Store, reservation: Reservation | None) -> bool:
+    """Take an open reservation back out of its month, once: False if it was settled or released
+    already (the removal is conditional on the reservation still being there)."""
+    if reservation is None:
+        return False
+    try:
+        store.update(Key={"PK": reservation.owner, "SK": keys.usage_month_sk(reservation.month)},
+                     UpdateExpression="REMOVE #r ADD committedTokens :rt, committedCostUnits :rc",
+                     ConditionExpression="attribute_exists(#r)",
+                     ExpressionAttributeNames={"#r": reservation.attribute},
+                     ExpressionAttributeValues={":rt": -reservation.tokens, ":rc": -reservation.cost_units})
+    except ClientError as exc:
+        if error_code(exc) == "ConditionalCheckFailedException":
+            return False
+        raise
+    return True
+
+
+def reservation_attribute(reservation_id: str) -> str:
+    """The month item's attribute that holds an open reservation: ``reservation#<ULID>``."""
+    return RESERVATION_PREFIX + reservation_id.split(".", 1)[1]
 
 
 def limits_from(env: Any) -> Limits:

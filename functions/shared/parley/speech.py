@@ -24,9 +24,9 @@ Decisions (documented in docs/api/speech.md):
   for every endpoint, metadata (voice, engine, characters) beside the audio, and no API-wide
   ``BinaryMediaTypes`` / ``Accept`` negotiation. Tutor answers are one or two sentences, so the 4/3
   size overhead is a few kilobytes.
-- Text longer than Polly's limit for one request (3000 billed characters) is refused with 400
-  ``TEXT_TOO_LONG`` rather than split: the tutor speaks one short answer at a time, and a refusal
-  tells the client exactly what to change.
+- Text longer than Polly's limit for one request (3000 billed characters) is refused rather than
+  split — 422 ``VALIDATION_ERROR`` on ``body.text``, the schema's own ``maxLength`` — the tutor
+  speaks one short answer at a time, and a refusal tells the client exactly what to change.
 - Polly's throttling and 5xx are retried by botocore (standard mode, 4 attempts, backoff with
   jitter); what still fails becomes 503 ``SERVICE_UNAVAILABLE`` with ``Retry-After``.
 """
@@ -40,10 +40,10 @@ from typing import Any, Literal
 from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import Field
 
-from .errors import BadRequest, ServiceUnavailable
+from .errors import BadRequest, ServiceUnavailable, UnprocessableEntity
 from .models import Accent, ApiModel, Gender
 from .observability import logger
-from .quota import QuotaGuard
+from .quota import Bound, QuotaGuard, Reservation
 from .store import error_code
 from .tutor import Tutor
 from .usage import UsageEvent, UsagePublisher
@@ -138,7 +138,8 @@ _UNAVAILABLE = frozenset({"ServiceFailureException", "ThrottlingException", "Ser
 
 
 class Speaker:
-    """Synthesises one text for one owner: quota first, one Polly call, one usage event."""
+    """Synthesises one text for one owner: a quota reservation first, one Polly call, one usage
+    event (which settles the reservation; a failed call releases it)."""
 
     def __init__(self, polly: Any, publisher: UsagePublisher, quota: QuotaGuard) -> None:
         self.polly = polly
@@ -149,12 +150,23 @@ class Speaker:
         text = text.strip()
         if not text:
             raise BadRequest("There is no text to speak.")
-        if len(text) > MAX_TEXT_CHARS:
-            raise TextTooLong(f"The text has {len(text)} characters; Polly speaks at most {MAX_TEXT_CHARS} "
-                              "in one request. Send it in shorter parts.",
-                              details=[{"field": "body.text", "maxLength": MAX_TEXT_CHARS, "length": len(text)}])
-        self.quota.check(owner)
+        if len(text) > MAX_TEXT_CHARS:  # the request schemas refuse it first; the same answer for any caller
+            raise TextTooLong("The request is not valid; see details.", details=[{
+                "field": "body.text", "type": "string_too_long", "maxLength": MAX_TEXT_CHARS,
+                "message": f"String should have at most {MAX_TEXT_CHARS} characters (Polly's limit for one "
+                           "request); send it in shorter parts"}])
         voice = choose_voice(accent, gender)
+        # Polly bills the characters sent: the reservation is the exact price of this text.
+        reservation = self.quota.reserve(owner, Bound(cost_usd=self.publisher.prices.cost(UsageEvent(
+            owner=owner, product="tutor", engine="polly", model=voice.engine, operation="tts",
+            characters=len(text)))), operation="tts")
+        try:
+            return self._synthesize(owner, text, voice, reservation)
+        except BaseException:
+            self.quota.release(reservation)
+            raise
+
+    def _synthesize(self, owner: str, text: str, voice: VoiceChoice, reservation: Reservation | None) -> Speech:
         try:
             result = self.polly.synthesize_speech(
                 Text=text, TextType="text", OutputFormat=OUTPUT_FORMAT,
@@ -175,7 +187,7 @@ class Speaker:
             raise ServiceUnavailable("Text-to-speech is unavailable right now; retry in a moment.",
                                      headers={"Retry-After": "2"}) from exc
         self.publisher.publish(UsageEvent(owner=owner, product="tutor", engine="polly", model=voice.engine,
-                                          operation="tts", characters=characters))
+                                          operation="tts", characters=characters).settling(reservation))
         return Speech(audio=audio, voice=voice, characters=characters, content_type=content_type)
 
 
@@ -187,15 +199,18 @@ def voice_settings(tutor: Tutor, owner: str, accent: Accent | None, gender: Gend
     return accent, gender
 
 
-class TextTooLong(BadRequest):
-    code = "TEXT_TOO_LONG"
+class TextTooLong(UnprocessableEntity):
+    """Longer than Polly speaks in one request: the same 422 the request schema answers."""
+
+    code = "VALIDATION_ERROR"
 
 
 # -- API models ----------------------------------------------------------------------------------
 class SpeechRequest(ApiModel):
     """Speak ``text``. Omitted accent/gender come from the learner's saved settings."""
 
-    text: str = Field(min_length=1, max_length=20_000, description=f"At most {MAX_TEXT_CHARS} characters are spoken")
+    text: str = Field(min_length=1, max_length=MAX_TEXT_CHARS,
+                      description=f"At most {MAX_TEXT_CHARS} characters (Polly's limit for one request)")
     accent: Accent | None = None
     gender: Gender | None = None
 

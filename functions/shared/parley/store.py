@@ -50,25 +50,60 @@ class Page:
     cursor: str | None
 
 
-def encode_cursor(last_key: dict[str, Any] | None) -> str | None:
-    if not last_key:
-        return None
-    raw = json.dumps(last_key, separators=(",", ":"), sort_keys=True, default=str).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+class InvalidCursor(BadRequest):
+    code = "INVALID_CURSOR"
 
 
-def decode_cursor(cursor: str | None, *, owner: str) -> dict[str, Any] | None:
-    """Decode a cursor made by ``encode_cursor``; refuse one that points outside the owner."""
-    if not cursor:
-        return None
-    try:
-        padded = cursor + "=" * (-len(cursor) % 4)
-        key = json.loads(base64.urlsafe_b64decode(padded.encode()))
-    except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
-        raise BadRequest("The cursor is not valid; use the nextCursor of a previous page.") from exc
-    if not isinstance(key, dict) or key.get("PK") != owner or not all(isinstance(v, str) for v in key.values()):
-        raise BadRequest("The cursor is not valid; use the nextCursor of a previous page.")
-    return key
+_CURSOR_MESSAGE = "The cursor is not valid for this listing; pass the nextCursor of the previous page, unchanged."
+MAX_CURSOR_VALUE = 1024
+
+
+@dataclass(frozen=True)
+class Listing:
+    """What the cursors of one listing may hold.
+
+    A cursor is the listing's ``scope`` and the key of the page's last item, base64url JSON. The
+    scope names the listing and its filters, so a cursor is bound to the query that made it: one
+    from another listing, or from the same listing with other filters (``/conversations`` and
+    ``/conversations?engine=...`` page different indexes), is refused. Its key must have exactly
+    the attributes of the index the listing pages, ``exact`` ones equal to this owner's values and
+    ``ranges`` ones inside the listing's key range — so a cursor that decodes can only ever start
+    the owner's own listing at a point of it. Anything else is a 400 ``INVALID_CURSOR``, before
+    DynamoDB sees it (which would refuse a malformed ``ExclusiveStartKey`` with a 500-worthy
+    ``ValidationException``).
+    """
+
+    scope: str
+    exact: dict[str, str]
+    ranges: dict[str, tuple[str, str]]
+
+    @property
+    def attributes(self) -> set[str]:
+        return set(self.exact) | set(self.ranges)
+
+    def encode(self, item: dict[str, Any]) -> str:
+        key = {name: item[name] for name in sorted(self.attributes)}
+        raw = json.dumps({"s": self.scope, "k": key}, separators=(",", ":"), sort_keys=True).encode()
+        return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+    def decode(self, cursor: str | None) -> dict[str, Any] | None:
+        if not cursor:
+            return None
+        try:
+            padded = cursor + "=" * (-len(cursor) % 4)
+            data = json.loads(base64.urlsafe_b64decode(padded.encode()))
+        except (ValueError, binascii.Error, UnicodeDecodeError, RecursionError) as exc:
+            raise InvalidCursor(_CURSOR_MESSAGE, details=[{"field": "cursor", "reason": "not a cursor"}]) from exc
+        if not isinstance(data, dict) or set(data) != {"s", "k"} or data["s"] != self.scope:
+            raise InvalidCursor(_CURSOR_MESSAGE, details=[{"field": "cursor", "reason": "another listing's"}])
+        key = data["k"]
+        if not isinstance(key, dict) or set(key) != self.attributes or not all(
+                isinstance(v, str) and 0 < len(v) <= MAX_CURSOR_VALUE for v in key.values()):
+            raise InvalidCursor(_CURSOR_MESSAGE, details=[{"field": "cursor", "reason": "not this listing's key"}])
+        if any(key[name] != value for name, value in self.exact.items()) or not all(
+                low <= key[name] <= high for name, (low, high) in self.ranges.items()):
+            raise InvalidCursor(_CURSOR_MESSAGE, details=[{"field": "cursor", "reason": "outside this listing"}])
+        return dict(key)
 
 
 class Store:
@@ -138,11 +173,19 @@ class Store:
             raise
 
     # -- queries -----------------------------------------------------------------------------
-    def query_page(self, *, key: ConditionBase, limit: int, cursor: dict[str, Any] | None,
+    def query_page(self, *, key: ConditionBase, limit: int, listing: Listing | None = None, cursor: str | None = None,
                    forward: bool = True, index: str | None = None, **kwargs: Any) -> Page:
-        args: dict[str, Any] = {"KeyConditionExpression": key, "Limit": limit, "ScanIndexForward": forward, **kwargs}
-        if cursor:
-            args["ExclusiveStartKey"] = cursor
+        """One page of ``limit`` items, and the cursor of the next page — None when there is none,
+        also when this page is exactly the last ``limit`` items (one item more is read to know).
+        ``cursor`` must be one ``listing`` made (``INVALID_CURSOR`` otherwise). No FilterExpression:
+        DynamoDB filters after ``Limit``, so a page could not tell whether more items follow."""
+        if "FilterExpression" in kwargs:
+            raise ValueError("query_page pages by Limit; a FilterExpression would end a listing early")
+        args: dict[str, Any] = {"KeyConditionExpression": key, "Limit": limit + 1, "ScanIndexForward": forward,
+                                **kwargs}
+        start = listing.decode(cursor) if listing is not None else None
+        if start:
+            args["ExclusiveStartKey"] = start
         if index:
             args["IndexName"] = index
         self._count("Query")
@@ -151,7 +194,10 @@ class Store:
         except ClientError as exc:
             raise_if_throttled(exc, "Query")
             raise
-        return Page(items=result.get("Items", []), cursor=encode_cursor(result.get("LastEvaluatedKey")))
+        items = result.get("Items", [])
+        more = len(items) > limit
+        items = items[:limit]
+        return Page(items=items, cursor=listing.encode(items[-1]) if more and listing is not None and items else None)
 
     def query_all(self, *, key: ConditionBase, index: str | None = None, forward: bool = True,
                   **kwargs: Any) -> Iterator[dict[str, Any]]:

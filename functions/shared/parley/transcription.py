@@ -22,6 +22,7 @@ import base64
 import binascii
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
@@ -34,8 +35,11 @@ from . import keys
 from .errors import BadRequest, NotFound, PayloadTooLarge, ServiceUnavailable, UnsupportedMediaType
 from .ids import is_ulid, iso_micros, new_ulid, parse_iso, utcnow
 from .models import ApiModel
-from .observability import logger
+from .observability import logger, redact_owners
+from .pricing import DEFAULT_PRICES, PriceTable
+from .quota import Bound, QuotaGuard, Reservation, release
 from .store import Store, error_code
+from .usage import UsageEvent
 
 AudioFormat = Literal["webm", "ogg", "wav", "mp3", "m4a"]
 TranscriptionStatus = Literal["queued", "running", "completed", "failed"]
@@ -51,6 +55,14 @@ FORMATS: dict[str, tuple[str, str]] = {
 MAX_INLINE_AUDIO_BYTES = 4_000_000
 # A presigned upload may be larger (Transcribe itself accepts up to 2 GB / 4 h).
 MAX_UPLOAD_BYTES = 200 * 1024 * 1024
+# Transcribe bills by the second of audio, which is known only once the job has run. A recording's
+# reservation is the most it can last: its bytes at the lowest bitrate its format is made at
+# (e.g. 6 kbit/s Opus), and never more than Transcribe's own 4-hour limit for one job.
+MIN_BYTES_PER_SECOND: dict[str, int] = {"webm": 750, "ogg": 750, "mp3": 1000, "m4a": 1000, "wav": 8000}
+MAX_AUDIO_SECONDS = 4 * 60 * 60
+# A recording's reservation stays open until its workflow has counted it; one nobody settles (an
+# upload URL never used) is released after this long (the workflow's timeout).
+TRANSCRIPTION_SETTLE_SECONDS = 2 * 60 * 60
 # A transcript item must fit DynamoDB's 400 KB item limit with room for the rest.
 MAX_TRANSCRIPT_ITEM_BYTES = 350_000
 _DATA_URL = re.compile(r"^data:[\w/+.-]+(;[\w=-]+)*;base64,")
@@ -122,6 +134,11 @@ def decode_audio(data: str, declared: str | None) -> tuple[bytes, str]:
         raise UnsupportedMediaType(f"`format` says {declared} but the audio is {found}.",
                                    details=[{"field": "body.format", "detected": found}])
     return audio, found
+
+
+def audio_seconds_bound(size_bytes: int, fmt: str) -> float:
+    """The longest a recording of ``size_bytes`` in ``fmt`` can last (what its transcription reserves)."""
+    return float(min(MAX_AUDIO_SECONDS, max(1, -(-size_bytes // MIN_BYTES_PER_SECOND[fmt]))))
 
 
 # -- object keys -----------------------------------------------------------------------------------
@@ -230,6 +247,9 @@ class UploadUrlRequest(ApiModel):
     format: AudioFormat
     session_id: str | None = Field(None, max_length=64)
     language: TranscribeLanguage = "en-US"
+    size_bytes: int = Field(ge=1, le=MAX_UPLOAD_BYTES, description=(
+        "The recording's size in bytes (a client has the recording before it asks where to put it): the upload "
+        "is signed for at most this many, and the monthly quota reserves what a recording of this size can cost."))
 
 
 class WordOut(ApiModel):
@@ -258,20 +278,30 @@ class TranscriptionOut(ApiModel):
 
 
 class UploadUrlOut(ApiModel):
+    """An S3 presigned POST: send ``multipart/form-data`` to ``uploadUrl`` with every entry of
+    ``fields`` as a form field, in that order, then the recording as the LAST field, named
+    ``fileField``. S3 refuses a file outside ``minBytes``–``maxBytes`` or of another content type."""
+
     transcription_id: str
-    upload_url: str
-    method: Literal["PUT"] = "PUT"
-    headers: dict[str, str]
-    expires_at: str
-    max_bytes: int = MAX_UPLOAD_BYTES
+    upload_url: str = Field(description="POST the form here")
+    method: Literal["POST"] = "POST"
+    fields: dict[str, str] = Field(description="Form fields to send as they are, before the file")
+    file_field: Literal["file"] = Field("file", description="The form field that carries the recording")
+    content_type: str = Field(description="The Content-Type the policy requires (also in fields)")
+    min_bytes: int = 1
+    max_bytes: int = Field(description="The largest recording the policy admits")
+    expires_at: str = Field(description="After this the policy is refused; one upload per transcription")
 
 
 class StreamUrlOut(ApiModel):
     url: str
-    expires_at: str
+    expires_at: str = Field(description="Connect before this; the stream itself may then run on")
     language_code: str = "en-US"
     media_encoding: str = "pcm"
     sample_rate: int = 16000
+    metered_seconds: int | None = Field(None, description=(
+        "Seconds of streaming transcription this URL is counted as against the monthly quota (what it grants: "
+        "how long the client really streams is not known to Parley)"))
 
 
 def _out(item: dict[str, Any]) -> TranscriptionOut:
@@ -288,8 +318,13 @@ def _out(item: dict[str, Any]) -> TranscriptionOut:
 
 # -- the API side ----------------------------------------------------------------------------------
 class Transcriptions:
+    """The API side. With a quota guard, each recording reserves the most its transcription can
+    cost before anything is stored or started (429 over quota); the workflow's usage event settles
+    the reservation, and its failure path releases it."""
+
     def __init__(self, store: Store, s3: Any, sfn: Any, *, bucket: str, state_machine_arn: str,
-                 retention_days: int, upload_url_seconds: int = 300) -> None:
+                 retention_days: int, upload_url_seconds: int = 300, quota: QuotaGuard | None = None,
+                 prices: PriceTable = DEFAULT_PRICES) -> None:
         self.store = store
         self.s3 = s3
         self.sfn = sfn
@@ -297,9 +332,23 @@ class Transcriptions:
         self.state_machine_arn = state_machine_arn
         self.retention = timedelta(days=retention_days)
         self.upload_url_seconds = upload_url_seconds
+        self.quota = quota
+        self.prices = prices
+
+    def _reserve(self, owner: str, seconds: float) -> Reservation | None:
+        if self.quota is None:
+            return None
+        cost = self.prices.cost(UsageEvent(owner=owner, product="tutor", engine="transcribe", model="standard",
+                                           operation="stt", audio_seconds=seconds))
+        return self.quota.reserve(owner, Bound(cost_usd=cost), operation="stt",
+                                  settle_within=TRANSCRIPTION_SETTLE_SECONDS)
+
+    def _release(self, reservation: Reservation | None) -> None:
+        if self.quota is not None:
+            self.quota.release(reservation)
 
     def _new_item(self, owner: str, *, source: str, fmt: str, key: str, session_id: str | None,
-                  language: str) -> dict[str, Any]:
+                  language: str, reservation: Reservation | None = None) -> dict[str, Any]:
         now = utcnow()
         transcription_id = key.rsplit("/", 1)[1].split(".")[0]
         item = {
@@ -310,16 +359,23 @@ class Transcriptions:
         }
         if session_id:
             item["sessionId"] = session_id
+        if reservation is not None:
+            item.update({"reservationId": reservation.id, "reservedCostUsd": Decimal(str(reservation.cost_usd))})
         return item
 
     def create(self, owner: str, request: CreateTranscription) -> TranscriptionOut:
         audio, fmt = decode_audio(request.audio, request.format)
+        reservation = self._reserve(owner, audio_seconds_bound(len(audio), fmt))
         transcription_id = new_ulid()
         key = audio_key(owner, transcription_id, fmt)
         item = self._new_item(owner, source="api", fmt=fmt, key=key, session_id=request.session_id,
-                              language=request.language)
-        self.s3.put_object(Bucket=self.bucket, Key=key, Body=audio, ContentType=FORMATS[fmt][1])
-        self.store.put(item)
+                              language=request.language, reservation=reservation)
+        try:
+            self.s3.put_object(Bucket=self.bucket, Key=key, Body=audio, ContentType=FORMATS[fmt][1])
+            self.store.put(item)
+        except BaseException:
+            self._release(reservation)
+            raise
         try:
             self.sfn.start_execution(stateMachineArn=self.state_machine_arn, name=transcription_id,
                                      input=json.dumps({"transcriptionId": transcription_id, "owner": owner}))
@@ -327,23 +383,35 @@ class Transcriptions:
             logger.warning("Could not start the transcription workflow", extra={"code": error_code(exc)})
             self.s3.delete_object(Bucket=self.bucket, Key=key)
             self.store.delete(owner, item["SK"])
+            self._release(reservation)
             raise ServiceUnavailable("The transcription could not be started; retry in a moment.",
                                      headers={"Retry-After": "2"}) from exc
         return _out(item)
 
     def upload_url(self, owner: str, request: UploadUrlRequest) -> UploadUrlOut:
+        """A presigned POST for one recording: S3 itself refuses a file over the size it is signed
+        for (``content-length-range``) or of another content type."""
+        max_bytes = request.size_bytes
+        reservation = self._reserve(owner, audio_seconds_bound(max_bytes, request.format))
         transcription_id = new_ulid()
         key = upload_key(owner, transcription_id, request.format)
         item = self._new_item(owner, source="upload", fmt=request.format, key=key, session_id=request.session_id,
-                              language=request.language)
-        self.store.put(item)
+                              language=request.language, reservation=reservation)
+        item["maxBytes"] = max_bytes
+        try:
+            self.store.put(item)
+        except BaseException:
+            self._release(reservation)
+            raise
         content_type = FORMATS[request.format][1]
-        url = self.s3.generate_presigned_url(
-            "put_object", Params={"Bucket": self.bucket, "Key": key, "ContentType": content_type},
-            ExpiresIn=self.upload_url_seconds, HttpMethod="PUT")
+        post = self.s3.generate_presigned_post(
+            Bucket=self.bucket, Key=key, Fields={"Content-Type": content_type},
+            Conditions=[{"Content-Type": content_type}, ["content-length-range", 1, max_bytes]],
+            ExpiresIn=self.upload_url_seconds)
         expires = iso_micros(utcnow() + timedelta(seconds=self.upload_url_seconds))
-        return UploadUrlOut(transcription_id=transcription_id, upload_url=url,
-                            headers={"Content-Type": content_type}, expires_at=expires)
+        return UploadUrlOut(transcription_id=transcription_id, upload_url=post["url"],
+                            fields={str(k): str(v) for k, v in post["fields"].items()}, content_type=content_type,
+                            max_bytes=max_bytes, expires_at=expires)
 
     def get(self, owner: str, transcription_id: str) -> TranscriptionOut:
         item = self.store.get(owner, keys.transcription_sk(transcription_id)) if is_ulid(transcription_id) else None
@@ -370,6 +438,7 @@ class Transcriptions:
                     "updatedAt": iso_micros(now)}
         logger.warning("Transcription outlived its workflow; resolved as failed",
                        extra={"transcription_id": item["transcriptionId"], "was": status, "code": code})
+        release(self.store, _reservation_of({"owner": item["PK"], **item}))  # nothing was (or will be) billed
         try:
             self.store.update(
                 Key={"PK": item["PK"], "SK": item["SK"]},
@@ -408,6 +477,39 @@ def stream_url(credentials: Any, region: str, *, expires: int = 60, language: st
     signed = str(request.url)
     return StreamUrlOut(url=f"{scheme}://" + signed[len("https://"):], language_code=language,
                         sample_rate=sample_rate, expires_at=iso_micros(utcnow() + timedelta(seconds=expires)))
+
+
+class StreamGrant:
+    """Meters a streaming URL as what it grants. The client streams to Transcribe directly, so how
+    long it really streams is never known here: each URL reserves ``seconds`` of streaming
+    transcription before it is signed (429 over quota, and no URL), then publishes one usage event
+    of ``seconds`` that settles the reservation. A URL that could not be made releases it."""
+
+    def __init__(self, quota: QuotaGuard, publisher: Any, *, seconds: int) -> None:
+        self.quota = quota
+        self.publisher = publisher
+        self.seconds = seconds
+
+    def issue(self, owner: str, sign: Callable[[], StreamUrlOut]) -> StreamUrlOut:
+        event = UsageEvent(owner=owner, product="tutor", engine="transcribe", model="streaming",
+                           operation="stt-stream", audio_seconds=float(self.seconds))
+        reservation = self.quota.reserve(owner, Bound(cost_usd=self.publisher.prices.cost(event)),
+                                         operation="stt-stream")
+        try:
+            url = sign()
+        except BaseException:
+            self.quota.release(reservation)
+            raise
+        self.publisher.publish(event.model_copy(update={"event_id": f"stream-{new_ulid()}"}).settling(reservation))
+        return url.model_copy(update={"metered_seconds": self.seconds})
+
+
+def _reservation_of(job: dict[str, Any]) -> Reservation | None:
+    """The quota reservation a job (or a transcription record) carries, if any."""
+    if not job.get("reservationId") or not job.get("owner"):
+        return None
+    return Reservation(id=str(job["reservationId"]), owner=str(job["owner"]), tokens=0,
+                       cost_usd=float(job.get("reservedCostUsd") or 0))
 
 
 # -- the workflow's tasks --------------------------------------------------------------------------
@@ -476,6 +578,10 @@ class TranscriptionSteps:
             # TTL of the task-token item the state machine stores while it waits for Transcribe's event
             # (a string: the workflow writes it as a DynamoDB N). A day outlives any wait.
             "waitExpiresAt": str(int((utcnow() + TASK_TOKEN_TTL).timestamp())),
+            # The quota reservation the API took for this recording: settled by the job's usage event,
+            # released by the failure path.
+            "reservationId": str(item.get("reservationId", "")),
+            "reservedCostUsd": str(item.get("reservedCostUsd", "0")),
         }
 
     @staticmethod
@@ -500,10 +606,11 @@ class TranscriptionSteps:
         found = self._identify(state)
         item = self._record(*found) if found else None
         if not item:
-            raise TranscriptionNotFound(f"No transcription for {json.dumps(state)[:300]}")
+            raise TranscriptionNotFound(f"No transcription {found[1] if found else '(no id in the input)'}")
         if item["status"] == "running" and execution and item.get("executionId") == execution:
             return self._job(item)
         if item["status"] != "queued":
+            self._discard_late_upload(item, state)
             raise TranscriptionAlreadyStarted(f"Transcription {item['transcriptionId']} is {item['status']}")
         if "detail" in state:
             self._check_upload(item, state["detail"])
@@ -521,15 +628,27 @@ class TranscriptionSteps:
             raise
         return self._job(item)
 
+    def _discard_late_upload(self, item: dict[str, Any], state: dict[str, Any]) -> None:
+        """An object uploaded (again) for a transcription that has finished — its upload policy
+        reused before it expired — is an orphan nobody will clean up: delete it at once. (While
+        the transcription runs, its own cleanup deletes that key when it ends.)"""
+        key = str(((state.get("detail") or {}).get("object") or {}).get("key", ""))
+        if item["status"] in ("completed", "failed") and key and key == item.get("audioKey") \
+                and item.get("source") == "upload":
+            self.s3.delete_object(Bucket=self.bucket, Key=key)
+            logger.info("Late upload for a finished transcription deleted",
+                        extra={"transcription_id": item["transcriptionId"], "status": item["status"]})
+
     def _check_upload(self, item: dict[str, Any], detail: dict[str, Any]) -> None:
         obj = detail.get("object") or {}
         if item.get("source") != "upload" or obj.get("key") != item.get("audioKey"):
             raise TranscriptionAlreadyStarted("This object is not the upload this transcription waits for")
         size = int(obj.get("size", 0))
+        limit = int(item.get("maxBytes", MAX_UPLOAD_BYTES))
         if size == 0:
             raise UploadRejected("The uploaded file is empty.")
-        if size > MAX_UPLOAD_BYTES:
-            raise UploadRejected(f"The uploaded file is {size} bytes; at most {MAX_UPLOAD_BYTES} are accepted.")
+        if size > limit:  # S3 enforces the policy's range; this holds for anything that bypassed it
+            raise UploadRejected(f"The uploaded file is {size} bytes; at most {limit} are accepted.")
         try:
             head = self.s3.get_object(Bucket=self.bucket, Key=obj["key"], Range="bytes=0-63")["Body"].read()
         except ClientError as exc:
@@ -551,7 +670,7 @@ class TranscriptionSteps:
             body = self.s3.get_object(Bucket=job["bucket"], Key=job["transcriptKey"])["Body"].read()
         except ClientError as exc:
             if error_code(exc) in ("NoSuchKey", "404", "NotFound"):
-                raise TranscriptMissing(f"s3://{job['bucket']}/{job['transcriptKey']} does not exist") from exc
+                raise TranscriptMissing(f"The transcript file of {job['transcriptionId']} does not exist") from exc
             if error_code(exc) in TRANSIENT_S3_CODES:
                 raise _transient(exc, "Reading the transcript") from exc
             raise
@@ -663,11 +782,9 @@ class TranscriptionSteps:
         meter the same job (a retried collect, the failure step after it) it is counted once."""
         if self.publisher is None:
             return
-        from .usage import UsageEvent
-
         self.publisher.publish(UsageEvent(
             event_id=f"stt-{job['transcriptionId']}", owner=job["owner"], product="tutor", engine="transcribe",
-            model="standard", operation="stt", audio_seconds=seconds))
+            model="standard", operation="stt", audio_seconds=seconds).settling(_reservation_of(job)))
 
     def _meter_completed_job(self, job: dict[str, Any], item: dict[str, Any] | None) -> None:
         """Meter a job Transcribe completed whose collect did not finish: from the saved transcript
@@ -740,12 +857,14 @@ class TranscriptionSteps:
         if job is None:
             return self._orphan(state, name)
         if self._job_completed(state, job):
-            self._meter_completed_job(job, item)
+            self._meter_completed_job(job, item)  # settles its quota reservation too
+        elif item is None or item["status"] != "completed":
+            release(self.store, _reservation_of(job))  # nothing was transcribed: nothing is billed
         if (kept := self._terminal(job, item, name)) is not None:
             return kept
         message = self._message(name, cause, job)
         code = name if name in FAILURE_MESSAGES or name == "UploadRejected" else "INTERNAL_ERROR"
-        logger.warning("Transcription failed", extra={"error": name, "cause": cause[:500],
+        logger.warning("Transcription failed", extra={"error": name, "cause": redact_owners(cause)[:500],
                                                       "transcription_id": job.get("transcriptionId")})
         reason = {"code": code, "message": message}
         if item is not None:

@@ -27,7 +27,7 @@ from .models import (
     SettingsOut,
     StartSession,
 )
-from .store import Store, decode_cursor, error_code
+from .store import Listing, Store, error_code
 
 _WORD = re.compile(r"[^\W_]+(?:['’-][^\W_]+)*")
 _SAVE_ATTEMPTS = 4
@@ -162,8 +162,8 @@ class Tutor:
     def list_sessions(self, owner: str, *, limit: int, cursor: str | None) -> SessionPage:
         low, high = keys.SESSION_META_RANGE
         page = self.store.query_page(
-            key=Key("PK").eq(owner) & Key("SK").between(low, high),
-            limit=limit, cursor=decode_cursor(cursor, owner=owner), forward=False,
+            key=Key("PK").eq(owner) & Key("SK").between(low, high), limit=limit, forward=False,
+            listing=Listing("sessions", exact={"PK": owner}, ranges={"SK": (low, high)}), cursor=cursor,
         )
         return SessionPage(items=[_session_from_item(i) for i in page.items], next_cursor=page.cursor)
 
@@ -220,9 +220,11 @@ class Tutor:
         return len(children) + 1
 
     # -- messages ----------------------------------------------------------------------------
-    def add_message(self, owner: str, session_id: str, new: NewMessage) -> tuple[Message, bool]:
+    def add_message(self, owner: str, session_id: str, new: NewMessage,
+                    origin: dict[str, str] | None = None) -> tuple[Message, bool]:
         """Append a message; returns (message, created). A repeated client ``messageId`` returns
-        the message saved the first time, with created=False, and changes nothing."""
+        the message saved the first time, with created=False, and changes nothing. ``origin`` (the
+        engine and model of a tutor's reply) is kept on the item, for a replayed answer."""
         for _ in range(_SAVE_ATTEMPTS):
             meta = self._meta(owner, session_id)
             if new.message_id and (existing := self._replay(owner, session_id, new.message_id)):
@@ -231,7 +233,7 @@ class Tutor:
                 raise Conflict(f"Session {session_id!r} has ended; start a new session to add messages.")
             message = self._next_message(meta, new)
             try:
-                self._write_message(owner, session_id, meta, new, message)
+                self._write_message(owner, session_id, meta, new, message, origin or {})
                 return message, True
             except ClientError as exc:
                 if error_code(exc) != "TransactionCanceledException":
@@ -239,6 +241,11 @@ class Tutor:
                 # Someone else wrote meanwhile (a concurrent save, an end, a replay): look again.
         raise ServiceUnavailable("The session is being changed by another request; retry the save.",
                                  headers={"Retry-After": "1"})
+
+    def reply_origin(self, owner: str, session_id: str, message: Message) -> dict[str, str | None]:
+        """The engine and model that wrote a saved reply (None for replies saved without them)."""
+        item = self.store.get(owner, keys.message_sk(session_id, message.created_at)) or {}
+        return {"engine": item.get("originEngine"), "model": item.get("originModel")}
 
     def _replay(self, owner: str, session_id: str, message_id: str) -> Message | None:
         marker = self.store.get(owner, keys.message_marker_sk(session_id, message_id))
@@ -261,14 +268,14 @@ class Tutor:
         )
 
     def _write_message(self, owner: str, session_id: str, meta: dict[str, Any], new: NewMessage,
-                       message: Message) -> None:
+                       message: Message, origin: dict[str, str]) -> None:
         expires = self._expires_at()
         sk = keys.message_sk(session_id, message.created_at)
         words = count_words(message.content) if message.role == "user" else 0
         item = {
             "PK": owner, "SK": sk, "GSI1PK": keys.session_gsi1pk(session_id), "GSI1SK": f"MSG#{message.created_at}",
             "type": "MESSAGE", "sessionId": session_id, **message.model_dump(by_alias=True, exclude_none=True),
-            "expiresAt": expires,
+            **{f"origin{k.capitalize()}": v for k, v in origin.items()}, "expiresAt": expires,
         }
         ops: list[dict[str, Any]] = [
             {"Update": {

@@ -18,7 +18,7 @@ import uuid
 from collections.abc import Callable
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -26,10 +26,15 @@ from .ids import iso_micros, utcnow
 from .observability import logger
 from .pricing import DEFAULT_PRICES, PriceTable
 
+if TYPE_CHECKING:
+    from .quota import Reservation
+
 SOURCE = "parley"
 DETAIL_TYPE = "UsageRecorded"
 Product = Literal["tutor", "proofreading"]
 UsageEngine = Literal["anthropic", "bedrock", "offline", "polly", "transcribe"]
+REDACTED_OWNER = "(redacted)"
+RESERVATION_ID_PATTERN = r"^2[0-9]{3}-(0[1-9]|1[0-2])\.[0-9A-HJKMNP-TV-Z]{26}$"  # <YYYY-MM>.<ULID>
 
 
 class UsageEvent(BaseModel):
@@ -54,6 +59,10 @@ class UsageEvent(BaseModel):
     web_searches: int = Field(0, ge=0)
     estimated_cost_usd: float = Field(0, ge=0, description="Set by UsagePublisher from the price table")
     occurred_at: str = Field(default_factory=lambda: iso_micros(utcnow()))
+    reservation_id: str | None = Field(None, pattern=RESERVATION_ID_PATTERN, description=(
+        "The quota reservation this call held (parley.quota): the recorder settles it with this event"))
+    reserved_tokens: int = Field(0, ge=0, description="The tokens that reservation held")
+    reserved_cost_usd: float = Field(0, ge=0, description="The cost that reservation held")
 
     @field_validator("occurred_at")
     @classmethod
@@ -69,6 +78,13 @@ class UsageEvent(BaseModel):
     @property
     def occurred(self) -> datetime:
         return datetime.fromisoformat(self.occurred_at.replace("Z", "+00:00"))
+
+    def settling(self, reservation: Reservation | None) -> UsageEvent:
+        """This event, naming the reservation it settles (if any)."""
+        if reservation is None:
+            return self
+        return self.model_copy(update={"reservation_id": reservation.id, "reserved_tokens": reservation.tokens,
+                                       "reserved_cost_usd": reservation.cost_usd})
 
     @property
     def total_tokens(self) -> int:
@@ -137,7 +153,7 @@ class UsagePublisher:
         return self._park(event, reason)
 
     def _park(self, event: UsageEvent, reason: str) -> PublishOutcome:
-        details = {"event_id": event.event_id, "owner": event.owner, "reason": reason}
+        details = {"event_id": event.event_id, "reason": reason}
         if self.parking_queue_url:
             try:
                 body = {**event.envelope(), "parked": {"reason": reason[:500], "at": iso_micros(utcnow())}}
@@ -146,8 +162,12 @@ class UsagePublisher:
                 return PublishOutcome.PARKED
             except Exception as exc:
                 details["parking_error"] = f"{type(exc).__name__}: {exc}"
-        logger.error("Usage event NOT delivered; replay it from this log line",
-                     extra={**details, "usage_event": event.envelope()})
+        # The owner (a bearer credential in device mode) never goes into a log: the line carries the
+        # invocation's owner_hash and the event's reservation_id, whose month item names the owner.
+        envelope = event.envelope()
+        envelope["detail"]["owner"] = REDACTED_OWNER
+        logger.error("Usage event NOT delivered; replay it from this log line (owner: see docs/api/usage.md)",
+                     extra={**details, "usage_event": envelope})
         return PublishOutcome.LOGGED
 
     def _sqs_client(self) -> Any:

@@ -11,6 +11,12 @@ the event id was already counted) and an ADD of every unit to the monthly and th
 Either all three happen or none, so a redelivered event changes nothing and a failed one leaves
 nothing half-applied. The marker expires after ``marker_days`` (longer than the DLQ keeps a
 message, so a replay from the DLQ is still recognised).
+
+The same transaction keeps the quota's ``committedTokens`` / ``committedCostUnits`` (``parley.quota``):
+it adds the event's tokens and cost and, when the event names the reservation its call held,
+removes that reservation from the monthly item and takes its amounts back out — conditional on the
+reservation still being there. If it was released meanwhile (it was overdue), the event is counted
+alone. Either way each call is in ``committed*`` exactly once.
 """
 
 from __future__ import annotations
@@ -31,7 +37,7 @@ from .errors import MalformedUsageEvent, ServiceUnavailable
 from .ids import iso_micros, utcnow
 from .models import ApiModel
 from .observability import logger
-from .quota import QuotaGuard, QuotaStatus, month_of
+from .quota import QuotaGuard, QuotaStatus, cost_units, month_of, number, reservation_attribute
 from .store import Store, error_code
 from .usage import DETAIL_TYPE, SOURCE, UsageEvent
 
@@ -43,9 +49,9 @@ _UNITS: tuple[tuple[str, Callable[[UsageEvent], Decimal]], ...] = (
     ("cacheWriteTokens", lambda e: Decimal(e.cache_write_tokens)),
     ("totalTokens", lambda e: Decimal(e.total_tokens)),
     ("characters", lambda e: Decimal(e.characters)),
-    ("audioSeconds", lambda e: Decimal(str(e.audio_seconds))),
+    ("audioSeconds", lambda e: number(Decimal(str(e.audio_seconds)))),
     ("webSearches", lambda e: Decimal(e.web_searches)),
-    ("estimatedCostUsd", lambda e: Decimal(str(e.estimated_cost_usd))),
+    ("estimatedCostUsd", lambda e: number(Decimal(str(e.estimated_cost_usd)))),
     ("events", lambda e: Decimal(1)),
 )
 
@@ -58,6 +64,12 @@ class _Envelope(BaseModel):
     source: Literal["parley"]
     detail_type: Literal["UsageRecorded"] = Field(alias="detail-type")
     detail: dict[str, Any]
+
+
+def _failed(exc: ClientError, index: int) -> bool:
+    """Whether the transaction's operation ``index`` failed its condition."""
+    reasons = exc.response.get("CancellationReasons") or []
+    return len(reasons) > index and reasons[index].get("Code") == "ConditionalCheckFailed"
 
 
 def parse_usage_event(raw: Any) -> UsageEvent:
@@ -82,28 +94,29 @@ class UsageLedger:
 
     # -- recording ----------------------------------------------------------------------------
     def record(self, event: UsageEvent) -> bool:
-        """Add the event to its owner's totals; False if this event id was already counted."""
-        ops = self._operations(event)
+        """Add the event to its owner's totals, and settle the reservation it names; False if this
+        event id was already counted."""
+        settle = event.reservation_id is not None
         for attempt in range(self.attempts):
             try:
-                self.store.transact(ops)
+                self.store.transact(self._operations(event, settle=settle))
                 return True
             except ClientError as exc:
-                if error_code(exc) == "TransactionCanceledException" and self._marker_exists(exc):
-                    return False
+                if error_code(exc) != "TransactionCanceledException":
+                    raise
+                if _failed(exc, 0):
+                    return False  # the marker exists: counted before
+                if settle and any(_failed(exc, i) for i in range(1, 4)):
+                    settle = False  # the reservation was released meanwhile: count the event alone
+                    continue
                 raise
             except ServiceUnavailable:  # a concurrent transaction on the same total: try again shortly
                 if attempt + 1 >= self.attempts:
                     raise
                 self._sleep(0.05 * 2 ** attempt * (1 + random.random()))  # noqa: S311 - jitter
-        return False  # pragma: no cover - the loop returns or raises
+        raise ServiceUnavailable("The usage totals are busy; the event will be retried.")  # pragma: no cover
 
-    @staticmethod
-    def _marker_exists(exc: ClientError) -> bool:
-        reasons = exc.response.get("CancellationReasons") or []
-        return bool(reasons) and reasons[0].get("Code") == "ConditionalCheckFailed"
-
-    def _operations(self, event: UsageEvent) -> list[dict[str, Any]]:
+    def _operations(self, event: UsageEvent, *, settle: bool) -> list[dict[str, Any]]:
         moment = event.occurred
         now = utcnow()
         month, day = month_of(moment), moment.strftime("%Y-%m-%d")
@@ -117,15 +130,22 @@ class UsageLedger:
             "estimatedCostUsd": values[":estimatedCostUsd"],
             "expiresAt": int((now + self.marker_ttl).timestamp()),
         }
-        return [
+        if event.reservation_id:
+            marker["reservationId"] = event.reservation_id
+        # committed* = recorded + still reserved (parley.quota): the event's own units go in, and the
+        # reservation it settles (if still open) comes out, in this same transaction.
+        committed_tokens, committed_cost = values[":totalTokens"], cost_units(event.estimated_cost_usd)
+        month_update: dict[str, Any] = {
+            "Key": {"PK": event.owner, "SK": keys.usage_month_sk(month)},
+            "UpdateExpression": f"SET #type = :monthType, #month = :month, updatedAt = :now ADD {adds}, "
+                                "committedTokens :committedTokens, committedCostUnits :committedCost",
+            "ExpressionAttributeNames": {**names, "#type": "type", "#month": "month"},
+            "ExpressionAttributeValues": {**values, ":monthType": "USAGE_MONTH", ":month": month,
+                                          ":now": iso_micros(now)},
+        }
+        operations: list[dict[str, Any]] = [
             {"Put": {"Item": marker, "ConditionExpression": "attribute_not_exists(SK)"}},
-            {"Update": {
-                "Key": {"PK": event.owner, "SK": keys.usage_month_sk(month)},
-                "UpdateExpression": f"SET #type = :monthType, #month = :month, updatedAt = :now ADD {adds}",
-                "ExpressionAttributeNames": {**names, "#type": "type", "#month": "month"},
-                "ExpressionAttributeValues": {**values, ":monthType": "USAGE_MONTH", ":month": month,
-                                              ":now": iso_micros(now)},
-            }},
+            {"Update": month_update},
             {"Update": {
                 "Key": {"PK": event.owner, "SK": keys.usage_day_sk(day, event.engine)},
                 "UpdateExpression": f"SET #type = :dayType, #date = :day, #engine = :engine, updatedAt = :now "
@@ -135,6 +155,28 @@ class UsageLedger:
                                               ":engine": event.engine, ":now": iso_micros(now)},
             }},
         ]
+        if settle and event.reservation_id:
+            reserved_tokens = Decimal(event.reserved_tokens)
+            reserved_cost = cost_units(event.reserved_cost_usd)
+            attribute = reservation_attribute(event.reservation_id)
+            if event.reservation_id.split(".", 1)[0] == month:
+                committed_tokens -= reserved_tokens
+                committed_cost -= reserved_cost
+                month_update["UpdateExpression"] = month_update["UpdateExpression"].replace(
+                    " ADD ", " REMOVE #reservation ADD ", 1)
+                month_update["ConditionExpression"] = "attribute_exists(#reservation)"
+                month_update["ExpressionAttributeNames"]["#reservation"] = attribute
+            else:  # reserved at the end of one month, used at the start of the next
+                operations.append({"Update": {
+                    "Key": {"PK": event.owner, "SK": keys.usage_month_sk(event.reservation_id.split(".", 1)[0])},
+                    "UpdateExpression": "REMOVE #reservation ADD committedTokens :rt, committedCostUnits :rc",
+                    "ConditionExpression": "attribute_exists(#reservation)",
+                    "ExpressionAttributeNames": {"#reservation": attribute},
+                    "ExpressionAttributeValues": {":rt": -reserved_tokens, ":rc": -reserved_cost},
+                }})
+        month_update["ExpressionAttributeValues"].update({":committedTokens": committed_tokens,
+                                                          ":committedCost": committed_cost})
+        return operations
 
     # -- reading ------------------------------------------------------------------------------
     def report(self, owner: str, month: str, quota: QuotaGuard) -> UsageReport:
@@ -192,9 +234,12 @@ class DayUsage(UsageUnits):
 class QuotaOut(ApiModel):
     monthly_tokens: int | None = Field(description="The token limit; null = unlimited")
     monthly_cost_usd: float | None = Field(description="The cost limit in USD; null = unlimited")
-    tokens_used: int
+    tokens_used: int = Field(description="Counted from usage events this month")
     cost_used_usd: float
-    tokens_remaining: int | None = Field(description="null = unlimited")
+    tokens_reserved: int = Field(0, description="Held by calls in progress (or not yet counted); released or "
+                                                "replaced by what they used")
+    cost_reserved_usd: float = 0
+    tokens_remaining: int | None = Field(description="Limit - used - reserved; null = unlimited")
     cost_remaining_usd: float | None = Field(description="null = unlimited")
     exceeded: bool = Field(description="True when a limit is reached: billable calls answer 429")
     resets_at: str
@@ -206,9 +251,10 @@ class QuotaOut(ApiModel):
             monthly_tokens=status.limits.monthly_tokens or None,
             monthly_cost_usd=status.limits.monthly_cost_usd or None,
             tokens_used=status.tokens, cost_used_usd=round(status.cost_usd, 10),
+            tokens_reserved=status.reserved_tokens, cost_reserved_usd=round(status.reserved_cost_usd, 10),
             tokens_remaining=status.tokens_remaining,
             cost_remaining_usd=None if remaining_cost is None else round(remaining_cost, 10),
-            exceeded=status.tokens_remaining == 0 or remaining_cost == 0,
+            exceeded=bool(status.over()),
             resets_at=status.resets_at,
         )
 

@@ -45,7 +45,16 @@ from typing import Any
 from .caching import alternating, estimate_tokens, long_enough_to_cache, system_texts
 from .models import clamp_max_tokens, supports_structured_output
 from .schema import strict_schema
-from .types import AiAnswer, AiRequest, Engine, ProviderError, ProviderMisconfigured, ProviderRejected, TokenUsage
+from .types import (
+    AiAnswer,
+    AiRequest,
+    Engine,
+    ProviderError,
+    ProviderMisconfigured,
+    ProviderRejected,
+    TokenUsage,
+    UsageReport,
+)
 
 ENGINE: Engine = "anthropic"
 KEY_MAX_AGE = 300  # seconds a fetched API key is reused before Secrets Manager is asked again
@@ -316,7 +325,17 @@ class AnthropicProvider:
                 continue
             return self._answer(request, turn, stop, getattr(message, "stop_details", None))
 
-    def stream(self, request: AiRequest) -> Iterator[str | AiAnswer]:
+    def _usage_so_far(self, turn: _Turn, start: Any) -> UsageReport:
+        """The usage of the answer so far when a message starts: the earlier continuations' and this
+        message's input (``parley.ai.metering`` meters it if the stream ends before its answer)."""
+        done, now = turn.usage, self._usage(start.message.usage)
+        return UsageReport(engine=ENGINE, model=str(start.message.model or self.model), usage=TokenUsage(
+            input_tokens=done.input_tokens + now.input_tokens, output_tokens=done.output_tokens + now.output_tokens,
+            cache_read_tokens=done.cache_read_tokens + now.cache_read_tokens,
+            cache_write_tokens=done.cache_write_tokens + now.cache_write_tokens,
+            web_searches=done.web_searches + now.web_searches))
+
+    def stream(self, request: AiRequest) -> Iterator[str | UsageReport | AiAnswer]:
         params = self.message_params(request)
         client = self.client()
         sdk = load_sdk()
@@ -327,7 +346,10 @@ class AnthropicProvider:
             try:
                 with client.messages.stream(**params) as events:
                     for event in events:
-                        if getattr(event, "type", "") == "text" and event.text:
+                        kind = getattr(event, "type", "")
+                        if kind == "message_start":  # the input is billed from here on: metering needs it
+                            yield self._usage_so_far(turn, event)  # if the stream ends early
+                        if kind == "text" and event.text:
                             yield event.text
                         if request.deadline is not None and request.deadline.remaining() <= 0:
                             raise ProviderError("The Anthropic API's answer did not finish in time.",

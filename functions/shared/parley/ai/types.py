@@ -55,6 +55,17 @@ class TokenUsage:
 
 
 @dataclass(frozen=True)
+class UsageReport:
+    """Usage so far, which a provider's stream may yield between text deltas (e.g. the input tokens
+    the engine announces when the answer starts). ``parley.ai.metering`` keeps the latest one and
+    meters it if the stream ends before its final ``AiAnswer``; it never reaches the caller."""
+
+    engine: Engine
+    model: str
+    usage: TokenUsage
+
+
+@dataclass(frozen=True)
 class AiAnswer:
     """One answer. ``text`` is all the text the model wrote (what a stream showed); ``answer_text``
     is the part after its last web-search result, when it searched (a preamble such as "I'll
@@ -150,6 +161,7 @@ class AiProvider(Protocol):
         """The whole answer at once."""
         ...
 
-    def stream(self, request: AiRequest) -> Iterator[str | AiAnswer]:
-        """Text deltas as they are generated, then exactly one final ``AiAnswer``."""
+    def stream(self, request: AiRequest) -> Iterator[str | UsageReport | AiAnswer]:
+        """Text deltas as they are generated (and, optionally, ``UsageReport``s), then exactly one
+        final ``AiAnswer``."""
         ...

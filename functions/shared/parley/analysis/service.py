@@ -327,7 +327,7 @@ class Analyses:
     def progress(self, owner: str, *, limit: int) -> Progress:
         low, high = keys.SESSION_META_RANGE
         page = self.store.query_page(key=Key("PK").eq(owner) & Key("SK").between(low, high), limit=limit,
-                                     cursor=None, forward=False)
+                                     forward=False)
         metas = {m["sessionId"]: m for m in page.items}
         found = self._batch_get(owner, [keys.analysis_sk(sid) for sid in metas])
         rows = []

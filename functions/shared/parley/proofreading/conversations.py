@@ -17,7 +17,7 @@ from botocore.exceptions import ClientError
 from .. import keys
 from ..errors import NotFound, ServiceUnavailable
 from ..ids import is_ulid, iso_micros, new_ulid, utcnow
-from ..store import Store, decode_cursor, error_code
+from ..store import Listing, Store, error_code
 from .models import ConversationDetail, ConversationPage, ConversationSummary, Correction, Exchange, Mode, Usage
 
 TITLE_CHARS = 80
@@ -64,13 +64,17 @@ class Conversations:
             self._meta(owner, conversation_id)
 
     def page(self, owner: str, *, limit: int, cursor: str | None, engine: str | None = None) -> ConversationPage:
-        start = decode_cursor(cursor, owner=owner)
+        conversations = (keys.CONVERSATION_PREFIX, keys.CONVERSATION_PREFIX + "~")
         if engine:
-            by_engine = Key("GSI1PK").eq(keys.conversation_engine_gsi1pk(owner, engine))
-            page = self.store.query_page(index=keys.GSI1, key=by_engine, limit=limit, cursor=start, forward=False)
+            index = keys.conversation_engine_gsi1pk(owner, engine)
+            listing = Listing(f"conversations?engine={engine}", exact={"PK": owner, "GSI1PK": index},
+                              ranges={"SK": conversations, "GSI1SK": conversations})
+            page = self.store.query_page(index=keys.GSI1, key=Key("GSI1PK").eq(index), limit=limit,
+                                         listing=listing, cursor=cursor, forward=False)
         else:
+            listing = Listing("conversations", exact={"PK": owner}, ranges={"SK": conversations})
             page = self.store.query_page(key=Key("PK").eq(owner) & Key("SK").begins_with(keys.CONVERSATION_PREFIX),
-                                         limit=limit, cursor=start, forward=False)
+                                         limit=limit, listing=listing, cursor=cursor, forward=False)
         return ConversationPage(items=[_summary(i) for i in page.items], next_cursor=page.cursor)
 
     def _exchanges(self, owner: str, conversation_id: str) -> list[Exchange]:

@@ -26,7 +26,9 @@ ItemId = Annotated[str, StringConstraints(pattern=r"^[0-9A-HJKMNP-TV-Z]{26}$")]
 FileName = Annotated[str, StringConstraints(
     strip_whitespace=True, pattern=r"^[^/\\\x00-\x1f\"<>]{1,150}\.(txt|md|markdown)$")]
 MAX_SYSTEM_PROMPT_CHARS = 50_000
-MAX_TEXT_CHARS_HARD = 100_000  # the schema's ceiling; the deployment's MaxProofreadChars is lower
+# The longest text one proofreading request may send (REST and WebSocket): the schemas' maxLength,
+# so a longer one is a 422 VALIDATION_ERROR naming the field, whichever way it comes.
+MAX_PROOFREAD_CHARS = 10_000
 
 
 class EngineSettings(ApiModel):
@@ -110,7 +112,7 @@ class PromptFileList(ApiModel):
 
 # -- proofreading ---------------------------------------------------------------------------------
 class ProofreadRequest(ApiModel):
-    text: Annotated[str, StringConstraints(min_length=1, max_length=MAX_TEXT_CHARS_HARD)]
+    text: Annotated[str, StringConstraints(min_length=1, max_length=MAX_PROOFREAD_CHARS)]
     prompt_id: ItemId | None = Field(None, description="A prompt of yours; null = the built-in instructions only.")
     conversation_id: ItemId | None = Field(None, description="Add this exchange to an existing conversation.")
 

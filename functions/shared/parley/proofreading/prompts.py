@@ -26,7 +26,7 @@ from ..errors import Conflict, NotFound, PayloadTooLarge, PromptBudgetExceeded, 
 from ..ids import is_ulid, iso_micros, new_ulid, utcnow
 from ..observability import logger
 from ..prompts import proofreading as texts
-from ..store import Store, decode_cursor, error_code
+from ..store import Listing, Store, error_code
 from .models import (
     EngineSettings,
     NewPromptFile,
@@ -150,8 +150,11 @@ class PromptLibrary:
         return self._prompt(item)
 
     def page(self, owner: str, *, limit: int, cursor: str | None) -> PromptPage:
+        prompts = (keys.PROMPT_PREFIX, keys.PROMPT_PREFIX + "~")
+        listing = Listing("prompts", exact={"PK": owner, "GSI1PK": keys.prompts_gsi1pk(owner)},
+                          ranges={"SK": prompts, "GSI1SK": prompts})
         page = self.store.query_page(index=keys.GSI1, key=Key("GSI1PK").eq(keys.prompts_gsi1pk(owner)),
-                                     limit=limit, cursor=decode_cursor(cursor, owner=owner), forward=False)
+                                     limit=limit, listing=listing, cursor=cursor, forward=False)
         return PromptPage(items=[self._prompt(i) for i in page.items], next_cursor=page.cursor)
 
     def get(self, owner: str, prompt_id: str) -> Prompt:

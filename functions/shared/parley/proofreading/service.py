@@ -17,7 +17,7 @@ from ..store import Store
 from ..usage import Product, UsagePublisher
 from .conversations import Conversations
 from .engine import EngineLimits, Proofreader, ProviderFor
-from .models import EngineSettings
+from .models import MAX_PROOFREAD_CHARS, EngineSettings
 from .prompts import PromptLibrary, PromptLimits
 
 PRODUCT: Product = "proofreading"
@@ -58,7 +58,7 @@ def metered_providers(env: ProofreadingEnv, store: Store, publisher: UsagePublis
 
 
 def proofreader(env: ProofreadingEnv, store: Store, s3: Any, provider_for: ProviderFor) -> Proofreader:
-    limits = EngineLimits(max_chars=env.max_proofread_chars, max_tokens_cap=env.anthropic_max_tokens,
+    limits = EngineLimits(max_chars=MAX_PROOFREAD_CHARS, max_tokens_cap=env.anthropic_max_tokens,
                           web_search_enabled=env.enable_native_web_search,
                           web_search_max_uses=env.web_search_max_uses)
     return Proofreader(prompt_library(env, store, s3), Conversations(store, retention_days=env.data_retention_days),

@@ -25,6 +25,7 @@ back, then the model's stream is closed and nothing is saved.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from collections.abc import Callable, Mapping
@@ -34,14 +35,16 @@ from typing import Annotated, Any, Literal
 from botocore.exceptions import ClientError
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, TypeAdapter, ValidationError
 
+from .. import jsonlimits
 from ..errors import ParleyError
 from ..ids import iso_micros, new_ulid, utcnow
 from ..models import ApiModel
 from ..observability import logger
+from ..ratelimit import RateLimiter
 from ..store import error_code
 from .connections import Connections
 from .engine import Proofreader
-from .models import MAX_TEXT_CHARS_HARD, ChatResult, ItemId, Mode, ProofreadResult
+from .models import MAX_PROOFREAD_CHARS, ChatResult, ItemId, Mode, ProofreadResult
 from .requests import RequestRecord, Requests, fingerprint
 
 FRAME_LIMIT_BYTES = 32 * 1024
@@ -65,7 +68,7 @@ class SendMessage(ApiModel):
     action: Literal["sendMessage"]
     request_id: RequestId | None = Field(None, description="Echoed in every message about this request.")
     mode: Mode = "proofread"
-    text: Annotated[str, StringConstraints(min_length=1, max_length=MAX_TEXT_CHARS_HARD)]
+    text: Annotated[str, StringConstraints(min_length=1, max_length=MAX_PROOFREAD_CHARS)]
     prompt_id: ItemId | None = None
     conversation_id: ItemId | None = None
 
@@ -327,6 +330,7 @@ class MessageRouter:
     callback_url: str = ""
     grace_seconds: float = 20.0
     clock: Callable[[], float] = time.monotonic
+    limiter: RateLimiter | None = None  # each owner's share of the stage (parley.ratelimit)
     sleep: Callable[[float], None] = time.sleep
 
     # -- the route: answers within API Gateway's 29 s, whatever the model takes
@@ -344,7 +348,11 @@ class MessageRouter:
                                                               "never authorised); reconnect."))
             return
         try:
+            jsonlimits.check(body or "")  # deeper or longer than the parsers take: an error message, not a crash
             message = ClientMessage.validate_json(body or "")
+        except ParleyError as exc:
+            channel.send(error_message(None, exc.code, exc.message, exc.details))
+            return
         except ValidationError as exc:
             request_id = _request_id_of(body)
             if any(e.get("type") == "json_invalid" for e in exc.errors()):
@@ -358,6 +366,10 @@ class MessageRouter:
         if isinstance(message, Ping):
             channel.send({"type": "pong", "requestId": message.request_id, "at": iso_micros(utcnow())})
             return
+        # Each owner's share of the stage: a message that starts an answer is counted (one write); a
+        # ping or a refused message is not (it writes nothing, and API Gateway's stage throttle bounds it).
+        if self.limiter is not None and not self._within_limit(owner, connection_id, message.request_id, channel):
+            return
         rid = message.request_id or f"r-{new_ulid()}"
         try:
             self._accept(owner, rid, message, connection_id, channel)
@@ -368,6 +380,23 @@ class MessageRouter:
         except Exception:
             logger.exception("WebSocket message could not be accepted")
             channel.send(error_message(rid, "INTERNAL_ERROR", "Something went wrong on our side; nothing was saved."))
+
+    def _within_limit(self, owner: str, connection_id: str, request_id: str | None, channel: Channel) -> bool:
+        assert self.limiter is not None
+        decision = self.limiter.hit(owner, "ws")
+        if decision.allowed:
+            return True
+        channel.send(error_message(request_id, "THROTTLED", f"More than {decision.limit} messages a minute; this one "
+                                   f"was not acted on. Retry in {decision.retry_after} s.",
+                                   [{"limit": decision.limit, "windowSeconds": self.limiter.window,
+                                     "retryAfter": decision.retry_after}]))
+        if decision.close:  # a flood: stop it spending the stage's shared rate
+            logger.warning("Connection closed for flooding", extra={"connection_id": connection_id,
+                                                                   "messages": decision.count})
+            self.connections.close(connection_id)
+            with contextlib.suppress(ClientError):  # gone already
+                channel.api.delete_connection(ConnectionId=connection_id)
+        return False
 
     def _accept(self, owner: str, rid: str, message: SendMessage, connection_id: str, channel: Channel) -> None:
         self.proofreader.check_length(message.text)
