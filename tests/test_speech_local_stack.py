@@ -71,8 +71,9 @@ def _send_upload(upload: dict[str, Any], data: bytes, content_type: str | None =
     """PUT (or POST, for a presigned POST) the recording as the upload URL says; the HTTP status."""
     if upload.get("method", "PUT") == "POST":
         boundary = "parley-test-boundary"
+        fields = {**upload["fields"], **({"Content-Type": content_type} if content_type else {})}
         parts = [f'--{boundary}\r\nContent-Disposition: form-data; name="{k}"\r\n\r\n{v}\r\n'.encode()
-                 for k, v in upload["fields"].items()]
+                 for k, v in fields.items()]
         file_type = content_type or upload["contentType"]
         parts.append(f'--{boundary}\r\nContent-Disposition: form-data; name="{upload["fileField"]}"; '
                      f'filename="audio"\r\nContent-Type: {file_type}\r\n\r\n'.encode() + data + b"\r\n")
