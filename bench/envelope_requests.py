@@ -20,11 +20,11 @@ def measure() -> list[tuple[str, int, int, int]]:
     """[(action, route requests, envelope requests with Parley's id, with the client's id)]."""
     from pydantic import TypeAdapter
 
-    from parley import envelope as env
+    from parley.actions import envelope as env
     from parley.analysis.service import Analyses
-    from parley.models import NewMessage, Settings, StartSession
-    from parley.store import Store
-    from parley.tutor import Tutor
+    from parley.data.store import Store
+    from parley.tutor.models import NewMessage, Settings, StartSession
+    from parley.tutor.service import Tutor
 
     def unused() -> Any:
         raise AssertionError("not a data action")
@@ -82,7 +82,7 @@ def measure() -> list[tuple[str, int, int, int]]:
 
 def _analysis(analyses: Any, owner: str, session_id: str) -> Any:
     """GET /sessions/{id}/analysis, as a native client asks for what get_session_detail shows."""
-    from parley.errors import NotFound
+    from parley.core.errors import NotFound
 
     try:
         return analyses.get(owner, session_id)

@@ -29,7 +29,7 @@ from local_stack.lambdas import FunctionRunner
 from local_stack.resources import provision
 from local_stack.template import Stack
 from local_stack.workflows import Workflows
-from parley import clients
+from parley.core import clients
 
 TEST_PARAMETERS = {"Stage": "test", "AuthMode": "device", "CorsAllowOrigin": "https://app.example.com"}
 MOTO_CONFIG = {"stepfunctions": {"execute_state_machine": True}}

@@ -1,7 +1,7 @@
 """POST /chat and the tutor's turn: the prompt, the history budget, saving, retries, failures.
 
 Through the API (template routes, authorizer, handler) with the offline engine; the domain
-(``parley.chat.Chat``) directly on moto where a test needs a failing or recording engine, a fake
+(``parley.tutor.chat.Chat``) directly on moto where a test needs a failing or recording engine, a fake
 clock, or a long session.
 """
 
@@ -16,7 +16,6 @@ import boto3
 import pytest
 
 from local_stack.lambdas import FunctionRunner
-from parley import keys
 from parley.ai.caching import estimate_tokens
 from parley.ai.fallback import CircuitBreaker, FallbackProvider
 from parley.ai.types import (
@@ -29,13 +28,14 @@ from parley.ai.types import (
     TokenUsage,
     Turn,
 )
-from parley.chat import WINDOW_STEP_TURNS, Chat, ChatRequest, fit_history
-from parley.errors import ServiceUnavailable
-from parley.models import StartSession
-from parley.prompts.tutor import ACCENTS, LEVELS, TOPICS, TutorPersona, system_prompt
-from parley.store import Store
-from parley.tutor import Tutor
-from parley.usage import UsageEvent
+from parley.core.errors import ServiceUnavailable
+from parley.data import keys
+from parley.data.store import Store
+from parley.tutor.chat import WINDOW_STEP_TURNS, Chat, ChatRequest, fit_history
+from parley.tutor.models import StartSession
+from parley.tutor.persona import ACCENTS, LEVELS, TOPICS, TutorPersona, system_prompt
+from parley.tutor.service import Tutor
+from parley.usage.publisher import UsageEvent
 from tests.conftest import ApiClient, assert_error
 
 OWNER = "DEVICE#chat-tests-0001"

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from parley.envelope import SeedStoredAnalysis
+from parley.actions.envelope import SeedStoredAnalysis
 from tests.conftest import ApiClient, assert_error
 
 

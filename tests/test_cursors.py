@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from parley import keys
+from parley.data import keys
 from tests.conftest import ApiClient, assert_error
 
 

@@ -11,8 +11,8 @@ import pytest
 from boto3.dynamodb.conditions import Key
 
 from local_stack.speech import emulate_speech
-from parley.envelope import ACTIONS, Envelope, GetSessionsAction, Services, SttAction
-from parley.transcription import TranscriptionOut
+from parley.actions.envelope import ACTIONS, Envelope, GetSessionsAction, Services, SttAction
+from parley.speech.transcription import TranscriptionOut
 from tests.conftest import ApiClient, assert_error
 
 LEARNER = ["I go to the market yesterday with my sister.",
@@ -151,10 +151,10 @@ def test_a_client_id_whose_session_is_gone_can_start_a_new_one(api: ApiClient, a
 
 
 def test_two_starts_of_one_client_id_make_one_session(aws: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
-    from parley import clients
-    from parley.models import StartSession
-    from parley.store import Store
-    from parley.tutor import Tutor
+    from parley.core import clients
+    from parley.data.store import Store
+    from parley.tutor.models import StartSession
+    from parley.tutor.service import Tutor
 
     tutor = Tutor(Store(clients.table(aws["Table"])), retention_days=90)
     winner, created = tutor.start_session("DEVICE#racer-0001", StartSession(client_session_id="raced-id-01"))
@@ -401,7 +401,7 @@ def test_a_running_analysis_answers_202_with_its_resource() -> None:
         def get(self, owner: str, session_id: str) -> AnalysisStatus:
             return running
 
-    from parley.envelope import AnalyzeAction
+    from parley.actions.envelope import AnalyzeAction
 
     clock = FakeClock()
     reply, status = _envelope(clock, analyses=Analyses()).handle(
@@ -455,7 +455,7 @@ class FakeLambda:
 def test_the_stream_url_functions_own_error_is_passed_on_as_it_answered_it() -> None:
     import json
 
-    from parley.envelope import RouteAnswer, stream_url_from
+    from parley.actions.envelope import RouteAnswer, stream_url_from
 
     refused = {"statusCode": 422, "body": json.dumps({"error": {"code": "VALIDATION_ERROR", "message": "no",
                                                                 "details": [{"field": "query.sampleRate"}]}})}
@@ -470,8 +470,8 @@ def test_the_stream_url_functions_own_error_is_passed_on_as_it_answered_it() -> 
 
 
 def test_a_crashed_stream_url_function_is_a_503() -> None:
-    from parley.envelope import stream_url_from
-    from parley.errors import ServiceUnavailable
+    from parley.actions.envelope import stream_url_from
+    from parley.core.errors import ServiceUnavailable
 
     with pytest.raises(ServiceUnavailable):
         stream_url_from(FakeLambda({"errorType": "KeyError"}, "Unhandled"), "f")("DEVICE#d-000001", "en-US", 16000)

@@ -12,7 +12,7 @@ import pytest
 from local_stack.gateway import RestGateway
 from local_stack.lambdas import FunctionRunner
 from local_stack.template import Stack
-from parley import jsonlimits
+from parley.core import jsonlimits
 from tests.conftest import ApiClient, assert_error
 from tests.test_proofreading_websocket import Sockets, Ws, sockets, ws
 

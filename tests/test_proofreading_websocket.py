@@ -18,8 +18,9 @@ from moto.apigatewaymanagementapi.models import ApiGatewayManagementApiBackend
 from moto.core.exceptions import JsonRESTError
 
 from local_stack.lambdas import FunctionRunner, direct_invocations
-from parley import clients, keys
 from parley.ai.types import AiAnswer, AiRequest, ProviderError, TokenUsage
+from parley.core import clients
+from parley.data import keys
 from parley.proofreading import service, websocket
 from parley.proofreading.websocket import FRAME_LIMIT_BYTES, MESSAGE_LIMIT_BYTES, split_text
 

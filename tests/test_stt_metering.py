@@ -15,9 +15,9 @@ from boto3.dynamodb.conditions import Key
 
 from local_stack.bus import BusRelay
 from local_stack.speech import emulate_speech
-from parley import keys
-from parley.ids import utcnow
-from parley.quota import month_of
+from parley.core.ids import utcnow
+from parley.data import keys
+from parley.usage.quota import month_of
 from tests.conftest import ApiClient, assert_error
 from tests.test_transcription_workflow import WEBM, FakeTranscribe
 

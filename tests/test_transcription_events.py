@@ -19,8 +19,8 @@ import boto3
 import pytest
 
 from local_stack.speech import JobFailure, announce_job_state, emulate_speech, finish_job, job_state_change
-from parley import keys
-from parley.transcription import job_name
+from parley.data import keys
+from parley.speech.transcription import job_name
 from tests.conftest import ApiClient, test_workflows_of
 from tests.test_transcription_workflow import WEBM, FakeTranscribe, bus_events, leftovers, rule_matches
 

@@ -14,16 +14,16 @@ import pytest
 
 from local_stack.bus import BusRelay
 from local_stack.lambdas import FunctionRunner
-from parley import keys
 from parley.ai.metering import MeteredProvider
 from parley.ai.offline import OfflineProvider
 from parley.ai.types import AiAnswer, AiRequest, Turn
-from parley.api import make_resolver
-from parley.errors import QuotaExceeded
-from parley.ids import utcnow
-from parley.quota import Limits, QuotaGuard, month_of
-from parley.store import Store
-from parley.usage import UsageEvent, UsagePublisher
+from parley.core.api import make_resolver
+from parley.core.errors import QuotaExceeded
+from parley.core.ids import utcnow
+from parley.data import keys
+from parley.data.store import Store
+from parley.usage.publisher import UsageEvent, UsagePublisher
+from parley.usage.quota import Limits, QuotaGuard, month_of
 from tests.conftest import ApiClient, assert_error
 
 

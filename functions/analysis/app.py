@@ -9,13 +9,13 @@ from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from parley import clients
 from parley.analysis.service import Analyses, AnalysisStatus, Progress
-from parley.api import make_resolver, owner_of
-from parley.config import AnalysisApiEnv
-from parley.observability import logger, tracer
-from parley.quota import guard_from
-from parley.store import Store
+from parley.core import clients
+from parley.core.api import make_resolver, owner_of
+from parley.core.config import AnalysisApiEnv
+from parley.core.observability import logger, tracer
+from parley.data.store import Store
+from parley.usage.quota import guard_from
 
 ENV = AnalysisApiEnv.load(os.environ)
 app = make_resolver(cors_allow_origin=ENV.cors_allow_origin, max_body_bytes=ENV.max_body_bytes)

@@ -1,7 +1,7 @@
 """POST /chat: the tutor's AI turn — one learner message in, the tutor's reply out.
 
 The same route also takes seed 000's action envelope (``{"action": "tts", ...}``) so the seed's
-clients work by changing their base URL: see ``parley.envelope``. A body with an ``action`` is
+clients work by changing their base URL: see ``parley.actions.envelope``. A body with an ``action`` is
 an envelope; without one it is Parley's own chat request.
 """
 
@@ -17,18 +17,18 @@ from aws_lambda_powertools.event_handler.openapi.params import Body
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from parley import clients
+from parley.actions.envelope import ChatBody, EnvelopeDisabled, SeedReply, chat_validation_error
 from parley.ai.factory import build_provider, preload_sdk
-from parley.api import error_response, make_resolver, owner_of, validation_error_response
-from parley.chat import Chat, ChatReply, ChatRequest
-from parley.config import ChatEnv
-from parley.envelope import ChatBody, EnvelopeDisabled, SeedReply, chat_validation_error
-from parley.errors import ParleyError
-from parley.observability import logger, tracer
-from parley.quota import guard_from
-from parley.store import Store
-from parley.tutor import Tutor
-from parley.usage import publisher_from
+from parley.core import clients
+from parley.core.api import error_response, make_resolver, owner_of, validation_error_response
+from parley.core.config import ChatEnv
+from parley.core.errors import ParleyError
+from parley.core.observability import logger, tracer
+from parley.data.store import Store
+from parley.tutor.chat import Chat, ChatReply, ChatRequest
+from parley.tutor.service import Tutor
+from parley.usage.publisher import publisher_from
+from parley.usage.quota import guard_from
 
 ENV = ChatEnv.load(os.environ)
 preload_sdk(ENV)  # the Anthropic SDK in the init phase, only when AI_PROVIDER=anthropic_api
@@ -46,11 +46,11 @@ def chat_turn(store: Store) -> Chat:
 
 def envelope(store: Store) -> Any:
     """Seed 000's envelope, its services built only when an action needs them."""
+    from parley.actions.envelope import Envelope, Services, stream_url_from
     from parley.analysis.service import Analyses
-    from parley.envelope import Envelope, Services, stream_url_from
-    from parley.pricing import PriceTable
-    from parley.speech import Speaker
-    from parley.transcription import Transcriptions
+    from parley.speech.transcription import Transcriptions
+    from parley.speech.voices import Speaker
+    from parley.usage.pricing import PriceTable
 
     tutor = Tutor(store, retention_days=ENV.data_retention_days)
     return Envelope(Services(

@@ -8,15 +8,15 @@ from typing import Any
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from parley import clients
-from parley.api import make_resolver, owner_of
-from parley.config import SpeechEnv
-from parley.observability import logger, tracer
-from parley.quota import guard_from
-from parley.speech import Speaker, SpeechOut, SpeechRequest, voice_settings
-from parley.store import Store
-from parley.tutor import Tutor
-from parley.usage import publisher_from
+from parley.core import clients
+from parley.core.api import make_resolver, owner_of
+from parley.core.config import SpeechEnv
+from parley.core.observability import logger, tracer
+from parley.data.store import Store
+from parley.speech.voices import Speaker, SpeechOut, SpeechRequest, voice_settings
+from parley.tutor.service import Tutor
+from parley.usage.publisher import publisher_from
+from parley.usage.quota import guard_from
 
 ENV = SpeechEnv.load(os.environ)
 app = make_resolver(cors_allow_origin=ENV.cors_allow_origin, max_body_bytes=ENV.max_body_bytes)

@@ -16,15 +16,15 @@ from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from parley import clients
-from parley.api import make_resolver, owner_of
-from parley.config import StreamUrlEnv
-from parley.errors import ServiceUnavailable
-from parley.observability import logger, tracer
-from parley.quota import guard_from
-from parley.store import Store
-from parley.transcription import StreamGrant, StreamUrlOut, stream_url
-from parley.usage import publisher_from
+from parley.core import clients
+from parley.core.api import make_resolver, owner_of
+from parley.core.config import StreamUrlEnv
+from parley.core.errors import ServiceUnavailable
+from parley.core.observability import logger, tracer
+from parley.data.store import Store
+from parley.speech.transcription import StreamGrant, StreamUrlOut, stream_url
+from parley.usage.publisher import publisher_from
+from parley.usage.quota import guard_from
 
 ENV = StreamUrlEnv.load(os.environ)
 app = make_resolver(cors_allow_origin=ENV.cors_allow_origin, max_body_bytes=ENV.max_body_bytes)

@@ -8,15 +8,21 @@ from typing import Any
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from parley import clients
-from parley.api import make_resolver, owner_of
-from parley.config import TranscriptionsEnv
-from parley.observability import logger, tracer
-from parley.pricing import PriceTable
-from parley.quota import guard_from
-from parley.store import Store
-from parley.transcription import CreateTranscription, TranscriptionOut, Transcriptions, UploadUrlOut, UploadUrlRequest
-from parley.tutor import Tutor
+from parley.core import clients
+from parley.core.api import make_resolver, owner_of
+from parley.core.config import TranscriptionsEnv
+from parley.core.observability import logger, tracer
+from parley.data.store import Store
+from parley.speech.transcription import (
+    CreateTranscription,
+    TranscriptionOut,
+    Transcriptions,
+    UploadUrlOut,
+    UploadUrlRequest,
+)
+from parley.tutor.service import Tutor
+from parley.usage.pricing import PriceTable
+from parley.usage.quota import guard_from
 
 ENV = TranscriptionsEnv.load(os.environ)
 app = make_resolver(cors_allow_origin=ENV.cors_allow_origin, max_body_bytes=ENV.max_body_bytes)

@@ -36,9 +36,9 @@ import random
 import time
 from collections.abc import Callable, Iterator
 
-from ..observability import logger
-from .deadline import MIN_ATTEMPT_SECONDS, Deadline
-from .types import AiAnswer, AiProvider, AiRequest, Engine, ProviderError, ProviderMisconfigured
+from parley.ai.deadline import MIN_ATTEMPT_SECONDS, Deadline
+from parley.ai.types import AiAnswer, AiProvider, AiRequest, Engine, ProviderError, ProviderMisconfigured
+from parley.core.observability import logger
 
 Emit = Callable[[str, str], None]
 
@@ -54,7 +54,7 @@ def emit_metric(name: str, engine: str) -> None:
     """One count with dimension Engine, flushed at once (no handler decorator needed)."""
     from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
-    from ..observability import metrics
+    from parley.core.observability import metrics
 
     try:
         with single_metric(name=name, unit=MetricUnit.Count, value=1, namespace=metrics.namespace) as metric:

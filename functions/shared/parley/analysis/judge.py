@@ -27,14 +27,12 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from ..ai.deadline import MIN_ATTEMPT_SECONDS, Deadline
-from ..ai.types import AiAnswer, AiProvider, AiRequest, ModelRefused, Turn
-from ..errors import InvalidModelOutput
-from ..ids import iso_micros, utcnow
-from ..prompts import analysis as prompt
-from . import offline as _offline  # noqa: F401 - registers the offline engine's analysis answer
-from .metrics import Measurements
-from .report import (
+from parley.ai.deadline import MIN_ATTEMPT_SECONDS, Deadline
+from parley.ai.types import AiAnswer, AiProvider, AiRequest, ModelRefused, Turn
+from parley.analysis import offline as _offline  # noqa: F401 - registers the offline engine's analysis answer
+from parley.analysis import prompt
+from parley.analysis.metrics import Measurements
+from parley.analysis.report import (
     MAX_CORRECTIONS,
     MAX_VOCABULARY,
     AnalysisReport,
@@ -49,6 +47,8 @@ from .report import (
     VocabularyTip,
     judge_schema,
 )
+from parley.core.errors import InvalidModelOutput
+from parley.core.ids import iso_micros, utcnow
 
 # The largest valid answer (every line at its 300-character limit, 10 corrections, 8 tips, 3 items
 # to practise) is 19,409 characters of JSON: about 4,850 tokens of English at 4 characters a token,

@@ -12,8 +12,8 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 from pydantic.alias_generators import to_camel
 
-from ..models import ApiModel
-from .metrics import Measurements
+from parley.analysis.metrics import Measurements
+from parley.core.models import ApiModel
 
 Cefr = Literal["A1", "A2", "B1", "B2", "C1", "C2"]
 Dimension = Literal["complexity", "accuracy", "fluency", "pronunciation"]

@@ -28,19 +28,19 @@ from botocore.exceptions import ClientError
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
-from .. import keys
-from ..errors import AnalysisSuperseded, NotEnoughToAnalyse, NotFound, ServiceUnavailable
-from ..ids import is_ulid, iso_micros, parse_iso, utcnow
-from ..models import ApiModel
-from ..observability import logger
-from ..prompts.analysis import VERSION as PROMPT_VERSION
-from ..quota import QuotaGuard
-from ..store import Store, error_code
-from .metrics import Measurements, SpokenWord, measure
-from .report import DIMENSIONS, AnalysisReport, Cefr
+from parley.analysis.metrics import Measurements, SpokenWord, measure
+from parley.analysis.prompt import VERSION as PROMPT_VERSION
+from parley.analysis.report import DIMENSIONS, AnalysisReport, Cefr
+from parley.core.errors import AnalysisSuperseded, NotEnoughToAnalyse, NotFound, ServiceUnavailable
+from parley.core.ids import is_ulid, iso_micros, parse_iso, utcnow
+from parley.core.models import ApiModel
+from parley.core.observability import logger
+from parley.data import keys
+from parley.data.store import Store, error_code
+from parley.usage.quota import QuotaGuard
 
 if TYPE_CHECKING:  # the judge (and the offline engine it registers) is only the judge function's
-    from .judge import Conversation
+    from parley.analysis.judge import Conversation
 
 AnalysisState = Literal["running", "completed", "failed"]
 ITEM_TYPE = "ANALYSIS"
@@ -176,7 +176,7 @@ class Analyses:
             key=Key("PK").eq(owner) & Key("SK").begins_with(keys.message_sk(session_id, "")),
             ProjectionExpression="#r, content", ExpressionAttributeNames={"#r": "role"})
         turns = tuple((str(i["role"]), str(i["content"])) for i in items)
-        from .judge import Conversation  # here, not at the top: only the judge function needs the judge
+        from parley.analysis.judge import Conversation  # here, not at the top: only the judge function needs the judge
 
         return Conversation(turns=turns, level=meta.get("level"), topic=meta.get("topic"))
 
@@ -199,7 +199,7 @@ class Analyses:
 
     # -- the workflow's tasks ---------------------------------------------------------------------
     def measure(self, owner: str, session_id: str) -> Measurements:
-        from .. import grammar
+        from parley.ai import grammar
 
         meta = self._meta(owner, session_id)
         conversation = self.conversation(owner, session_id, meta=meta)

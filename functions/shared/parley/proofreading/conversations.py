@@ -14,11 +14,19 @@ from typing import Any
 from boto3.dynamodb.conditions import Key
 from botocore.exceptions import ClientError
 
-from .. import keys
-from ..errors import NotFound, ServiceUnavailable
-from ..ids import is_ulid, iso_micros, new_ulid, utcnow
-from ..store import Listing, Store, error_code
-from .models import ConversationDetail, ConversationPage, ConversationSummary, Correction, Exchange, Mode, Usage
+from parley.core.errors import NotFound, ServiceUnavailable
+from parley.core.ids import is_ulid, iso_micros, new_ulid, utcnow
+from parley.data import keys
+from parley.data.store import Listing, Store, error_code
+from parley.proofreading.models import (
+    ConversationDetail,
+    ConversationPage,
+    ConversationSummary,
+    Correction,
+    Exchange,
+    Mode,
+    Usage,
+)
 
 TITLE_CHARS = 80
 _SAVE_ATTEMPTS = 4

@@ -30,8 +30,8 @@ from typing import Any, Literal
 
 from botocore.exceptions import ClientError
 
-from .. import keys
-from ..store import Store, error_code, raise_if_throttled
+from parley.data import keys
+from parley.data.store import Store, error_code, raise_if_throttled
 
 RECORD_TTL_SECONDS = 24 * 3600
 START_WITHIN_SECONDS = 60  # the worker's MaximumEventAgeInSeconds: a queued request older than this never runs

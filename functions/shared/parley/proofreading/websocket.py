@@ -35,17 +35,17 @@ from typing import Annotated, Any, Literal
 from botocore.exceptions import ClientError
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, TypeAdapter, ValidationError
 
-from .. import jsonlimits
-from ..errors import ParleyError
-from ..ids import iso_micros, new_ulid, utcnow
-from ..models import ApiModel
-from ..observability import logger
-from ..ratelimit import RateLimiter
-from ..store import error_code
-from .connections import Connections
-from .engine import Proofreader
-from .models import MAX_PROOFREAD_CHARS, ChatResult, ItemId, Mode, ProofreadResult
-from .requests import RequestRecord, Requests, fingerprint
+from parley.core import jsonlimits
+from parley.core.errors import ParleyError
+from parley.core.ids import iso_micros, new_ulid, utcnow
+from parley.core.models import ApiModel
+from parley.core.observability import logger
+from parley.data.store import error_code
+from parley.proofreading.connections import Connections
+from parley.proofreading.engine import Proofreader
+from parley.proofreading.models import MAX_PROOFREAD_CHARS, ChatResult, ItemId, Mode, ProofreadResult
+from parley.proofreading.requests import RequestRecord, Requests, fingerprint
+from parley.usage.ratelimit import RateLimiter
 
 FRAME_LIMIT_BYTES = 32 * 1024
 MESSAGE_LIMIT_BYTES = 128 * 1024
@@ -330,7 +330,7 @@ class MessageRouter:
     callback_url: str = ""
     grace_seconds: float = 20.0
     clock: Callable[[], float] = time.monotonic
-    limiter: RateLimiter | None = None  # each owner's share of the stage (parley.ratelimit)
+    limiter: RateLimiter | None = None  # each owner's share of the stage (parley.usage.ratelimit)
     sleep: Callable[[float], None] = time.sleep
 
     # -- the route: answers within API Gateway's 29 s, whatever the model takes

@@ -20,7 +20,7 @@ The reservation is settled with what the call really used:
 
 - the call's usage event names its reservation; the usage recorder, in the transaction that
   counts the event (exactly once per event id), removes the reservation and replaces the
-  reserved amount by the real one in ``committed*`` (``parley.usage_ledger``);
+  reserved amount by the real one in ``committed*`` (``parley.usage.ledger``);
 - a call that failed without usage releases it at once (``release``);
 - a reservation nobody settled (the function crashed, or its event was lost) is released once its
   ``settleBy`` time has passed (15 minutes by default; longer for the transcription workflow),
@@ -45,11 +45,11 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from . import keys
-from .errors import QuotaExceeded
-from .ids import iso_micros, new_ulid, utcnow
-from .observability import logger
-from .store import Store, error_code
+from parley.core.errors import QuotaExceeded
+from parley.core.ids import iso_micros, new_ulid, utcnow
+from parley.core.observability import logger
+from parley.data import keys
+from parley.data.store import Store, error_code
 
 COST_QUANTUM = Decimal("1e-10")
 COST_UNITS_PER_USD = 10**10
@@ -339,7 +339,7 @@ def reservation_attribute(reservation_id: str) -> str:
 
 
 def limits_from(env: Any) -> Limits:
-    """The default limits from a function's environment (``parley.config.MeteringEnv``)."""
+    """The default limits from a function's environment (``parley.core.config.MeteringEnv``)."""
     return Limits(monthly_tokens=env.quota_monthly_tokens, monthly_cost_usd=env.quota_monthly_cost_usd)
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from ..models import Accent, Level, Topic
+from parley.tutor.models import Accent, Level, Topic
 
 DEFAULT_TUTOR_NAME = "Emma"
 # A tutor name is a learner-chosen setting: only a plain name (letters, a few words) may reach the

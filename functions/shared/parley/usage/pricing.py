@@ -21,10 +21,10 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
-from .observability import logger
+from parley.core.observability import logger
 
 if TYPE_CHECKING:
-    from .usage import UsageEvent
+    from parley.usage.publisher import UsageEvent
 
 COST_QUANTUM = Decimal("1e-10")
 _MILLION = Decimal(1_000_000)

@@ -1,4 +1,4 @@
-"""Domain exceptions. ``parley.api`` maps each to an HTTP status and one stable error body:
+"""Domain exceptions. ``parley.core.api`` maps each to an HTTP status and one stable error body:
 
     {"error": {"code": "NOT_FOUND", "message": "...", "details": [...]}}
 

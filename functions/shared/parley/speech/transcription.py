@@ -31,15 +31,15 @@ from typing import Annotated, Any, Literal
 from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from . import keys
-from .errors import BadRequest, NotFound, PayloadTooLarge, ServiceUnavailable, UnsupportedMediaType
-from .ids import is_ulid, iso_micros, new_ulid, parse_iso, utcnow
-from .models import ApiModel
-from .observability import logger, redact_owners
-from .pricing import DEFAULT_PRICES, PriceTable
-from .quota import Bound, QuotaGuard, Reservation, release
-from .store import Store, error_code
-from .usage import UsageEvent
+from parley.core.errors import BadRequest, NotFound, PayloadTooLarge, ServiceUnavailable, UnsupportedMediaType
+from parley.core.ids import is_ulid, iso_micros, new_ulid, parse_iso, utcnow
+from parley.core.models import ApiModel
+from parley.core.observability import logger, redact_owners
+from parley.data import keys
+from parley.data.store import Store, error_code
+from parley.usage.pricing import DEFAULT_PRICES, PriceTable
+from parley.usage.publisher import UsageEvent
+from parley.usage.quota import Bound, QuotaGuard, Reservation, release
 
 AudioFormat = Literal["webm", "ogg", "wav", "mp3", "m4a"]
 TranscriptionStatus = Literal["queued", "running", "completed", "failed"]
@@ -754,7 +754,7 @@ class TranscriptionSteps:
     # -- metering: every job Transcribe completed, once ------------------------------------------
     def _audio_seconds(self, job: dict[str, Any]) -> float | None:
         """The recording's length from its container (two ranged reads), or None."""
-        from .audio_length import WINDOW, audio_seconds
+        from parley.speech.audio_length import WINDOW, audio_seconds
 
         fmt = job.get("mediaFormat") or job["audioKey"].rsplit(".", 1)[-1]
         try:
@@ -1033,9 +1033,9 @@ class JobEvents:
 
 def steps_from(env: Any) -> TranscriptionSteps:
     """The workflow's task steps, configured from a task function's environment
-    (``parley.config.TranscriptionStepsEnv``), with the cached clients."""
-    from . import clients
-    from .usage import publisher_from
+    (``parley.core.config.TranscriptionStepsEnv``), with the cached clients."""
+    from parley.core import clients
+    from parley.usage.publisher import publisher_from
 
     return TranscriptionSteps(Store(clients.table(env.table_name)), clients.client("s3"), clients.client("transcribe"),
                               bucket=env.audio_bucket_name, stage=env.stage, retention_days=env.data_retention_days,

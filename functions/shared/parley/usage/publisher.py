@@ -4,7 +4,7 @@ Every billable call (model tokens, Polly characters, Transcribe seconds) publish
 ``UsageEvent`` through ``UsagePublisher.publish``; the usage recorder adds it, once per event id,
 to the owner's monthly and daily-per-engine totals.
 
-The publisher prices the event (``parley.pricing``) so every producer gets the same estimate, and
+The publisher prices the event (``parley.usage.pricing``) so every producer gets the same estimate, and
 never fails the caller: a PutEvents error or a failed entry is retried briefly, then the event is
 parked on the usage parking queue (which the recorder consumes too), and if even that fails the
 whole event is logged at ERROR level, from where it can be replayed by hand.
@@ -22,12 +22,12 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from .ids import iso_micros, utcnow
-from .observability import logger
-from .pricing import DEFAULT_PRICES, PriceTable
+from parley.core.ids import iso_micros, utcnow
+from parley.core.observability import logger
+from parley.usage.pricing import DEFAULT_PRICES, PriceTable
 
 if TYPE_CHECKING:
-    from .quota import Reservation
+    from parley.usage.quota import Reservation
 
 SOURCE = "parley"
 DETAIL_TYPE = "UsageRecorded"
@@ -60,7 +60,7 @@ class UsageEvent(BaseModel):
     estimated_cost_usd: float = Field(0, ge=0, description="Set by UsagePublisher from the price table")
     occurred_at: str = Field(default_factory=lambda: iso_micros(utcnow()))
     reservation_id: str | None = Field(None, pattern=RESERVATION_ID_PATTERN, description=(
-        "The quota reservation this call held (parley.quota): the recorder settles it with this event"))
+        "The quota reservation this call held (parley.usage.quota): the recorder settles it with this event"))
     reserved_tokens: int = Field(0, ge=0, description="The tokens that reservation held")
     reserved_cost_usd: float = Field(0, ge=0, description="The cost that reservation held")
 
@@ -172,15 +172,15 @@ class UsagePublisher:
 
     def _sqs_client(self) -> Any:
         if self._sqs is None:
-            from . import clients
+            from parley.core import clients
 
             self._sqs = clients.client("sqs")
         return self._sqs
 
 
 def publisher_from(env: Any, *, events_client: Any = None, sqs_client: Any = None) -> UsagePublisher:
-    """A publisher configured from a function's environment (``parley.config.MeteringEnv``)."""
-    from . import clients
+    """A publisher configured from a function's environment (``parley.core.config.MeteringEnv``)."""
+    from parley.core import clients
 
     return UsagePublisher(
         events_client or clients.client("events"), env.event_bus_name,

@@ -13,11 +13,12 @@ from typing import Any
 from boto3.dynamodb.conditions import Attr, Key
 from botocore.exceptions import ClientError
 
-from . import keys
-from .errors import Conflict, NotFound, ServiceUnavailable
-from .ids import is_ulid, iso_micros, new_ulid, parse_iso, utcnow
-from .models import (
-    CLIENT_ID_PATTERN,
+from parley.core.errors import Conflict, NotFound, ServiceUnavailable
+from parley.core.ids import is_ulid, iso_micros, new_ulid, parse_iso, utcnow
+from parley.core.models import CLIENT_ID_PATTERN
+from parley.data import keys
+from parley.data.store import Listing, Store, error_code
+from parley.tutor.models import (
     Message,
     NewMessage,
     Session,
@@ -27,7 +28,6 @@ from .models import (
     SettingsOut,
     StartSession,
 )
-from .store import Listing, Store, error_code
 
 _WORD = re.compile(r"[^\W_]+(?:['’-][^\W_]+)*")
 _SAVE_ATTEMPTS = 4

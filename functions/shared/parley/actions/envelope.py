@@ -58,10 +58,9 @@ from pydantic import (
 from pydantic import ValidationError as PydanticValidationError
 from pydantic.alias_generators import to_camel
 
-from .analysis.report import DIMENSIONS, AnalysisReport
-from .analysis.service import Analyses, AnalysisStatus
-from .chat import MAX_HISTORY_MESSAGES, Chat, ChatRequest, ChatUsage
-from .errors import (
+from parley.analysis.report import DIMENSIONS, AnalysisReport
+from parley.analysis.service import Analyses, AnalysisStatus
+from parley.core.errors import (
     BadRequest,
     NotEnoughToAnalyse,
     NotFound,
@@ -70,8 +69,20 @@ from .errors import (
     ServiceUnavailable,
     UnprocessableEntity,
 )
-from .ids import parse_iso, utcnow
-from .models import (
+from parley.core.ids import parse_iso, utcnow
+from parley.core.observability import logger
+from parley.speech.transcription import (
+    AudioFormat,
+    CreateTranscription,
+    StreamUrlOut,
+    TranscribeLanguage,
+    TranscriptionOut,
+    Transcriptions,
+)
+from parley.speech.voices import MAX_TEXT_CHARS as MAX_SPEECH_CHARS
+from parley.speech.voices import Speaker, SpeechOut, voice_settings
+from parley.tutor.chat import MAX_HISTORY_MESSAGES, Chat, ChatRequest, ChatUsage
+from parley.tutor.models import (
     MAX_MESSAGE_CHARS,
     Accent,
     ApiModel,
@@ -90,18 +101,7 @@ from .models import (
     Topic,
     TutorName,
 )
-from .observability import logger
-from .speech import MAX_TEXT_CHARS as MAX_SPEECH_CHARS
-from .speech import Speaker, SpeechOut, voice_settings
-from .transcription import (
-    AudioFormat,
-    CreateTranscription,
-    StreamUrlOut,
-    TranscribeLanguage,
-    TranscriptionOut,
-    Transcriptions,
-)
-from .tutor import Tutor
+from parley.tutor.service import Tutor
 
 # The seed's chat opened a call with this when the client sent no messages: the tutor greets first.
 OPENING_MESSAGE = "Hello, let's start our English practice session."

@@ -15,7 +15,7 @@ the sessions without reading their messages.
 
 from __future__ import annotations
 
-from .ids import iso_millis, ulid_millis
+from parley.core.ids import iso_millis, ulid_millis
 
 SETTINGS_SK = "SETTINGS"
 SESSION_PREFIX = "SESSION#"

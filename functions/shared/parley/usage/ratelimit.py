@@ -15,8 +15,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from . import keys
-from .store import Store
+from parley.data import keys
+from parley.data.store import Store
 
 WINDOW_SECONDS = 60
 

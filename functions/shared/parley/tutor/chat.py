@@ -37,14 +37,15 @@ from typing import Annotated
 from botocore.exceptions import ClientError
 from pydantic import Field, StringConstraints, model_validator
 
-from . import keys
-from .ai.caching import estimate_tokens
-from .ai.deadline import Deadline
-from .ai.metering import MeteredProvider
-from .ai.types import AiAnswer, AiProvider, AiRequest, ModelRefused, ProviderError, ProviderMisconfigured, Turn
-from .errors import Conflict, ServiceUnavailable
-from .ids import new_ulid, utcnow
-from .models import (
+from parley.ai.caching import estimate_tokens
+from parley.ai.deadline import Deadline
+from parley.ai.metering import MeteredProvider
+from parley.ai.types import AiAnswer, AiProvider, AiRequest, ModelRefused, ProviderError, ProviderMisconfigured, Turn
+from parley.core.errors import Conflict, ServiceUnavailable
+from parley.core.ids import new_ulid, utcnow
+from parley.core.observability import logger
+from parley.data import keys
+from parley.tutor.models import (
     Accent,
     ApiModel,
     ClientId,
@@ -56,11 +57,10 @@ from .models import (
     Topic,
     TutorName,
 )
-from .observability import logger
-from .prompts.tutor import HISTORY_TRUNCATED_NOTE, TutorPersona, system_prompt
-from .quota import QuotaGuard
-from .tutor import Tutor
-from .usage import UsagePublisher
+from parley.tutor.persona import HISTORY_TRUNCATED_NOTE, TutorPersona, system_prompt
+from parley.tutor.service import Tutor
+from parley.usage.publisher import UsagePublisher
+from parley.usage.quota import QuotaGuard
 
 SessionId = Annotated[str, StringConstraints(pattern=r"^[0-9A-HJKMNP-TV-Z]{26}$")]
 MAX_HISTORY_MESSAGES = 200

@@ -1,6 +1,6 @@
 """Generic single-table access: paging with opaque cursors, chunked batch deletes, error mapping.
 
-Domain modules (``parley.tutor`` and friends) build on this; none of them talks to botocore errors
+Domain modules (``parley.tutor.service`` and friends) build on this; none of them talks to botocore errors
 directly. Throttling that outlasts botocore's own retries becomes ``ServiceUnavailable`` (503).
 """
 
@@ -18,8 +18,8 @@ from typing import Any
 from boto3.dynamodb.conditions import ConditionBase, Key
 from botocore.exceptions import ClientError
 
-from .errors import BadRequest, ServiceUnavailable
-from .observability import logger
+from parley.core.errors import BadRequest, ServiceUnavailable
+from parley.core.observability import logger
 
 THROTTLING_CODES = frozenset({
     "ProvisionedThroughputExceededException",

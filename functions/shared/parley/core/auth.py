@@ -23,9 +23,9 @@ import urllib.request
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from .config import AuthorizerEnv
-from .errors import Unauthorized
-from .observability import logger
+from parley.core.config import AuthorizerEnv
+from parley.core.errors import Unauthorized
+from parley.core.observability import logger
 
 DEVICE_ID = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
 JwksFetcher = Callable[[str], dict[str, Any]]

@@ -12,7 +12,7 @@ Either all three happen or none, so a redelivered event changes nothing and a fa
 nothing half-applied. The marker expires after ``marker_days`` (longer than the DLQ keeps a
 message, so a replay from the DLQ is still recognised).
 
-The same transaction keeps the quota's ``committedTokens`` / ``committedCostUnits`` (``parley.quota``):
+The same transaction keeps the quota's ``committedTokens`` / ``committedCostUnits`` (``parley.usage.quota``):
 it adds the event's tokens and cost and, when the event names the reservation its call held,
 removes that reservation from the monthly item and takes its amounts back out — conditional on the
 reservation still being there. If it was released meanwhile (it was overdue), the event is counted
@@ -32,14 +32,14 @@ from boto3.dynamodb.conditions import Key
 from botocore.exceptions import ClientError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from . import keys
-from .errors import MalformedUsageEvent, ServiceUnavailable
-from .ids import iso_micros, utcnow
-from .models import ApiModel
-from .observability import logger
-from .quota import QuotaGuard, QuotaStatus, cost_units, month_of, number, reservation_attribute
-from .store import Store, error_code
-from .usage import DETAIL_TYPE, SOURCE, UsageEvent
+from parley.core.errors import MalformedUsageEvent, ServiceUnavailable
+from parley.core.ids import iso_micros, utcnow
+from parley.core.models import ApiModel
+from parley.core.observability import logger
+from parley.data import keys
+from parley.data.store import Store, error_code
+from parley.usage.publisher import DETAIL_TYPE, SOURCE, UsageEvent
+from parley.usage.quota import QuotaGuard, QuotaStatus, cost_units, month_of, number, reservation_attribute
 
 # (item attribute, value of one event) for every unit a total adds up.
 _UNITS: tuple[tuple[str, Callable[[UsageEvent], Decimal]], ...] = (
@@ -132,7 +132,7 @@ class UsageLedger:
         }
         if event.reservation_id:
             marker["reservationId"] = event.reservation_id
-        # committed* = recorded + still reserved (parley.quota): the event's own units go in, and the
+        # committed* = recorded + still reserved (parley.usage.quota): the event's own units go in, and the
         # reservation it settles (if still open) comes out, in this same transaction.
         committed_tokens, committed_cost = values[":totalTokens"], cost_units(event.estimated_cost_usd)
         month_update: dict[str, Any] = {

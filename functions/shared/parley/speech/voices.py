@@ -40,13 +40,14 @@ from typing import Any, Literal
 from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import Field
 
-from .errors import BadRequest, ServiceUnavailable, UnprocessableEntity
-from .models import Accent, ApiModel, Gender
-from .observability import logger
-from .quota import Bound, QuotaGuard, Reservation
-from .store import error_code
-from .tutor import Tutor
-from .usage import UsageEvent, UsagePublisher
+from parley.core.errors import BadRequest, ServiceUnavailable, UnprocessableEntity
+from parley.core.models import ApiModel
+from parley.core.observability import logger
+from parley.data.store import error_code
+from parley.tutor.models import Accent, Gender
+from parley.tutor.service import Tutor
+from parley.usage.publisher import UsageEvent, UsagePublisher
+from parley.usage.quota import Bound, QuotaGuard, Reservation
 
 Engine = Literal["neural", "standard"]
 MAX_TEXT_CHARS = 3000  # Polly SynthesizeSpeech: at most 3000 billed characters per request

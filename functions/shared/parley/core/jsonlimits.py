@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 
-from .errors import BadRequest
+from parley.core.errors import BadRequest
 
 MAX_DEPTH = 32
 MAX_DIGITS = 100

@@ -6,22 +6,11 @@ are accepted in any letter case and answered in one spelling (``spelled_any_case
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
-from pydantic.alias_generators import to_camel
+from pydantic import Field, StringConstraints
 
-
-def spelled_any_case(*values: str) -> BeforeValidator:
-    """Accept any letter case of ``values`` (the original backend's ``us``, ``Advanced``,
-    ``Business`` ...) and keep the one documented spelling: every answer shows that one."""
-    canonical = {value.lower(): value for value in values}
-
-    def normalise(given: Any) -> Any:
-        return canonical.get(given.strip().lower(), given) if isinstance(given, str) else given
-
-    return BeforeValidator(normalise)
-
+from parley.core.models import ApiModel, ClientId, spelled_any_case
 
 # The tutor's enums: accepted in any letter case, answered in exactly these spellings, on every route
 # and in both APIs (docs/api/tutor.md).
@@ -39,14 +28,6 @@ TutorName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1
 LanguageTag = Annotated[str, StringConstraints(pattern=r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$", max_length=35)]
 MAX_MESSAGE_CHARS = 4000
 MessageText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_MESSAGE_CHARS)]
-CLIENT_ID_PATTERN = r"^[A-Za-z0-9_-]{8,64}$"  # an id a client chose: a UUID, a ULID, a slug
-ClientId = Annotated[str, StringConstraints(pattern=CLIENT_ID_PATTERN)]
-
-
-class ApiModel(BaseModel):
-    # defer_build: a model's validator is built on first use, so a function does not pay at cold
-    # start for the models of the other functions that share its modules.
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid", defer_build=True)
 
 
 class Settings(ApiModel):

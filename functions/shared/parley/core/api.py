@@ -18,10 +18,10 @@ from aws_lambda_powertools.event_handler import APIGatewayRestResolver, CORSConf
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 from botocore.exceptions import ClientError
 
-from . import jsonlimits
-from .errors import ParleyError, PayloadTooLarge, Unauthorized, UnsupportedMediaType
-from .observability import bind_owner_hash, logger
-from .store import THROTTLING_CODES, error_code
+from parley.core import jsonlimits
+from parley.core.errors import ParleyError, PayloadTooLarge, Unauthorized, UnsupportedMediaType
+from parley.core.observability import bind_owner_hash, logger
+from parley.data.store import THROTTLING_CODES, error_code
 
 OWNER_PATTERN = re.compile(r"^(DEVICE|USER)#[A-Za-z0-9._-]{1,128}$")
 ALLOWED_HEADERS = ["Authorization", "Content-Type", "X-Device-Id", "X-Api-Key", "X-Amz-Date", "X-Amz-Security-Token"]

@@ -42,8 +42,8 @@ class AuthorizerEnv(_Env):
 class MeteringEnv(_Env):
     """Usage metering and quotas (issue 5). Every function gets these from the template's Globals;
     a function that makes billable calls mixes this into its own env class, e.g.
-    ``class ChatEnv(ApiEnv, MeteringEnv)``, and builds ``parley.usage.publisher_from(ENV)`` and
-    ``parley.quota.guard_from(ENV, store)``."""
+    ``class ChatEnv(ApiEnv, MeteringEnv)``, and builds ``parley.usage.publisher.publisher_from(ENV)`` and
+    ``parley.usage.quota.guard_from(ENV, store)``."""
 
     event_bus_name: str = Field(alias="EVENT_BUS_NAME", min_length=1)
     usage_parking_queue_url: str = Field("", alias="USAGE_PARKING_QUEUE_URL")
@@ -54,7 +54,7 @@ class MeteringEnv(_Env):
     @field_validator("price_table_overrides")
     @classmethod
     def _valid_price_table(cls, value: str) -> str:
-        from .pricing import PriceTable
+        from parley.usage.pricing import PriceTable
 
         PriceTable.with_overrides(value or "{}")  # fail the cold start on a bad PriceTableOverrides
         return value or "{}"

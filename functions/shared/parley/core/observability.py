@@ -8,7 +8,7 @@ X-Ray patches botocore only (every AWS call, boto3's included), not every librar
 cold start just to patch it, and Parley makes no traced calls through any of them. (The Anthropic
 SDK 2.x sends its requests through ``httpx2``, which the X-Ray SDK does not patch either way.)
 
-The tracer is created when a module first imports it (``from parley.observability import tracer``,
+The tracer is created when a module first imports it (``from parley.core.observability import tracer``,
 at a handler's module level, so still during the init phase): a function that records no
 subsegments — the authorizers — never loads the X-Ray SDK, nor botocore through its patch.
 

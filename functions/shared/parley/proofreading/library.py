@@ -21,13 +21,13 @@ from typing import Any
 from boto3.dynamodb.conditions import Key
 from botocore.exceptions import ClientError
 
-from .. import keys
-from ..errors import Conflict, NotFound, PayloadTooLarge, PromptBudgetExceeded, UnprocessableEntity
-from ..ids import is_ulid, iso_micros, new_ulid, utcnow
-from ..observability import logger
-from ..prompts import proofreading as texts
-from ..store import Listing, Store, error_code
-from .models import (
+from parley.core.errors import Conflict, NotFound, PayloadTooLarge, PromptBudgetExceeded, UnprocessableEntity
+from parley.core.ids import is_ulid, iso_micros, new_ulid, utcnow
+from parley.core.observability import logger
+from parley.data import keys
+from parley.data.store import Listing, Store, error_code
+from parley.proofreading import instructions as texts
+from parley.proofreading.models import (
     EngineSettings,
     NewPromptFile,
     Prompt,
