@@ -52,8 +52,8 @@ from parley.core.config import AiEnv
 from parley.core.errors import QuotaExceeded
 from parley.proofreading.engine import EngineLimits, parse_answer, web_search_status
 from parley.proofreading.models import EngineSettings, answer_schema
+from parley.usage.events import UsageEvent
 from parley.usage.pricing import DEFAULT_PRICES
-from parley.usage.publisher import UsageEvent
 
 ROOT = Path(__file__).resolve().parent.parent
 HAIKU = "global.anthropic.claude-haiku-4-5-20251001-v1:0"  # the default BedrockModelId

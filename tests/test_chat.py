@@ -35,7 +35,7 @@ from parley.tutor.chat import WINDOW_STEP_TURNS, Chat, ChatRequest, fit_history
 from parley.tutor.models import StartSession
 from parley.tutor.persona import ACCENTS, LEVELS, TOPICS, TutorPersona, system_prompt
 from parley.tutor.service import Tutor
-from parley.usage.publisher import UsageEvent
+from parley.usage.events import UsageEvent
 from tests.conftest import ApiClient, assert_error
 
 OWNER = "DEVICE#chat-tests-0001"

@@ -19,9 +19,9 @@ from parley.core.errors import QuotaExceeded
 from parley.core.ids import utcnow
 from parley.data import keys
 from parley.data.store import Store
+from parley.usage.events import UsageEvent
 from parley.usage.ledger import UsageLedger
 from parley.usage.pricing import DEFAULT_PRICES
-from parley.usage.publisher import UsageEvent
 from parley.usage.quota import Bound, Limits, QuotaGuard, month_of, reservation_attribute
 from tests.conftest import atomic_dynamodb
 

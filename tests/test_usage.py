@@ -17,9 +17,10 @@ from pydantic import ValidationError
 
 from local_stack.template import Stack
 from parley.core.config import MeteringEnv
+from parley.usage.events import UsageEvent
 from parley.usage.ledger import parse_usage_event
 from parley.usage.pricing import DEFAULT_PRICES, PriceTable
-from parley.usage.publisher import PublishOutcome, UsageEvent, UsagePublisher, publisher_from
+from parley.usage.publisher import PublishOutcome, UsagePublisher, publisher_from
 
 OWNER = "DEVICE#pricing-device-01"
 

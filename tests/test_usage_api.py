@@ -22,7 +22,8 @@ from parley.core.errors import QuotaExceeded
 from parley.core.ids import utcnow
 from parley.data import keys
 from parley.data.store import Store
-from parley.usage.publisher import UsageEvent, UsagePublisher
+from parley.usage.events import UsageEvent
+from parley.usage.publisher import UsagePublisher
 from parley.usage.quota import Limits, QuotaGuard, month_of
 from tests.conftest import ApiClient, assert_error
 

@@ -20,7 +20,8 @@ from local_stack.lambdas import FunctionRunner
 from local_stack.template import Stack
 from parley.core.errors import MalformedUsageEvent
 from parley.data import keys
-from parley.usage.publisher import UsageEvent, UsagePublisher
+from parley.usage.events import UsageEvent
+from parley.usage.publisher import UsagePublisher
 
 RECORDER = "UsageRecorderFunction"
 UNITS = ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens", "characters", "audio_seconds",

@@ -63,7 +63,7 @@ def test_a_complete_answer_is_metered_with_the_engines_figures(ws: Ws, sockets: 
 def test_an_owner_over_its_message_rate_is_throttled_then_disconnected(ws: Ws, sockets: Sockets, runner: FunctionRunner,
                                                                         aws: dict[str, str],
                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
-    from parley.usage.publisher import ratelimit
+    from parley.usage import ratelimit
 
     monkeypatch.setattr(ratelimit, "wall_clock", lambda: 1_800_000_000.0)  # one window, whatever the time
     limit = runner.module("WsMessageFunction").ENV.ws_messages_per_minute

@@ -33,8 +33,9 @@ from parley.ai.anthropic_api import MAX_CONTINUATIONS
 from parley.ai.caching import estimate_tokens, system_texts
 from parley.ai.types import AiAnswer, AiProvider, AiRequest, Engine, TokenUsage, UsageReport
 from parley.core.observability import logger
+from parley.usage.events import Product, UsageEvent
 from parley.usage.pricing import PriceTable
-from parley.usage.publisher import Product, UsageEvent, UsagePublisher
+from parley.usage.publisher import UsagePublisher
 from parley.usage.quota import Bound, QuotaGuard, Reservation
 
 PROMPT_OVERHEAD_TOKENS = 16  # the engine's own framing of a request

@@ -17,7 +17,8 @@ from parley.proofreading.conversations import Conversations
 from parley.proofreading.engine import EngineLimits, Proofreader, ProviderFor
 from parley.proofreading.library import PromptLibrary, PromptLimits
 from parley.proofreading.models import MAX_PROOFREAD_CHARS, EngineSettings
-from parley.usage.publisher import Product, UsagePublisher
+from parley.usage.events import Product
+from parley.usage.publisher import UsagePublisher
 from parley.usage.quota import guard_from
 
 PRODUCT: Product = "proofreading"

@@ -37,8 +37,8 @@ from parley.core.models import ApiModel
 from parley.core.observability import logger, redact_owners
 from parley.data import keys
 from parley.data.store import Store, error_code
+from parley.usage.events import UsageEvent
 from parley.usage.pricing import DEFAULT_PRICES, PriceTable
-from parley.usage.publisher import UsageEvent
 from parley.usage.quota import Bound, QuotaGuard, Reservation, release
 
 AudioFormat = Literal["webm", "ogg", "wav", "mp3", "m4a"]

@@ -46,7 +46,8 @@ from parley.core.observability import logger
 from parley.data.store import error_code
 from parley.tutor.models import Accent, Gender
 from parley.tutor.service import Tutor
-from parley.usage.publisher import UsageEvent, UsagePublisher
+from parley.usage.events import UsageEvent
+from parley.usage.publisher import UsagePublisher
 from parley.usage.quota import Bound, QuotaGuard, Reservation
 
 Engine = Literal["neural", "standard"]

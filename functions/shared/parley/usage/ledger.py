@@ -38,7 +38,7 @@ from parley.core.models import ApiModel
 from parley.core.observability import logger
 from parley.data import keys
 from parley.data.store import Store, error_code
-from parley.usage.publisher import DETAIL_TYPE, SOURCE, UsageEvent
+from parley.usage.events import DETAIL_TYPE, SOURCE, UsageEvent
 from parley.usage.quota import QuotaGuard, QuotaStatus, cost_units, month_of, number, reservation_attribute
 
 # (item attribute, value of one event) for every unit a total adds up.

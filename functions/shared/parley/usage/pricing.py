@@ -16,15 +16,13 @@ from __future__ import annotations
 
 import json
 from decimal import ROUND_HALF_UP, Decimal
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
 from parley.core.observability import logger
-
-if TYPE_CHECKING:
-    from parley.usage.publisher import UsageEvent
+from parley.usage.events import UsageEvent
 
 COST_QUANTUM = Decimal("1e-10")
 _MILLION = Decimal(1_000_000)
