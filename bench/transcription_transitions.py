@@ -94,7 +94,7 @@ def measure(polls: int, mode: str = POLL_ONLY) -> int:
     from local_stack.template import Stack
     from parley.core import clients
     from parley.data import keys
-    from parley.speech.transcription import job_name
+    from parley.speech.transcription.objects import job_name
 
     stack = Stack(parameters={"Stage": "bench", "AuthMode": "device"})
     runner = FunctionRunner(stack)

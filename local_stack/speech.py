@@ -192,7 +192,7 @@ def recognise_job(media: JobMedia) -> dict[str, Any] | JobFailure:
     try:
         decoded = decode(data)
     except UndecodableAudio:
-        from parley.speech.transcription import detect_format
+        from parley.speech.transcription.audio import detect_format
 
         found = detect_format(data[:64])
         return JobFailure(FORMAT_MISMATCH if found and media.media_format and found != media.media_format

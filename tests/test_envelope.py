@@ -12,7 +12,7 @@ from boto3.dynamodb.conditions import Key
 
 from local_stack.speech import emulate_speech
 from parley.actions.envelope import ACTIONS, Envelope, GetSessionsAction, Services, SttAction
-from parley.speech.transcription import TranscriptionOut
+from parley.speech.transcription.models import TranscriptionOut
 from tests.conftest import ApiClient, assert_error
 
 LEARNER = ["I go to the market yesterday with my sister.",

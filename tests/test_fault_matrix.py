@@ -149,7 +149,7 @@ def leftovers(env: SimpleNamespace, transcription_id: str) -> dict[str, list[str
 @contextlib.contextmanager
 def later(hours: float) -> Iterator[None]:
     """The API's clock ``hours`` ahead (past the workflow's timeout)."""
-    import parley.speech.transcription as transcription
+    import parley.speech.transcription.service as transcription
 
     ahead = utcnow() + timedelta(hours=hours)
     original = transcription.utcnow

@@ -18,7 +18,7 @@ from websockets.sync.client import connect
 
 from local_stack import audio, voices
 from local_stack.transcribe_streaming import StreamingTranscribe
-from parley.speech.transcription import stream_url
+from parley.speech.transcription.stream_url import stream_url
 from tests.speech_samples import SENTENCES, word_error_rate
 
 CREDENTIALS = Credentials("stream-test-key", "stream-test-secret")

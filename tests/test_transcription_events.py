@@ -20,7 +20,7 @@ import pytest
 
 from local_stack.speech import JobFailure, announce_job_state, emulate_speech, finish_job, job_state_change
 from parley.data import keys
-from parley.speech.transcription import job_name
+from parley.speech.transcription.objects import job_name
 from tests.conftest import ApiClient, test_workflows_of
 from tests.test_transcription_workflow import WEBM, FakeTranscribe, bus_events, leftovers, rule_matches
 

@@ -18,7 +18,7 @@ import pytest
 
 from local_stack.speech import NO_OUTPUT, JobFailure, emulate_speech
 from parley.data import keys
-from parley.speech.transcription import parse_transcript
+from parley.speech.transcription.transcript import parse_transcript
 from tests.conftest import ApiClient
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "transcribe"
@@ -93,7 +93,7 @@ def test_parser_takes_the_items_not_the_segment_alternatives() -> None:
 def test_parser_on_silence_and_on_garbage() -> None:
     silent = parse_transcript(fixture("silence"))
     assert (silent.text, silent.words, silent.duration_seconds) == ("", [], 0.0)
-    from parley.speech.transcription import TranscriptMalformed
+    from parley.speech.transcription.errors import TranscriptMalformed
 
     with pytest.raises(TranscriptMalformed):
         parse_transcript({"results": {"items": [{"type": "pronunciation", "alternatives": []}]}})
@@ -308,7 +308,7 @@ def test_a_completed_job_is_metered_by_its_recordings_length(api: ApiClient, wor
 
 def test_a_completed_job_of_unknown_length_is_metered_at_transcribes_minimum(
         api: ApiClient, workflows: Any, transcribe: FakeTranscribe, aws: dict[str, str], bus: Any) -> None:
-    from parley.speech.transcription import MIN_BILLED_SECONDS
+    from parley.speech.transcription.metering import MIN_BILLED_SECONDS
 
     transcribe.outcome = NO_OUTPUT
     submit(api, workflows)  # WEBM: a header and no clusters, so no length

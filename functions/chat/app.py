@@ -48,7 +48,7 @@ def envelope(store: Store) -> Any:
     """Seed 000's envelope, its services built only when an action needs them."""
     from parley.actions.envelope import Envelope, Services, stream_url_from
     from parley.analysis.service import Analyses
-    from parley.speech.transcription import Transcriptions
+    from parley.speech.transcription.service import Transcriptions
     from parley.speech.voices import Speaker
     from parley.usage.pricing import PriceTable
 

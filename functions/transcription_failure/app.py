@@ -12,7 +12,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from parley.core.config import TranscriptionStepsEnv
 from parley.core.observability import logger, tracer
-from parley.speech.transcription import steps_from
+from parley.speech.transcription.steps import steps_from
 
 ENV = TranscriptionStepsEnv.load(os.environ)
 

@@ -18,7 +18,8 @@ from parley.core import clients
 from parley.core.config import TranscriptionStepsEnv
 from parley.core.observability import logger, tracer
 from parley.data.store import Store
-from parley.speech.transcription import JobEvents, steps_from
+from parley.speech.transcription.job_events import JobEvents
+from parley.speech.transcription.steps import steps_from
 
 ENV = TranscriptionStepsEnv.load(os.environ)
 

@@ -22,7 +22,8 @@ from parley.core.config import StreamUrlEnv
 from parley.core.errors import ServiceUnavailable
 from parley.core.observability import logger, tracer
 from parley.data.store import Store
-from parley.speech.transcription import StreamGrant, StreamUrlOut, stream_url
+from parley.speech.transcription.models import StreamUrlOut
+from parley.speech.transcription.stream_url import StreamGrant, stream_url
 from parley.usage.publisher import publisher_from
 from parley.usage.quota import guard_from
 

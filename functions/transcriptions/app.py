@@ -13,13 +13,8 @@ from parley.core.api import make_resolver, owner_of
 from parley.core.config import TranscriptionsEnv
 from parley.core.observability import logger, tracer
 from parley.data.store import Store
-from parley.speech.transcription import (
-    CreateTranscription,
-    TranscriptionOut,
-    Transcriptions,
-    UploadUrlOut,
-    UploadUrlRequest,
-)
+from parley.speech.transcription.models import CreateTranscription, TranscriptionOut, UploadUrlOut, UploadUrlRequest
+from parley.speech.transcription.service import Transcriptions
 from parley.tutor.service import Tutor
 from parley.usage.pricing import PriceTable
 from parley.usage.quota import guard_from

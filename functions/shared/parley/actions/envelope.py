@@ -71,14 +71,9 @@ from parley.core.errors import (
 )
 from parley.core.ids import parse_iso, utcnow
 from parley.core.observability import logger
-from parley.speech.transcription import (
-    AudioFormat,
-    CreateTranscription,
-    StreamUrlOut,
-    TranscribeLanguage,
-    TranscriptionOut,
-    Transcriptions,
-)
+from parley.speech.transcription.audio import AudioFormat, TranscribeLanguage
+from parley.speech.transcription.models import CreateTranscription, StreamUrlOut, TranscriptionOut
+from parley.speech.transcription.service import Transcriptions
 from parley.speech.voices import MAX_TEXT_CHARS as MAX_SPEECH_CHARS
 from parley.speech.voices import Speaker, SpeechOut, voice_settings
 from parley.tutor.chat import MAX_HISTORY_MESSAGES, Chat, ChatRequest, ChatUsage
