@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from parley.actions.envelope import SeedStoredAnalysis
+from parley.actions.replies import SeedStoredAnalysis
 from tests.conftest import ApiClient, assert_error
 
 

@@ -11,7 +11,9 @@ import pytest
 from boto3.dynamodb.conditions import Key
 
 from local_stack.speech import emulate_speech
-from parley.actions.envelope import ACTIONS, Envelope, GetSessionsAction, Services, SttAction
+from parley.actions.context import Services
+from parley.actions.dispatch import ADAPTERS, ActionApi
+from parley.actions.requests import ACTIONS, GetSessionsAction, SttAction
 from parley.speech.transcription.models import TranscriptionOut
 from tests.conftest import ApiClient, assert_error
 
@@ -334,12 +336,12 @@ class FakeClock:
         self.now += seconds
 
 
-def _envelope(clock: FakeClock, transcriptions: Any = None, analyses: Any = None) -> Envelope:
+def _envelope(clock: FakeClock, transcriptions: Any = None, analyses: Any = None) -> ActionApi:
     def unused() -> Any:
         raise AssertionError("not used by this action")
 
     tutor: Any = type("T", (), {"resolve_session_id": lambda self, owner, sid: sid})()
-    return Envelope(Services(tutor=tutor, chat=unused, speaker=unused, transcriptions=lambda: transcriptions,
+    return ActionApi(Services(tutor=tutor, chat=unused, speaker=unused, transcriptions=lambda: transcriptions,
                              analyses=lambda: analyses, stream_url=lambda *a: unused()),
                     clock=clock, pause=clock.pause)
 
@@ -401,7 +403,7 @@ def test_a_running_analysis_answers_202_with_its_resource() -> None:
         def get(self, owner: str, session_id: str) -> AnalysisStatus:
             return running
 
-    from parley.actions.envelope import AnalyzeAction
+    from parley.actions.requests import AnalyzeAction
 
     clock = FakeClock()
     reply, status = _envelope(clock, analyses=Analyses()).handle(
@@ -455,23 +457,35 @@ class FakeLambda:
 def test_the_stream_url_functions_own_error_is_passed_on_as_it_answered_it() -> None:
     import json
 
-    from parley.actions.envelope import RouteAnswer, stream_url_from
+    from parley.speech.transcription.stream_url import CalledFunctionError, stream_urls_by_call
 
-    refused = {"statusCode": 422, "body": json.dumps({"error": {"code": "VALIDATION_ERROR", "message": "no",
-                                                                "details": [{"field": "query.sampleRate"}]}})}
+    refused = {"error": {"status": 429, "code": "QUOTA_EXCEEDED", "message": "no", "details": [{"limit": "tokens"}],
+                         "headers": {"Retry-After": "60"}}}
     fake = FakeLambda(refused)
-    with pytest.raises(RouteAnswer) as caught:
-        stream_url_from(fake, "parley-test-transcription-stream-url")("DEVICE#d-000001", "en-US", 16000)
-    assert (caught.value.status, caught.value.code, caught.value.details) == (
-        422, "VALIDATION_ERROR", [{"field": "query.sampleRate"}])
-    event = json.loads(fake.calls[0]["Payload"])
-    assert event["requestContext"]["authorizer"]["owner"] == "DEVICE#d-000001"  # the caller's owner, nobody else's
-    assert event["queryStringParameters"] == {"languageCode": "en-US", "sampleRate": "16000"}
+    with pytest.raises(CalledFunctionError) as caught:
+        stream_urls_by_call(fake, "parley-test-transcription-stream-url")("DEVICE#d-000001", "en-US", 16000)
+    assert (caught.value.status, caught.value.code, caught.value.details, caught.value.headers) == (
+        429, "QUOTA_EXCEEDED", [{"limit": "tokens"}], {"Retry-After": "60"})
+    call = json.loads(fake.calls[0]["Payload"])["streamUrlCall"]
+    assert call["owner"] == "DEVICE#d-000001"  # the caller's owner, nobody else's
+    assert (call["language"], call["sample_rate"]) == ("en-US", 16000)
 
 
 def test_a_crashed_stream_url_function_is_a_503() -> None:
-    from parley.actions.envelope import stream_url_from
     from parley.core.errors import ServiceUnavailable
+    from parley.speech.transcription.stream_url import stream_urls_by_call
 
     with pytest.raises(ServiceUnavailable):
-        stream_url_from(FakeLambda({"errorType": "KeyError"}, "Unhandled"), "f")("DEVICE#d-000001", "en-US", 16000)
+        stream_urls_by_call(FakeLambda({"errorType": "KeyError"}, "Unhandled"), "f")("DEVICE#d-000001", "en-US", 16000)
+
+
+def test_an_answer_that_is_neither_a_url_nor_an_error_is_a_503() -> None:
+    from parley.core.errors import ServiceUnavailable
+    from parley.speech.transcription.stream_url import stream_urls_by_call
+
+    with pytest.raises(ServiceUnavailable):
+        stream_urls_by_call(FakeLambda({"statusCode": 200}), "f")("DEVICE#d-000001", "en-US", 16000)
+
+
+def test_every_action_has_exactly_one_adapter() -> None:
+    assert set(ADAPTERS) == set(ACTIONS)

@@ -465,14 +465,14 @@ def _reply_save(env: SimpleNamespace, times: int | None) -> Fault:
 def chat_backoff(env: SimpleNamespace, monkeypatch: pytest.MonkeyPatch) -> list[float]:
     """The chat function's backoff between saves, recorded instead of slept."""
     module = env.runner.module("ChatFunction")
-    original, slept = module.chat_turn, []
+    original, slept = module.chat_from, []
 
-    def chat_turn(store: Any) -> Any:
-        chat = original(store)
+    def chat_from(env: Any, store: Any) -> Any:
+        chat = original(env, store)
         chat.sleep = slept.append
         return chat
 
-    monkeypatch.setattr(module, "chat_turn", chat_turn)
+    monkeypatch.setattr(module, "chat_from", chat_from)
     return slept
 
 

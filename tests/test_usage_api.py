@@ -12,6 +12,7 @@ from typing import Any
 import boto3
 import pytest
 
+import parley.tutor.chat as chat_module
 from local_stack.bus import BusRelay
 from local_stack.lambdas import FunctionRunner
 from parley.ai.metering import MeteredProvider
@@ -219,7 +220,7 @@ def test_a_chat_turn_over_quota_is_429_and_reaches_no_engine(api: ApiClient, run
     if "ChatFunction" not in runner.specs:
         pytest.skip("POST /chat is not in the template yet")
     stub = StubProvider()
-    monkeypatch.setattr(runner.module("ChatFunction"), "build_provider", lambda _env: stub)
+    monkeypatch.setattr(chat_module, "build_provider", lambda _env: stub)
     owner = owner_of(api)
     # Under quota: the turn is answered and shows up in GET /usage once the bus has delivered it
     assert api.post("/chat", {"message": "I went to the market yesterday."}).status == 200

@@ -13,10 +13,8 @@ from parley.core.api import make_resolver, owner_of
 from parley.core.config import SpeechEnv
 from parley.core.observability import logger, tracer
 from parley.data.store import Store
-from parley.speech.voices import Speaker, SpeechOut, SpeechRequest, voice_settings
+from parley.speech.voices import SpeechOut, SpeechRequest, speaker_from, voice_settings
 from parley.tutor.service import Tutor
-from parley.usage.publisher import publisher_from
-from parley.usage.quota import guard_from
 
 ENV = SpeechEnv.load(os.environ)
 app = make_resolver(cors_allow_origin=ENV.cors_allow_origin, max_body_bytes=ENV.max_body_bytes)
@@ -28,8 +26,7 @@ def speak(body: SpeechRequest) -> SpeechOut:
     store = Store(clients.table(ENV.table_name))
     accent, gender = voice_settings(Tutor(store, retention_days=ENV.data_retention_days), owner,
                                     body.accent, body.gender)
-    speaker = Speaker(clients.client("polly"), publisher_from(ENV), guard_from(ENV, store))
-    return SpeechOut.of(speaker.speak(owner, body.text, accent, gender))
+    return SpeechOut.of(speaker_from(ENV, store).speak(owner, body.text, accent, gender))
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True)

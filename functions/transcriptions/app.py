@@ -14,21 +14,16 @@ from parley.core.config import TranscriptionsEnv
 from parley.core.observability import logger, tracer
 from parley.data.store import Store
 from parley.speech.transcription.models import CreateTranscription, TranscriptionOut, UploadUrlOut, UploadUrlRequest
-from parley.speech.transcription.service import Transcriptions
+from parley.speech.transcription.service import Transcriptions, transcriptions_from
 from parley.tutor.service import Tutor
-from parley.usage.pricing import PriceTable
-from parley.usage.quota import guard_from
 
 ENV = TranscriptionsEnv.load(os.environ)
 app = make_resolver(cors_allow_origin=ENV.cors_allow_origin, max_body_bytes=ENV.max_body_bytes)
 
 
 def transcriptions() -> Transcriptions:
-    store = Store(clients.table(ENV.table_name))
-    return Transcriptions(store, clients.client("s3"), clients.client("stepfunctions"),
-                          bucket=ENV.audio_bucket_name, state_machine_arn=ENV.state_machine_arn,
-                          retention_days=ENV.data_retention_days, upload_url_seconds=ENV.upload_url_seconds,
-                          quota=guard_from(ENV, store), prices=PriceTable.with_overrides(ENV.price_table_overrides))
+    return transcriptions_from(ENV, Store(clients.table(ENV.table_name)), state_machine_arn=ENV.state_machine_arn,
+                               upload_url_seconds=ENV.upload_url_seconds)
 
 
 def _check_session(owner: str, session_id: str | None) -> None:

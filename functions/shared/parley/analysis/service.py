@@ -392,3 +392,13 @@ def failure_reason(error: str, cause: str | None) -> str:
     if error in _OWN_MESSAGE and message:
         return message[:600]
     return _REASONS.get(error, f"The analysis failed unexpectedly ({error}); try again.")
+
+
+def analyses_from(env: Any, store: Store) -> Analyses:
+    """The analysis API side, configured from a function's environment (``AnalysisApiEnv``, ``ChatEnv``)."""
+    from parley.core import clients
+    from parley.usage.quota import guard_from
+
+    return Analyses(store, retention_days=env.data_retention_days, min_learner_turns=env.analysis_min_learner_turns,
+                    sfn=clients.client("stepfunctions"), state_machine_arn=env.analysis_state_machine_arn,
+                    quota=guard_from(env, store))

@@ -43,7 +43,7 @@ from pydantic import Field
 from parley.core.errors import BadRequest, ServiceUnavailable, UnprocessableEntity
 from parley.core.models import ApiModel
 from parley.core.observability import logger
-from parley.data.store import error_code
+from parley.data.store import Store, error_code
 from parley.tutor.models import Accent, Gender
 from parley.tutor.service import Tutor
 from parley.usage.events import UsageEvent
@@ -233,3 +233,12 @@ class SpeechOut(ApiModel):
         return cls(audio=speech.audio_base64, content_type=speech.content_type, voice=speech.voice.voice_id,
                    voice_gender=speech.voice.gender, voice_note=speech.voice.note, engine=speech.voice.engine,
                    language_code=speech.voice.language_code, characters=speech.characters)
+
+
+def speaker_from(env: Any, store: Store) -> Speaker:
+    """Polly speech, metered, configured from a function's environment (``SpeechEnv``, ``ChatEnv``)."""
+    from parley.core import clients
+    from parley.usage.publisher import publisher_from
+    from parley.usage.quota import guard_from
+
+    return Speaker(clients.client("polly"), publisher_from(env), guard_from(env, store))

@@ -32,19 +32,21 @@ import random
 import time
 from collections.abc import Callable, Sequence
 from datetime import timedelta
-from typing import Annotated
+from typing import Annotated, Any
 
 from botocore.exceptions import ClientError
 from pydantic import Field, StringConstraints, model_validator
 
 from parley.ai.caching import estimate_tokens
 from parley.ai.deadline import Deadline
+from parley.ai.factory import build_provider
 from parley.ai.metering import MeteredProvider
 from parley.ai.types import AiAnswer, AiProvider, AiRequest, ModelRefused, ProviderError, ProviderMisconfigured, Turn
 from parley.core.errors import Conflict, ServiceUnavailable
 from parley.core.ids import new_ulid, utcnow
 from parley.core.observability import logger
 from parley.data import keys
+from parley.data.store import Store
 from parley.tutor.models import (
     Accent,
     ApiModel,
@@ -368,3 +370,15 @@ class Chat:
                                                          if saved_message_id else {})}]
         unavailable.headers = {"Retry-After": "5"}
         return unavailable
+
+
+def chat_from(env: Any, store: Store) -> Chat:
+    """The tutor's chat turn configured from a function's environment (``parley.core.config.ChatEnv``):
+    its history, quota reservation, engine fallback and idempotent save, for any entry point (the
+    chat route, the action API's ``chat``)."""
+    from parley.usage.publisher import publisher_from
+    from parley.usage.quota import guard_from
+
+    return Chat(Tutor(store, retention_days=env.data_retention_days), build_provider(env),
+                publisher=publisher_from(env), quota=guard_from(env, store), max_tokens=env.chat_max_tokens,
+                temperature=env.anthropic_temperature, history_tokens=env.chat_history_tokens)

@@ -173,3 +173,15 @@ class Transcriptions:
         except ServiceUnavailable:
             logger.warning("Could not save the resolution; the next read tries again")
         return resolved
+
+
+def transcriptions_from(env: Any, store: Store, *, state_machine_arn: str,
+                        upload_url_seconds: int = 300) -> Transcriptions:
+    """The API side, configured from a function's environment (``TranscriptionsEnv``, ``ChatEnv``)."""
+    from parley.core import clients
+    from parley.usage.quota import guard_from
+
+    return Transcriptions(store, clients.client("s3"), clients.client("stepfunctions"), bucket=env.audio_bucket_name,
+                          state_machine_arn=state_machine_arn, retention_days=env.data_retention_days,
+                          upload_url_seconds=upload_url_seconds, quota=guard_from(env, store),
+                          prices=PriceTable.with_overrides(env.price_table_overrides))
