@@ -36,13 +36,13 @@ from parley.analysis.report import (
     MAX_CORRECTIONS,
     MAX_VOCABULARY,
     AnalysisReport,
-    Correction,
     DimensionScore,
     Evidence,
     JudgeAnswer,
     JudgedScore,
     JudgedScores,
     QuoteCheck,
+    ReportCorrection,
     Scores,
     VocabularyTip,
     judge_schema,
@@ -194,7 +194,7 @@ def assemble(answer: JudgeAnswer, conversation: Conversation, measurements: Meas
     """The learner's report: quotes verified, pronunciation gated on speech, evidence attached."""
     learner = conversation.learner
     checked = dropped = 0
-    corrections: list[Correction] = []
+    corrections: list[ReportCorrection] = []
     for correction in answer.corrections:
         checked += 1
         if not is_learners(correction.original, learner):
@@ -236,7 +236,7 @@ def largest_valid_answer() -> str:
     score = JudgedScore(score=10, reason=line)
     answer = JudgeAnswer(
         scores=JudgedScores(complexity=score, accuracy=score, fluency=score, pronunciation=score), cefr="C2",
-        corrections=[Correction(original=line, corrected=line, why=line)] * MAX_CORRECTIONS,
+        corrections=[ReportCorrection(original=line, corrected=line, why=line)] * MAX_CORRECTIONS,
         better_vocabulary=[VocabularyTip(instead_of=line, suggestion=line, why=line)] * MAX_VOCABULARY,
         practise_next=[line] * 3)
     return answer_json(answer)
