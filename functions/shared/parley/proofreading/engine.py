@@ -109,7 +109,7 @@ def _ask(provider: AiProvider, request: AiRequest, on_delta: DeltaSink | None) -
         for part in stream:
             if isinstance(part, AiAnswer):
                 final = part
-            elif part:
+            elif isinstance(part, str) and part:
                 on_delta(part)
     finally:  # the client went away or a delta could not be sent: release the model's stream now
         close = getattr(stream, "close", None)

@@ -232,11 +232,11 @@ class Chat:
                                       self.tutor.reply_origin(owner, session_id, saved_reply))
             kept = self._pending_reply(owner, session_id, reply_id)
             if kept is not None:  # answered before, but its save failed: save it now, no model call
-                text, origin = kept
-                reply_message = self._save_reply(owner, session_id, learner, text, reply_id, deadline, origin)
-                if reply_message is not None:
+                text, kept_origin = kept
+                kept_reply = self._save_reply(owner, session_id, learner, text, reply_id, deadline, kept_origin)
+                if kept_reply is not None:
                     self._forget_pending_reply(owner, session_id, reply_id)
-                return self._replayed(session_id, learner, text, reply_message, origin)
+                return self._replayed(session_id, learner, text, kept_reply, kept_origin)
         else:
             learner, _created = self.tutor.add_message(owner, session_id, NewMessage(
                 role="user", content=request.message, message_id=message_id))
