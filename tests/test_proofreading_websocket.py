@@ -22,7 +22,7 @@ from parley.ai.types import AiAnswer, AiRequest, ProviderError, TokenUsage
 from parley.core import clients
 from parley.data import keys
 from parley.proofreading import service, websocket
-from parley.proofreading.websocket import FRAME_LIMIT_BYTES, MESSAGE_LIMIT_BYTES, split_text
+from parley.proofreading.frames import FRAME_LIMIT_BYTES, MESSAGE_LIMIT_BYTES, split_text
 
 DOMAIN = "abc123defg.execute-api.us-east-1.amazonaws.com"
 
