@@ -211,3 +211,17 @@ class WebSocketConnectionEnv(_Env):
 
     table_name: str = Field(alias="TABLE_NAME", min_length=3)
     ws_connection_ttl_seconds: int = Field(7800, alias="WS_CONNECTION_TTL_SECONDS", ge=60, le=86_400)
+
+
+class VoiceTurnEnv(ChatEnv):
+    """The WebSocket route ``tutorTurn`` (the streamed voice turn, issue 18): the chat turn's
+    environment, Polly's metering (``MeteringEnv``), and the WebSocket's connections and limits."""
+
+    websocket_callback_url: str = Field("", alias="WEBSOCKET_CALLBACK_URL",
+                                        description="Overrides the @connections endpoint (local stack).")
+    ws_connection_ttl_seconds: int = Field(7800, alias="WS_CONNECTION_TTL_SECONDS", ge=60, le=86_400)
+    ws_messages_per_minute: int = Field(30, alias="WS_MESSAGES_PER_MINUTE", ge=1, le=10_000,
+                                        description="Messages one owner may send a minute over the WebSocket")
+    turn_seconds: float = Field(
+        25.0, alias="TURN_SECONDS", ge=5, le=28,
+        description="What one turn may take, inside API Gateway's 29 s integration timeout.")

@@ -72,6 +72,7 @@ SAVE_ATTEMPTS = 4  # saving the reply: attempts while the store is busy (after b
 SAVE_BACKOFF_SECONDS = 0.1
 SAVE_GRACE_SECONDS = 1.0  # of the time the handler keeps back after the deadline, what saving may use
 PENDING_REPLY_TTL = timedelta(days=1)  # how long an unsaved reply waits for a repeat of its call
+OnText = Callable[[str], None]  # a streamed turn's consumer of text deltas
 
 
 # -- API models ----------------------------------------------------------------------------------
@@ -183,16 +184,20 @@ class Chat:
         self.clock = clock
         self.sleep = sleep
 
-    def turn(self, owner: str, request: ChatRequest, *, deadline: float) -> ChatReply:
+    def turn(self, owner: str, request: ChatRequest, *, deadline: float,
+             on_text: OnText | None = None) -> ChatReply:
         """One chat turn; ``deadline`` is a ``clock()`` value by which the answer must be ready.
 
         The quota is checked first, before anything is saved: an owner over quota gets 429 and
-        neither a saved message nor a model call."""
+        neither a saved message nor a model call. With ``on_text`` the model's answer is streamed:
+        each text delta is given to it as it is generated (the streamed voice turn); the turn is
+        otherwise the same - the engine still retries and falls back before the first delta, and
+        the reply is saved and metered once. A replayed turn streams nothing (no model call)."""
         if self.quota is not None:
             self.quota.check(owner)
         if request.session_id is None:
-            return self._stateless_turn(owner, request, deadline)
-        return self._session_turn(owner, request, request.session_id, deadline)
+            return self._stateless_turn(owner, request, deadline, on_text)
+        return self._session_turn(owner, request, request.session_id, deadline, on_text)
 
     # -- the two ways in -----------------------------------------------------------------------
     def _persona(self, base: TutorPersona, overrides: ChatSettings | None) -> TutorPersona:
@@ -202,17 +207,19 @@ class Chat:
                             accent=overrides.accent or base.accent, level=overrides.level or base.level,
                             topic=overrides.topic or base.topic)
 
-    def _stateless_turn(self, owner: str, request: ChatRequest, deadline: float) -> ChatReply:
+    def _stateless_turn(self, owner: str, request: ChatRequest, deadline: float,
+                        on_text: OnText | None = None) -> ChatReply:
         saved = self.tutor.get_settings(owner)
         persona = self._persona(TutorPersona(saved.tutor_name, saved.accent, saved.level, saved.topic),
                                 request.settings)
         history = [Turn(t.role, t.content) for t in request.messages or []]
-        answer, sent, truncated = self._ask(owner, persona, history, request.message, deadline)
+        answer, sent, truncated = self._ask(owner, persona, history, request.message, deadline, on_text=on_text)
         return ChatReply(reply=answer.text, engine=answer.engine, model=answer.model,
                          fallback_from=answer.fallback_from, usage=_usage(answer),
                          history_truncated=truncated, history_messages_sent=sent)
 
-    def _session_turn(self, owner: str, request: ChatRequest, session_id: str, deadline: float) -> ChatReply:
+    def _session_turn(self, owner: str, request: ChatRequest, session_id: str, deadline: float,
+                      on_text: OnText | None = None) -> ChatReply:
         session = self.tutor.get_session(owner, session_id)  # NotFound for a missing or foreign session
         if session.status != "active":
             raise Conflict(f"Session {session_id!r} has ended; start a new session to keep talking.")
@@ -244,7 +251,7 @@ class Chat:
 
         turns = [Turn(m.role, m.content) for m in earlier]
         answer, sent, truncated = self._ask(owner, persona, turns, learner.content, deadline,
-                                            saved_message_id=learner.message_id)
+                                            saved_message_id=learner.message_id, on_text=on_text)
         reply_message: Message | None = None
         try:
             origin: dict[str, str | None] = {"engine": answer.engine, "model": answer.model}
@@ -328,7 +335,7 @@ class Chat:
         return request, truncated
 
     def _ask(self, owner: str, persona: TutorPersona, history: Sequence[Turn], message: str, deadline: float,
-             *, saved_message_id: str | None = None) -> tuple[AiAnswer, int, bool]:
+             *, saved_message_id: str | None = None, on_text: OnText | None = None) -> tuple[AiAnswer, int, bool]:
         request, truncated = self.build_request(persona, history, message)
         # turn() checked the quota before saving anything (an early 429); each model call still
         # reserves its bound, so concurrent turns cannot overshoot the limit by more than one call.
@@ -337,9 +344,9 @@ class Chat:
         if deadline - self.clock() < MIN_CALL_SECONDS:
             raise self._unavailable(ProviderError("No time left in this request to ask the model.",
                                                   engine=self.provider.engine), saved_message_id)
+        timed = dataclasses.replace(request, deadline=Deadline(deadline, clock=self.clock, sleep=self.sleep))
         try:
-            answer = metered.complete(dataclasses.replace(
-                request, deadline=Deadline(deadline, clock=self.clock, sleep=self.sleep)))
+            answer = metered.complete(timed) if on_text is None else _streamed(metered, timed, on_text)
         except ProviderError as exc:
             raise self._unavailable(exc, saved_message_id) from exc
         if answer.refused:
@@ -370,6 +377,24 @@ class Chat:
                                                          if saved_message_id else {})}]
         unavailable.headers = {"Retry-After": "5"}
         return unavailable
+
+
+def _streamed(metered: MeteredProvider, request: AiRequest, on_text: OnText) -> AiAnswer:
+    """The answer of a streamed call, each text delta given to ``on_text`` as it comes. The stream is
+    closed (and so metered for what it used) however this ends."""
+    stream = metered.stream(request)
+    answer: AiAnswer | None = None
+    try:
+        for item in stream:
+            if isinstance(item, AiAnswer):
+                answer = item
+            elif item:
+                on_text(item)
+    finally:
+        stream.close()
+    if answer is None:
+        raise ProviderError("The tutor's answer ended early; try again.", engine=metered.engine, retryable=True)
+    return answer
 
 
 def chat_from(env: Any, store: Store) -> Chat:
