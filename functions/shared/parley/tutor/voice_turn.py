@@ -46,8 +46,11 @@ from parley.proofreading.connections import Connections
 from parley.proofreading.frames import FRAME_BUDGET, Channel, ConnectionGone, encode, error_message, split_text
 from parley.speech.voices import Speaker, Speech
 from parley.tutor.chat import Chat, ChatReply, ChatRequest, SessionId
-from parley.tutor.models import MessageText
+from parley.tutor.models import Accent, Gender, MessageText
 from parley.tutor.sentences import Segment, SentenceSplitter, split_sentences
+from parley.usage.events import UsageEvent
+from parley.usage.publisher import PublishOutcome, UsagePublisher
+from parley.usage.quota import Limits, QuotaGuard
 from parley.usage.ratelimit import RateLimiter
 
 TEXT_FLUSH_SECONDS = 0.15  # a text frame at least this often while a sentence is being written...
@@ -157,15 +160,51 @@ def audio_frames(index: int, segment: Segment, speech: Speech, budget: int = FRA
     return [{**base, "part": n, "parts": len(pieces), "data": piece} for n, piece in enumerate(pieces)]
 
 
+# -- metering, without a request more than needed on the way to the first audio ------------------------
+class TurnQuota(QuotaGuard):
+    """The quota guard of one turn: the owner's limits are read once for the turn (the early check, the
+    model's reservation and each sentence's reservation all use them); every reservation is still its
+    own conditional write, so the guarantees are the guard's."""
+
+    def __init__(self, guard: QuotaGuard) -> None:
+        super().__init__(guard.store, guard.defaults)
+        self._limits: dict[str, Limits] = {}
+
+    def limits_for(self, owner: str) -> Limits:
+        if owner not in self._limits:
+            self._limits[owner] = super().limits_for(owner)
+        return self._limits[owner]
+
+
+class AfterAudioPublisher(UsagePublisher):
+    """The speech worker's publisher: a sentence's usage event is put on the bus right after its audio
+    frames are posted (``flush``), not before - the learner hears it a PutEvents sooner. The event is
+    the same one, settling the same reservation; ``flush`` runs whatever happens to the frames."""
+
+    def __init__(self, publisher: UsagePublisher) -> None:
+        self.inner = publisher
+        self.prices = publisher.prices
+        self.held: list[UsageEvent] = []
+
+    def publish(self, event: UsageEvent) -> PublishOutcome:
+        self.held.append(event)
+        return PublishOutcome.PUBLISHED
+
+    def flush(self) -> None:
+        held, self.held = self.held, []
+        for event in held:
+            self.inner.publish(event)
+
+
 # -- speech, in a worker thread ----------------------------------------------------------------------
 @dataclass
 class SpeechWorker:
-    """Synthesises the queued sentences in order and posts their audio, while the model writes on."""
+    """Synthesises the queued sentences in order and posts their audio, while the model writes on. The
+    voice (the session's accent and gender) is looked up in the worker's own thread as the turn starts."""
 
     speaker: Speaker
     owner: str
-    accent: str
-    gender: str
+    voice_of: Callable[[], tuple[Accent, Gender]]
     sink: Sink
     clock: Callable[[], float]
     started: float
@@ -197,27 +236,39 @@ class SpeechWorker:
         self.finish()
 
     def _run(self) -> None:
+        try:
+            accent, gender = self.voice_of()
+        except Exception:  # the turn itself fails the same way (a missing session): nothing to speak
+            accent, gender = "US", "female"
+            self.failed = {"code": "NOT_FOUND", "message": "No session to speak for.", "details": []}
         while (item := self._queue.get()) is not None:
             index, segment = item
             if self.sink.gone or self.failed is not None:
                 continue  # no one to hear it, or speech already failed: no Polly call, nothing billed
             try:
-                speech = self.speaker.speak(self.owner, segment.text, self.accent, self.gender)  # type: ignore[arg-type]
-            except ParleyError as exc:
-                self.failed = {"code": exc.code, "message": exc.message, "details": exc.details}
-                self.sink.send({"type": "speech-error", "sentence": index, "error": self.failed})
-                continue
-            except Exception:
-                logger.exception("Speech failed mid-turn")
-                self.failed = {"code": "INTERNAL_ERROR", "message": "Speech failed; the text goes on.", "details": []}
-                self.sink.send({"type": "speech-error", "sentence": index, "error": self.failed})
-                continue
-            self.characters += speech.characters
-            for frame in audio_frames(index, segment, speech):
-                if not self.sink.send(frame):
-                    break
-                if self.first_audio is None:
-                    self.first_audio = self.clock() - self.started
+                self._speak(index, segment, accent, gender)
+            finally:
+                publisher = self.speaker.publisher
+                if isinstance(publisher, AfterAudioPublisher):
+                    publisher.flush()
+
+    def _speak(self, index: int, segment: Segment, accent: Accent, gender: Gender) -> None:
+        try:
+            speech = self.speaker.speak(self.owner, segment.text, accent, gender)
+        except ParleyError as exc:  # over quota, Polly unavailable: the text goes on, speech stops
+            self.failed = {"code": exc.code, "message": exc.message, "details": exc.details}
+        except Exception:
+            logger.exception("Speech failed mid-turn")
+            self.failed = {"code": "INTERNAL_ERROR", "message": "Speech failed; the text goes on.", "details": []}
+        if self.failed is not None:
+            self.sink.send({"type": "speech-error", "sentence": index, "error": self.failed})
+            return
+        self.characters += speech.characters
+        for frame in audio_frames(index, segment, speech):
+            if not self.sink.send(frame):
+                break
+            if self.first_audio is None:
+                self.first_audio = self.clock() - self.started
 
 
 # -- the turn ----------------------------------------------------------------------------------------
@@ -278,8 +329,11 @@ class VoiceTurn:
         return None
 
     def _turn(self, owner: str, message: TutorTurnMessage, sink: Sink, started: float, deadline: float) -> None:
-        session = self.chat.tutor.get_session(owner, message.session_id)  # NotFound before anything is billed
-        worker = SpeechWorker(self.speaker, owner, session.accent, session.gender, sink, self.clock, started).start()
+        def voice() -> tuple[Accent, Gender]:
+            session = self.chat.tutor.get_session(owner, message.session_id)
+            return session.accent, session.gender
+
+        worker = SpeechWorker(self.speaker, owner, voice, sink, self.clock, started).start()
         text = TextFrames(sink, self.clock)
         splitter = SentenceSplitter(first_clause=True)
         first_token: list[float] = []
@@ -362,8 +416,14 @@ def _request_id_of(body: str | None) -> str | None:
 
 def voice_turn_from(env: Any, store: Any) -> VoiceTurn:
     """The streamed turn configured from a function's environment (``VoiceTurnEnv``)."""
-    from parley.speech.voices import speaker_from
+    from parley.core import clients
     from parley.tutor.chat import chat_from
+    from parley.usage.publisher import publisher_from
+    from parley.usage.quota import guard_from
 
-    return VoiceTurn(Connections(store, ttl_seconds=env.ws_connection_ttl_seconds), chat_from(env, store),
-                     speaker_from(env, store), limiter=RateLimiter(store, limit=env.ws_messages_per_minute))
+    chat = chat_from(env, store)
+    quota = TurnQuota(guard_from(env, store))
+    chat.quota = quota
+    speaker = Speaker(clients.client("polly"), AfterAudioPublisher(publisher_from(env)), quota)
+    return VoiceTurn(Connections(store, ttl_seconds=env.ws_connection_ttl_seconds), chat, speaker,
+                     limiter=RateLimiter(store, limit=env.ws_messages_per_minute))
