@@ -34,6 +34,8 @@ DOMAIN = "abc123defg.execute-api.us-east-1.amazonaws.com"
 REPLY = ("That sounds like a lovely weekend, and hiking is great exercise. Where did you go? "
          "Did you see anything beautiful on the way?")
 
+KOREAN = "주말이 정말 즐거웠겠네요. 어디로 하이킹 갔어요? 가는 길에 아름다운 것을 봤나요?"
+
 
 class Gone(JsonRESTError):
     code = 410
@@ -121,8 +123,14 @@ class Streamer:
         self.engine = engine  # type: ignore[misc]
         self.calls = 0
 
-    def complete(self, request: AiRequest) -> AiAnswer:
-        raise AssertionError("the streamed turn streams")
+    def complete(self, request: AiRequest) -> AiAnswer:  # POST /chat, the envelope's chat, and translations
+        self.calls += 1
+        if request.purpose == "translation":
+            assert request.messages[-1].text.strip() == self.text.strip() and "Korean" in request.system[0]
+            return AiAnswer(text=KOREAN, engine=self.engine, model=self.model,  # type: ignore[arg-type]
+                            usage=TokenUsage(input_tokens=80, output_tokens=40))
+        return AiAnswer(text=self.text, engine=self.engine, model=self.model,  # type: ignore[arg-type]
+                        usage=TokenUsage(input_tokens=120, output_tokens=30))
 
     def stream(self, request: AiRequest) -> Iterator[str | AiAnswer]:
         self.calls += 1
@@ -423,3 +431,98 @@ def test_the_offline_engine_streams_a_whole_turn(ws: Ws, api: ApiClient, device:
     assert types(frames)[0] == "accepted" and types(frames)[-1] == "complete"
     assert frames[-1]["turn"]["engine"] == "offline" and audio_of(frames)
     assert {f["voice"] for f in frames if f["type"] == "audio"} == {"Joanna"}
+
+
+# -- translation ----------------------------------------------------------------------------------------
+def translation_on(api: ApiClient, device: str, on: bool = True) -> None:
+    response = api.as_device(device).put("/settings", {"showTranslation": on, "nativeLanguage": "ko"})
+    assert response.status == 200, response.body
+
+
+def test_with_translation_on_the_reply_is_translated_after_the_audio_and_saved(
+        ws: Ws, api: ApiClient, device: str, sockets: Sockets, speech: None, engine: Any, usage: Usage) -> None:
+    engine(Streamer())
+    translation_on(api, device)
+    session_id = start_session(api, device)
+    connection_id = ws.connect(device)
+
+    ws.turn(connection_id, turn_message(session_id))
+
+    frames = sockets.of(connection_id)
+    kinds = types(frames)
+    assert kinds.index("translation") > max(i for i, k in enumerate(kinds) if k == "audio")
+    assert kinds[-1] == "complete" and kinds[-2] == "translation"
+    translation = frames[-2]
+    assert (translation["language"], translation["available"], translation["text"]) == ("ko", True, KOREAN)
+    turn = frames[-1]["turn"]
+    assert turn["translation"]["text"] == KOREAN and turn["replyMessage"]["translation"] == KOREAN
+    saved = messages_of(api, device, session_id)
+    assert [m["translation"] for m in saved] == [None, KOREAN]  # GET /sessions/{id}
+    assert len(usage.of("translation")) == 1 and len(usage.of("chat")) == 1  # metered like any model call
+    # A replay sends the saved translation again, with no model call.
+    first_turn = len(frames)
+    ws.turn(connection_id, turn_message(session_id))
+    replay = sockets.of(connection_id)[first_turn:]
+    assert replay[-2]["text"] == KOREAN and replay[-1]["replayed"] is True
+    assert len(usage.of("translation")) == 1 and len(usage.of("chat")) == 1
+
+
+def test_with_translation_off_there_is_no_translation_frame_nor_call(
+        ws: Ws, api: ApiClient, device: str, sockets: Sockets, speech: None, engine: Any, usage: Usage) -> None:
+    engine(Streamer())
+    translation_on(api, device, on=False)
+    session_id = start_session(api, device)
+    connection_id = ws.connect(device)
+    ws.turn(connection_id, turn_message(session_id))
+    frames = sockets.of(connection_id)
+    assert "translation" not in types(frames) and frames[-1]["turn"]["translation"] is None
+    assert usage.of("translation") == [] and messages_of(api, device, session_id)[1]["translation"] is None
+
+
+def test_offline_the_translation_frame_says_unavailable_and_nothing_is_invented(
+        ws: Ws, api: ApiClient, device: str, sockets: Sockets, speech: None, usage: Usage) -> None:
+    translation_on(api, device)
+    session_id = start_session(api, device)
+    connection_id = ws.connect(device)
+    ws.turn(connection_id, turn_message(session_id))
+    frames = sockets.of(connection_id)
+    (translation,) = [f for f in frames if f["type"] == "translation"]
+    assert translation["available"] is False and "offline" in translation["reason"] and "text" not in translation
+    assert messages_of(api, device, session_id)[1]["translation"] is None
+    assert usage.of("translation") == []
+
+
+def test_post_chat_and_the_envelope_return_the_translation(api: ApiClient, device: str, engine: Any,
+                                                          usage: Usage) -> None:
+    engine(Streamer())
+    translation_on(api, device)
+    session_id = start_session(api, device)
+    client = api.as_device(device)
+
+    answer = client.post("/chat", {"message": "I went hiking.", "sessionId": session_id, "messageId": "chat-0000-0001"})
+    assert answer.status == 200, answer.body
+    body = answer.json()
+    assert body["translation"] == {"language": "ko", "available": True, "text": KOREAN, "reason": None}
+    assert body["replyMessage"]["translation"] == KOREAN
+
+    detail = client.post("/chat", {"action": "get_session_detail", "sessionId": session_id})
+    assert detail.status == 200, detail.body
+    assert [m["translation"] for m in detail.json()["messages"]] == [None, KOREAN]
+
+    seed_chat = client.post("/chat", {"action": "chat", "messages": [{"role": "user", "content": "Hello there."}]})
+    assert seed_chat.status == 200, seed_chat.body
+    assert seed_chat.json()["translation"] == KOREAN
+    assert len(usage.of("translation")) == 2
+
+
+def test_post_chat_without_translation_answers_null(api: ApiClient, device: str, engine: Any) -> None:
+    engine(Streamer())
+    session_id = start_session(api, device)
+    body = api.as_device(device).post("/chat", {"message": "Hi.", "sessionId": session_id}).json()
+    assert body["translation"] is None and body["replyMessage"]["translation"] is None
+
+
+@pytest.mark.parametrize("language", ["korean", "KO", "k", "ko_KR", "x" * 40])
+def test_a_native_language_that_is_not_a_language_tag_is_refused(api: ApiClient, device: str, language: str) -> None:
+    response = api.as_device(device).put("/settings", {"nativeLanguage": language})
+    assert response.status == 422 and response.json()["error"]["code"] == "VALIDATION_ERROR"

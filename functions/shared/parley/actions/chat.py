@@ -23,6 +23,7 @@ def chat(services: Services, owner: str, request: ChatAction, call: Call) -> Ans
     chat_request = ChatRequest(message=message, messages=[{"role": t.role, "content": t.content} for t in turns],
                                settings=settings)
     reply = services.chat().turn(owner, chat_request, deadline=call.deadline)
-    return SeedChatReply(message=reply.reply, engine=reply.engine, model=reply.model,
+    translation = reply.translation.text if reply.translation is not None else None
+    return SeedChatReply(message=reply.reply, translation=translation, engine=reply.engine, model=reply.model,
                          fallback_from=reply.fallback_from, usage=reply.usage,
                          history_truncated=reply.history_truncated), 200

@@ -17,7 +17,9 @@ from parley.tutor.models import Accent, Gender, Level, Message, Role, Session, S
 
 class SeedChatReply(ApiModel):
     message: str = Field(description="The tutor's reply")
-    translation: str | None = Field(None, description="Always null: Parley does not translate replies")
+    translation: str | None = Field(None, description=(
+        "The reply in the learner's nativeLanguage when their showTranslation setting is on and the engine could "
+        "translate it; else null"))
     role: Literal["assistant"] = "assistant"
     engine: str | None
     model: str | None

@@ -61,6 +61,7 @@ from parley.tutor.models import (
 )
 from parley.tutor.persona import HISTORY_TRUNCATED_NOTE, TutorPersona, system_prompt
 from parley.tutor.service import Tutor
+from parley.tutor.translation import TranslationOut, Translator, saved
 from parley.usage.publisher import UsagePublisher
 from parley.usage.quota import QuotaGuard
 
@@ -133,6 +134,9 @@ class ChatReply(ApiModel):
         "save it: the tutor's reply is reused, not asked again."))
     history_truncated: bool = Field(False, description="True when the oldest turns were left out to fit the budget.")
     history_messages_sent: int = Field(description="How many earlier messages were sent to the model.")
+    translation: TranslationOut | None = Field(None, description=(
+        "The reply in the learner's nativeLanguage, when their showTranslation setting is on (null when off). "
+        "With sessionId it is also saved on the reply message (replyMessage.translation)."))
 
 
 # -- the history budget --------------------------------------------------------------------------
@@ -214,9 +218,10 @@ class Chat:
                                 request.settings)
         history = [Turn(t.role, t.content) for t in request.messages or []]
         answer, sent, truncated = self._ask(owner, persona, history, request.message, deadline, on_text=on_text)
+        translation = self._translate(owner, answer.text, saved.show_translation, saved.native_language)
         return ChatReply(reply=answer.text, engine=answer.engine, model=answer.model,
                          fallback_from=answer.fallback_from, usage=_usage(answer),
-                         history_truncated=truncated, history_messages_sent=sent)
+                         history_truncated=truncated, history_messages_sent=sent, translation=translation)
 
     def _session_turn(self, owner: str, request: ChatRequest, session_id: str, deadline: float,
                       on_text: OnText | None = None) -> ChatReply:
@@ -236,14 +241,16 @@ class Chat:
             saved_reply = next((m for m in history[position + 1:] if m.message_id == reply_id), None)
             if saved_reply is not None:
                 return self._replayed(session_id, learner, saved_reply.content, saved_reply,
-                                      self.tutor.reply_origin(owner, session_id, saved_reply))
+                                      self.tutor.reply_origin(owner, session_id, saved_reply),
+                                      self._saved_translation(owner, saved_reply))
             kept = self._pending_reply(owner, session_id, reply_id)
             if kept is not None:  # answered before, but its save failed: save it now, no model call
                 text, kept_origin = kept
                 kept_reply = self._save_reply(owner, session_id, learner, text, reply_id, deadline, kept_origin)
                 if kept_reply is not None:
                     self._forget_pending_reply(owner, session_id, reply_id)
-                return self._replayed(session_id, learner, text, kept_reply, kept_origin)
+                return self._replayed(session_id, learner, text, kept_reply, kept_origin,
+                                      self._saved_translation(owner, None))
         else:
             learner, _created = self.tutor.add_message(owner, session_id, NewMessage(
                 role="user", content=request.message, message_id=message_id))
@@ -262,19 +269,46 @@ class Chat:
             logger.warning("Session ended while the tutor was answering; reply not saved",
                            extra={"session_id": session_id})
         saved = reply_message is not None
+        settings = self.tutor.get_settings(owner)
+        translation = self._translate(owner, answer.text, settings.show_translation, settings.native_language)
+        if translation is not None and translation.text and reply_message is not None:
+            reply_message = self._save_translation(owner, session_id, reply_message, translation.text)
         return ChatReply(reply=answer.text, engine=answer.engine, model=answer.model,
                          fallback_from=answer.fallback_from, usage=_usage(answer), session_id=session_id,
                          message=learner, reply_message=reply_message, reply_saved=saved,
-                         history_truncated=truncated, history_messages_sent=sent)
+                         history_truncated=truncated, history_messages_sent=sent, translation=translation)
 
     def _replayed(self, session_id: str, learner: Message, text: str, reply_message: Message | None,
-                  origin: dict[str, str | None]) -> ChatReply:
+                  origin: dict[str, str | None], translation: TranslationOut | None = None) -> ChatReply:
         """A repeat's answer: the saved (or kept) reply, naming the engine and model that wrote it."""
         return ChatReply(reply=text, engine=origin.get("engine"), model=origin.get("model"),
                          usage=ChatUsage(input_tokens=0, output_tokens=0, cache_read_tokens=0, cache_write_tokens=0),
                          session_id=session_id, message=learner, reply_message=reply_message,
                          reply_saved=reply_message is not None, replayed=True, history_truncated=False,
-                         history_messages_sent=0)
+                         history_messages_sent=0, translation=translation)
+
+    # -- the translation -----------------------------------------------------------------------
+    def _translate(self, owner: str, text: str, on: bool, language: str) -> TranslationOut | None:
+        """One metered model call after the reply, when the learner's showTranslation is on."""
+        if not on:
+            return None
+        return Translator(self.provider, self.publisher, self.quota).translate(owner, text, language)
+
+    def _saved_translation(self, owner: str, reply: Message | None) -> TranslationOut | None:
+        settings = self.tutor.get_settings(owner)
+        if not settings.show_translation:
+            return None
+        return saved(settings.native_language, reply.translation if reply else None)
+
+    def _save_translation(self, owner: str, session_id: str, reply: Message, text: str) -> Message:
+        """The reply message with its translation saved on it (as it was, if the save fails: the answer still
+        carries the translation)."""
+        try:
+            return self.tutor.set_translation(owner, session_id, reply, text)
+        except (ServiceUnavailable, ClientError) as exc:
+            logger.warning("The translation could not be saved on the reply", extra={
+                "session_id": session_id, "error": type(exc).__name__})
+            return reply
 
     # -- saving the reply ----------------------------------------------------------------------
     def _save_reply(self, owner: str, session_id: str, learner: Message, text: str, reply_id: str,

@@ -242,6 +242,14 @@ class Tutor:
         raise ServiceUnavailable("The session is being changed by another request; retry the save.",
                                  headers={"Retry-After": "1"})
 
+    def set_translation(self, owner: str, session_id: str, message: Message, translation: str) -> Message:
+        """Save ``translation`` on a saved message (the tutor's reply); the message as it now is."""
+        self.store.update(
+            Key={"PK": owner, "SK": keys.message_sk(session_id, message.created_at)},
+            UpdateExpression="SET #tr = :tr", ConditionExpression="attribute_exists(PK)",
+            ExpressionAttributeNames={"#tr": "translation"}, ExpressionAttributeValues={":tr": translation[:4000]})
+        return message.model_copy(update={"translation": translation[:4000]})
+
     def reply_origin(self, owner: str, session_id: str, message: Message) -> dict[str, str | None]:
         """The engine and model that wrote a saved reply (None for replies saved without them)."""
         item = self.store.get(owner, keys.message_sk(session_id, message.created_at)) or {}

@@ -278,7 +278,6 @@ class VoiceTurn:
     chat: Chat
     speaker: Speaker
     limiter: RateLimiter | None = None
-    translate: Callable[[str, ChatReply], dict[str, Any] | None] | None = None  # the translation frame, if any
     emit: Emit = emit_timing
     clock: Callable[[], float] = time.monotonic
 
@@ -364,10 +363,9 @@ class VoiceTurn:
             text.flush()
             for segment in splitter.finish():
                 worker.say(segment)
-        translation = self.translate(owner, reply) if self.translate is not None else None
-        worker.finish()
-        if translation is not None:
-            sink.send({"type": "translation", **translation})
+        worker.finish()  # the translation (made in the turn, after the reply) goes after the last audio
+        if reply.translation is not None:
+            sink.send({"type": "translation", **reply.translation.model_dump(mode="json", exclude_none=True)})
         _send_complete(sink, reply)
         self._measure(reply, started, first_token, worker, sink, message)
 
