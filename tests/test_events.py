@@ -19,7 +19,7 @@ from local_stack.lambdas import FunctionRunner, direct_invocations
 from local_stack.template import Stack
 from parley.core import clients
 from parley.data import keys
-from tests import analysis_events, proofreading_events, speech_events
+from tests import analysis_events, proofreading_events, speech_events, voice_turn_events
 
 EVENTS = Path(__file__).resolve().parent.parent / "events"
 SAMPLE_OWNER = "DEVICE#sample-device-0001"
@@ -78,6 +78,7 @@ SETUPS: dict[str, Setup] = {
     "conversations": proofreading_events.conversation,
     "ws_message": proofreading_events.connection,
     "ws_disconnect": proofreading_events.connection,
+    "ws_tutor_turn": voice_turn_events.connection_and_session,
     "analysis": analysis_events.session_and_state_machine,
     "analysis_measure": analysis_events.session_with_turns,
     "analysis_judge": analysis_events.session_with_turns,
@@ -100,6 +101,7 @@ CHECKS: dict[str, Check] = {
     "ws_connect": proofreading_events.accepted,
     "ws_disconnect": proofreading_events.accepted,
     "ws_message": proofreading_events.streamed_to_the_connection,
+    "ws_tutor_turn": voice_turn_events.streamed_turn,
     "usage_recorder": _usage_counted,
     "usage": _usage_report,
     "analysis": analysis_events.started,
