@@ -332,6 +332,32 @@ def test_a_client_gone_mid_turn_gets_nothing_more_but_the_reply_is_saved_and_met
     assert sockets.of(back)[-1]["turn"]["replayed"] is True and streamer.calls == 1
 
 
+def test_a_resend_while_the_first_invocation_still_answers_waits_and_replays_its_reply(
+        ws: Ws, api: ApiClient, device: str, sockets: Sockets, speech: None, engine: Any, usage: Usage,
+        runner: FunctionRunner, aws: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    streamer = engine(Streamer())
+    session_id = start_session(api, device)
+    first = ws.connect(device)
+    ws.turn(first, turn_message(session_id))  # the reply is saved...
+    table = boto3.resource("dynamodb").Table(aws["Table"])
+    claim = {"PK": f"DEVICE#{device}", "SK": f"SESSION#{session_id}#TURNCLAIM#turn-0000-0001",
+             "expiresAt": int(__import__("time").time()) + 30}
+    table.put_item(Item=claim)  # ...and (as far as a resend can tell) its invocation is still running
+    waited: list[float] = []
+
+    def pause(seconds: float) -> None:  # the first invocation finishes while the resend waits
+        waited.append(seconds)
+        table.delete_item(Key={"PK": claim["PK"], "SK": claim["SK"]})
+
+    monkeypatch.setattr(runner.module("WsTutorTurnFunction"), "PAUSE", pause)
+    again = ws.connect(device)
+    ws.turn(again, turn_message(session_id))
+
+    assert waited and sockets.of(again)[-1]["replayed"] is True
+    assert streamer.calls == 1 and len(usage.of("chat")) == 1
+    assert "Item" not in table.get_item(Key={"PK": claim["PK"], "SK": claim["SK"]})  # released after the turn
+
+
 # -- the same guarantees as POST /chat ----------------------------------------------------------------
 def test_over_quota_is_refused_before_any_model_call_or_save(
         ws: Ws, api: ApiClient, device: str, sockets: Sockets, speech: None, engine: Any, usage: Usage,

@@ -22,6 +22,7 @@ from parley.tutor.voice_turn import voice_turn_from
 ENV = VoiceTurnEnv.load(os.environ)
 preload_sdk(ENV)  # the Anthropic SDK in the init phase, only when AI_PROVIDER=anthropic_api
 RESPONSE_MARGIN_SECONDS = 2.0  # kept back to save the reply, finish the speech and send the last frame
+PAUSE = time.sleep  # while a resend waits for the turn's first invocation (the local stack swaps it)
 
 
 @logger.inject_lambda_context(correlation_id_path="requestContext.requestId", clear_state=True)
@@ -32,7 +33,8 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     left = min(context.get_remaining_time_in_millis() / 1000, ENV.turn_seconds)
     connection_id = event["requestContext"]["connectionId"]
     management = clients.client("apigatewaymanagementapi", endpoint_url=callback_url(event, ENV.websocket_callback_url))
-    voice_turn_from(ENV, Store(clients.table(ENV.table_name))).handle(
-        connection_id, event.get("body"), Channel(management, connection_id),
-        deadline=now + left - RESPONSE_MARGIN_SECONDS)
+    turn = voice_turn_from(ENV, Store(clients.table(ENV.table_name)))
+    turn.sleep = lambda seconds: PAUSE(seconds)
+    turn.handle(connection_id, event.get("body"), Channel(management, connection_id),
+                deadline=now + left - RESPONSE_MARGIN_SECONDS)
     return {"statusCode": 200}

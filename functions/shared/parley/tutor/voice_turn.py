@@ -39,9 +39,10 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, StringConstraints, TypeAdapter, ValidationError
 
 from parley.core import jsonlimits
-from parley.core.errors import ParleyError
+from parley.core.errors import ParleyError, ServiceUnavailable
 from parley.core.models import ApiModel, ClientId
 from parley.core.observability import logger
+from parley.data.turns import TurnClaims
 from parley.proofreading.connections import Connections
 from parley.proofreading.frames import FRAME_BUDGET, Channel, ConnectionGone, encode, error_message, split_text
 from parley.speech.voices import Speaker, Speech
@@ -55,6 +56,7 @@ from parley.usage.ratelimit import RateLimiter
 
 TEXT_FLUSH_SECONDS = 0.15  # a text frame at least this often while a sentence is being written...
 TEXT_FLUSH_CHARS = 200  # ...or once this much text is waiting
+CLAIM_POLL_SECONDS = 0.25  # how often a resend looks whether the turn's first invocation has finished
 RequestId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.:-]{1,64}$")]
 Emit = Callable[[str, float, str], None]  # (metric name, milliseconds, engine)
 
@@ -278,8 +280,10 @@ class VoiceTurn:
     chat: Chat
     speaker: Speaker
     limiter: RateLimiter | None = None
+    claims: TurnClaims | None = None
     emit: Emit = emit_timing
     clock: Callable[[], float] = time.monotonic
+    sleep: Callable[[float], None] = time.sleep
 
     def handle(self, connection_id: str, body: str | None, channel: Channel, *, deadline: float) -> None:
         started = self.clock()
@@ -348,12 +352,17 @@ class VoiceTurn:
                     worker.say(segment)
 
         request = ChatRequest(message=message.text, session_id=message.session_id, message_id=message.message_id)
+        claimed = self._claim(owner, message, deadline)
         try:
             reply = self.chat.turn(owner, request, deadline=deadline, on_text=on_text)
         except BaseException:
             text.pending.clear()  # a failed answer's unsent text is dropped; the error frame follows
             worker.stop()
             raise
+        finally:
+            if claimed and self.claims is not None:
+                with contextlib.suppress(Exception):  # else it expires
+                    self.claims.release(owner, message.session_id, message.message_id)
         if reply.replayed:  # no model call: the saved reply, spoken again (each Polly call metered)
             text.add(reply.reply)
             text.flush()
@@ -368,6 +377,19 @@ class VoiceTurn:
             sink.send({"type": "translation", **reply.translation.model_dump(mode="json", exclude_none=True)})
         _send_complete(sink, reply)
         self._measure(reply, started, first_token, worker, sink, message)
+
+    def _claim(self, owner: str, message: TutorTurnMessage, deadline: float) -> bool:
+        """Claim the turn; while another invocation answers it (a resend from a reconnected client), wait
+        for that one to finish, so the resend replays its reply instead of asking the model for another."""
+        if self.claims is None:
+            return False
+        while not self.claims.claim(owner, message.session_id, message.message_id):
+            if self.clock() >= deadline:
+                raise ServiceUnavailable("This turn is still being answered; send it again in a moment (same "
+                                         "messageId) for the reply.", headers={"Retry-After": "2"})
+            logger.info("Turn answered by another invocation; waiting to replay it")
+            self.sleep(CLAIM_POLL_SECONDS)
+        return True
 
     def _measure(self, reply: ChatReply, started: float, first_token: list[float], worker: SpeechWorker,
                  sink: Sink, message: TutorTurnMessage) -> None:
@@ -424,4 +446,5 @@ def voice_turn_from(env: Any, store: Any) -> VoiceTurn:
     chat.quota = quota
     speaker = Speaker(clients.client("polly"), AfterAudioPublisher(publisher_from(env)), quota)
     return VoiceTurn(Connections(store, ttl_seconds=env.ws_connection_ttl_seconds), chat, speaker,
-                     limiter=RateLimiter(store, limit=env.ws_messages_per_minute))
+                     limiter=RateLimiter(store, limit=env.ws_messages_per_minute),
+                     claims=TurnClaims(store, ttl_seconds=env.turn_seconds + 5))
