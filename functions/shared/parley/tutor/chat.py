@@ -31,6 +31,7 @@ import hashlib
 import random
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from typing import Annotated, Any
 
@@ -252,13 +253,47 @@ class Chat:
                 return self._replayed(session_id, learner, text, kept_reply, kept_origin,
                                       self._saved_translation(owner, None))
         else:
-            learner, _created = self.tutor.add_message(owner, session_id, NewMessage(
-                role="user", content=request.message, message_id=message_id))
+            new = NewMessage(role="user", content=request.message, message_id=message_id)
             earlier = history
+            if on_text is not None:  # streamed: saved while the model starts, before any of its text is shown
+                turns = [Turn(m.role, m.content) for m in earlier]
+                return self._streamed_session_turn(owner, session_id, new, persona, turns, deadline, on_text)
+            learner, _created = self.tutor.add_message(owner, session_id, new)
 
         turns = [Turn(m.role, m.content) for m in earlier]
         answer, sent, truncated = self._ask(owner, persona, turns, learner.content, deadline,
                                             saved_message_id=learner.message_id, on_text=on_text)
+        return self._answered(owner, session_id, learner, reply_id, answer, sent, truncated, deadline)
+
+    def _streamed_session_turn(self, owner: str, session_id: str, new: NewMessage, persona: TutorPersona,
+                               turns: list[Turn], deadline: float, on_text: OnText) -> ChatReply:
+        """A streamed turn's new message: the learner's message is saved in a second thread while the model
+        call starts (its first token takes far longer than the save), and the model's first text waits for
+        the save - so no reply text is shown for a message that was not saved, and a failed save (the
+        session ended meanwhile) stops the model's stream, metered for what it used."""
+        assert new.message_id is not None
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="parley-save-learner") as pool:
+            saving = pool.submit(self.tutor.add_message, owner, session_id, new)
+            first = True
+
+            def shown(delta: str) -> None:
+                nonlocal first
+                if first:
+                    saving.result()
+                    first = False
+                on_text(delta)
+
+            try:
+                answer, sent, truncated = self._ask(owner, persona, turns, new.content, deadline,
+                                                    saved_message_id=new.message_id, on_text=shown)
+            finally:
+                learner, _created = saving.result()  # saved (or its error) whatever the model did
+        return self._answered(owner, session_id, learner, reply_id_for(new.message_id), answer, sent, truncated,
+                              deadline)
+
+    def _answered(self, owner: str, session_id: str, learner: Message, reply_id: str, answer: AiAnswer, sent: int,
+                  truncated: bool, deadline: float) -> ChatReply:
+        """Save the model's reply to a session turn, translate it when asked, and answer."""
         reply_message: Message | None = None
         try:
             origin: dict[str, str | None] = {"engine": answer.engine, "model": answer.model}
