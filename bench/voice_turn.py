@@ -33,6 +33,7 @@ import signal
 import statistics
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 import uuid
@@ -55,13 +56,12 @@ SOURCES = {
 LEARNER = ("I went hiking with my friends last weekend.", "We climbed a small mountain near the lake.",
            "It rained a little but we had a good time.", "Next time I want to go camping there.")
 DEVICE = "bench-voice-turn-01"
+SETTLE_SECONDS = 1.5  # between turns (not timed)
 
 
 # -- the child: the local stack with the latencies injected ----------------------------------------------
 def serve() -> None:
     """Run the local stack with the injected latencies; print its URLs; stop on SIGTERM."""
-    import threading
-
     import local_stack.speech as speech
     from local_stack.server import LocalStack
     from parley.ai.caching import estimate_tokens
@@ -206,6 +206,8 @@ def measure(turns: int) -> dict[str, Any]:
         kind, _, url = line.strip().partition(" ")
         if kind in ("REST", "WS"):
             urls[kind] = url
+    # The child's logs go on to its stdout: keep draining it, or a full pipe would stop the local stack.
+    threading.Thread(target=lambda: all(True for _ in child.stdout), name="bench-drain", daemon=True).start()  # type: ignore[union-attr]
     try:
         client = Client(urls["REST"], urls["WS"])
         recording = client.call("POST", "/speech", {"text": LEARNER[0], "accent": "US", "gender": "male"})["audio"]
@@ -214,11 +216,16 @@ def measure(turns: int) -> dict[str, Any]:
         for n in range(2):  # warm-up: cold starts, the local Polly's MP3 of the replies, the recogniser
             path_today(client, today_session, recording, n)
             path_streamed(client, streamed_session, n)
+        # Each path in its own block, each turn after a pause: what a turn leaves running (path 1's workflow
+        # cleaning up, the usage events being recorded) must not land on the next turn's critical path.
         today: list[tuple[float, float, str]] = []
         streamed: list[tuple[float, float, str]] = []
-        for n in range(turns):  # interleaved, so machine load affects both alike
+        for n in range(turns):
             today.append(path_today(client, today_session, recording, n))
+            time.sleep(SETTLE_SECONDS)
+        for n in range(turns):
             streamed.append(path_streamed(client, streamed_session, n))
+            time.sleep(SETTLE_SECONDS)
     finally:
         child.send_signal(signal.SIGTERM)
         try:
@@ -243,7 +250,8 @@ def voice_turn(runs: int) -> None:
     transcription = [s for _, s, _ in results["today"]]
     over_today = [t - f for t, f in zip(today, today_floor, strict=True)]
     over_streamed = [t - f for t, f in zip(streamed, streamed_floor, strict=True)]
-    print(f"  {turns} turns per path, interleaved; end of speech -> first audio byte at the client (ms):")
+    print(f"  {turns} turns per path (same run, same local stack); end of speech -> first audio byte at the client "
+          "(ms):")
     print(f"  {'path':<52} {'p50':>6} {'p95':>6} {'floor p50':>10} {'overhead p50':>13} {'overhead p95':>13}")
     rows = [("1 batch transcription -> POST /chat -> POST /speech", today, today_floor, over_today),
             ("2 streamed turn (tutorTurn, first clause spoken)", streamed, streamed_floor, over_streamed)]

@@ -34,6 +34,7 @@ def _handler_class(local: LocalStack) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         server_version = "parley-local"
         protocol_version = "HTTP/1.1"
+        disable_nagle_algorithm = True  # headers and body are two writes: no 40 ms wait for a delayed ACK
 
         def log_message(self, fmt: str, *args: Any) -> None:
             if local.verbose:

@@ -282,6 +282,9 @@ def _json_response(status: HTTPStatus, body: dict[str, Any]) -> Response:
 def _callback_handler(api: LocalWebSocketApi) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        # TCP_NODELAY: the answer's headers and body are two writes; with Nagle's algorithm the body waits
+        # for the client's delayed ACK (40 ms on Linux) - a delay API Gateway's endpoint does not have.
+        disable_nagle_algorithm = True
 
         def log_message(self, fmt: str, *args: Any) -> None:
             pass
