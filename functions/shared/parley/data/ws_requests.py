@@ -1,4 +1,4 @@
-"""WebSocket requests by (owner, requestId): each runs once, whatever the client resends.
+"""The WebSocket requests aggregate, by (owner, requestId): each runs once, whatever the client resends.
 
 The message route acknowledges a ``sendMessage`` at once and the work runs in a second invocation
 (API Gateway ends a WebSocket route's integration after 29 s). A client that lost its connection
