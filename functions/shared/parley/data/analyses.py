@@ -46,7 +46,7 @@ class AnalysisRecords:
     def complete(self, owner: str, session_id: str, *, execution: str, report_json: str,
                  scores: dict[str, int | None], cefr: str, now: str) -> bool:
         """running -> completed with the report, if ``execution`` still owns the item."""
-        return self._conditional(
+        return self.store.update_if(
             Key={"PK": owner, "SK": keys.analysis_sk(session_id)},
             UpdateExpression="SET #st = :done, report = :report, scores = :scores, cefr = :cefr, "
                              "completedAt = :now REMOVE #err, failedAt",
@@ -57,7 +57,7 @@ class AnalysisRecords:
 
     def fail(self, owner: str, session_id: str, *, execution: str, error: dict[str, str], now: str) -> bool:
         """-> failed with ``error``, if ``execution`` still owns the item."""
-        return self._conditional(
+        return self.store.update_if(
             Key={"PK": owner, "SK": keys.analysis_sk(session_id)},
             UpdateExpression="SET #st = :failed, #err = :err, failedAt = :now",
             ConditionExpression="attribute_exists(SK) AND executionName = :name",
@@ -83,12 +83,3 @@ class AnalysisRecords:
             if request:
                 raise ServiceUnavailable("The data store is busy; retry in a moment.", headers={"Retry-After": "1"})
         return found
-
-    def _conditional(self, **update: Any) -> bool:
-        try:
-            self.store.update(**update)
-        except ClientError as exc:
-            if error_code(exc) != CONDITION_FAILED:
-                raise
-            return False
-        return True

@@ -148,6 +148,16 @@ class Store:
             raise_if_throttled(exc, "UpdateItem")
             raise
 
+    def update_if(self, **kwargs: Any) -> bool:
+        """A conditional UpdateItem: False (nothing changed) when its ConditionExpression does not hold."""
+        try:
+            self.update(**kwargs)
+        except ClientError as exc:
+            if error_code(exc) != "ConditionalCheckFailedException":
+                raise
+            return False
+        return True
+
     def delete(self, pk: str, sk: str) -> None:
         self._count("DeleteItem")
         try:

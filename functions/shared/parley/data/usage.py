@@ -25,7 +25,6 @@ from botocore.exceptions import ClientError
 from parley.data import keys
 from parley.data.store import Store, error_code
 
-CONDITION_FAILED = "ConditionalCheckFailedException"
 EventOutcome = Literal["recorded", "duplicate", "reservation gone"]
 
 
@@ -148,7 +147,7 @@ class UsageRecords:
             values[":clu"] = cost_limit_units
             conditions += ["(attribute_not_exists(committedCostUnits) OR committedCostUnits < :clu)",
                            "(attribute_not_exists(estimatedCostUsd) OR estimatedCostUsd < :cl)"]
-        return self._conditional(
+        return self.store.update_if(
             Key={"PK": owner, "SK": keys.usage_month_sk(hold.month)},
             UpdateExpression="SET #type = if_not_exists(#type, :monthType), #month = if_not_exists(#month, :month), "
                              "updatedAt = :now, #r = :r ADD committedTokens :t, committedCostUnits :c",
@@ -159,7 +158,7 @@ class UsageRecords:
     def release(self, owner: str, month: str, attribute: str, *, tokens: int, cost_units: int) -> bool:
         """Take an open reservation back out of its month, once: False if it was settled or
         released already."""
-        return self._conditional(
+        return self.store.update_if(
             Key={"PK": owner, "SK": keys.usage_month_sk(month)},
             UpdateExpression="REMOVE #r ADD committedTokens :rt, committedCostUnits :rc",
             ConditionExpression="attribute_exists(#r)",
@@ -176,12 +175,3 @@ class UsageRecords:
             ExpressionAttributeValues={":one": 1, ":expires": expires},
             ReturnValues="UPDATED_NEW")
         return int(result["Attributes"]["requests"])
-
-    def _conditional(self, **update: Any) -> bool:
-        try:
-            self.store.update(**update)
-        except ClientError as exc:
-            if error_code(exc) != CONDITION_FAILED:
-                raise
-            return False
-        return True
