@@ -1,10 +1,9 @@
 """The conversations aggregate: a proofreading conversation's summary and its exchanges.
 
-    summary   PK=<owner>  SK=CONVERSATION#<id>  GSI1PK=CONVERSATIONS#<owner>#<engine> GSI1SK=CONVERSATION#<id>
+    summary   PK=<owner>  SK=CONV#<id>  GSI1PK=CONVENGINE#<owner>#<engine>  GSI1SK=CONV#<id>
               (title, mode, engine, model, promptId, turnCount, timestamps)
-    exchange  PK=<owner>  SK=CONVERSATION#<id>#TURN#<turn>  (input, output, corrections, usage)
-
-(Exact keys: ``parley.data.keys``.) An exchange is written in one transaction with the summary,
+    exchange  PK=<owner>  SK=CONVTURN#<id>#<turn, 5 digits>  (input, output, corrections, usage)
+ An exchange is written in one transaction with the summary,
 conditional on the turn count that was read: two concurrent saves never share a turn.
 """
 

@@ -1,11 +1,11 @@
 """The prompts aggregate: a proofreading prompt and the records of its reference files.
 
-    prompt  PK=<owner>  SK=PROMPT#<promptId>   GSI1PK=PROMPTS#<owner> GSI1SK=PROMPT#<promptId>
+    prompt  PK=<owner>  SK=PROMPT#<promptId>  GSI1PK=PROMPTS#<owner>  GSI1SK=PROMPT#<promptId>
             (name, description, systemPrompt, engine, systemPromptBytes, fileBytes, fileCount)
     file    PK=<owner>  SK=PROMPT#<promptId>#FILE#<fileId>  (fileName, contentType, sizeBytes, objectKey)
 
-(Exact keys: ``parley.data.keys``.) The prompt's byte and file counters change in the same
-transaction as its files, conditional on what was read, so the budget holds under concurrent adds.
+The prompt's byte and file counters change in the same transaction as its files, conditional on
+what was read, so the budget holds under concurrent adds.
 """
 
 from __future__ import annotations

@@ -1,14 +1,14 @@
 """The sessions aggregate: a tutor session, its messages, the markers that make saves idempotent,
 and the client's own id for it.
 
-    session     PK=<owner>  SK=SESSION#<started>#<sessionId>#META   GSI1PK=SESSION#<sessionId> GSI1SK=META
-    message     PK=<owner>  SK=SESSION#<sessionId>#MSG#<createdAt>  GSI1SK=MSG#<createdAt>
-    marker      PK=<owner>  SK=...#MSGID#<messageId>  (names the message a client messageId saved)
-    client id   PK=<owner>  SK=CLIENTSESSION#<clientSessionId>  (names the session it started)
+    session     PK=<owner>  SK=SESSION#<startedAt>#<sessionId>#META  GSI1PK=SESSION#<sessionId> GSI1SK=META
+    message     PK=<owner>  SK=SESSION#<sessionId>#MSG#<createdAt>    GSI1SK=MSG#<createdAt>
+    marker      PK=<owner>  SK=SESSION#<sessionId>#MSGID#<messageId>  (the message a client messageId saved)
+    client id   PK=<owner>  SK=CLIENTSESSION#<clientSessionId>      (the session it started)
 
-(Exact sort keys: ``parley.data.keys``.) A message is appended in one transaction with the
-session's counters, conditional on the count that was read, so two concurrent saves never share a
-turn; a False return means "someone else wrote meanwhile: read again".
+A message is appended in one transaction with the session's counters, conditional on the count
+that was read, so two concurrent saves never share a turn; a False return means "someone else
+wrote meanwhile: read again".
 """
 
 from __future__ import annotations
