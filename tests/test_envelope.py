@@ -33,10 +33,7 @@ def ok(response: Any, status: int = 200) -> Any:
     return response.json()
 
 
-@pytest.fixture(scope="module")
-def aws(module_aws: dict[str, str]) -> dict[str, str]:
-    """One emulator for the module: every test keeps to its own device (tests/conftest.py)."""
-    return module_aws
+pytestmark = pytest.mark.shared_aws  # its tests keep apart by owner: one emulator for the module
 
 
 @pytest.fixture
