@@ -44,23 +44,15 @@ class PromptRecords:
                now: str) -> dict[str, Any] | None:
         """Replace the prompt's name, description, systemPrompt, systemPromptBytes and engine, if it
         exists and its files take at most ``max_file_bytes``; the new item, or None when not."""
-        try:
-            result = self.store.update(
-                Key={"PK": owner, "SK": keys.prompt_sk(prompt_id)},
-                UpdateExpression="SET #n = :name, description = :desc, systemPrompt = :text, "
-                                 "systemPromptBytes = :size, engine = :engine, updatedAt = :now",
-                ConditionExpression="attribute_exists(SK) AND fileBytes <= :room",
-                ExpressionAttributeNames={"#n": "name"},
-                ExpressionAttributeValues={":name": fields["name"], ":desc": fields["description"],
-                                           ":text": fields["systemPrompt"], ":size": fields["systemPromptBytes"],
-                                           ":engine": fields["engine"], ":now": now, ":room": max_file_bytes},
-                ReturnValues="ALL_NEW",
-            )
-        except ClientError as exc:
-            if error_code(exc) != CONDITION_FAILED:
-                raise
-            return None
-        return dict(result["Attributes"])
+        return self.store.updated_if(
+            Key={"PK": owner, "SK": keys.prompt_sk(prompt_id)},
+            UpdateExpression="SET #n = :name, description = :desc, systemPrompt = :text, "
+                             "systemPromptBytes = :size, engine = :engine, updatedAt = :now",
+            ConditionExpression="attribute_exists(SK) AND fileBytes <= :room",
+            ExpressionAttributeNames={"#n": "name"},
+            ExpressionAttributeValues={":name": fields["name"], ":desc": fields["description"],
+                                       ":text": fields["systemPrompt"], ":size": fields["systemPromptBytes"],
+                                       ":engine": fields["engine"], ":now": now, ":room": max_file_bytes})
 
     def delete(self, owner: str, prompt_id: str, files: list[dict[str, Any]]) -> None:
         """The files' records, then the prompt."""

@@ -70,20 +70,12 @@ class SessionRecords:
 
     def end(self, owner: str, meta_sk: str, *, now: str, duration: int) -> dict[str, Any] | None:
         """active -> completed; the new item, or None when it had ended (or gone) meanwhile."""
-        try:
-            result = self.store.update(
-                Key={"PK": owner, "SK": meta_sk},
-                UpdateExpression="SET #st = :done, endedAt = :now, #dur = :dur",
-                ConditionExpression="attribute_exists(PK) AND #st = :active",
-                ExpressionAttributeNames={"#st": "status", "#dur": "duration"},
-                ExpressionAttributeValues={":done": "completed", ":active": "active", ":now": now, ":dur": duration},
-                ReturnValues="ALL_NEW",
-            )
-        except ClientError as exc:
-            if error_code(exc) != "ConditionalCheckFailedException":
-                raise
-            return None
-        return dict(result["Attributes"])
+        return self.store.updated_if(
+            Key={"PK": owner, "SK": meta_sk},
+            UpdateExpression="SET #st = :done, endedAt = :now, #dur = :dur",
+            ConditionExpression="attribute_exists(PK) AND #st = :active",
+            ExpressionAttributeNames={"#st": "status", "#dur": "duration"},
+            ExpressionAttributeValues={":done": "completed", ":active": "active", ":now": now, ":dur": duration})
 
     def delete(self, owner: str, meta: dict[str, Any]) -> int:
         """The session and everything under it, children first and the session's own item last (an

@@ -158,6 +158,17 @@ class Store:
             return False
         return True
 
+    def updated_if(self, **kwargs: Any) -> dict[str, Any] | None:
+        """A conditional UpdateItem answering the item as it is now, or None (nothing changed) when
+        its ConditionExpression does not hold."""
+        try:
+            result = self.update(ReturnValues="ALL_NEW", **kwargs)
+        except ClientError as exc:
+            if error_code(exc) != "ConditionalCheckFailedException":
+                raise
+            return None
+        return dict(result["Attributes"])
+
     def delete(self, pk: str, sk: str) -> None:
         self._count("DeleteItem")
         try:
