@@ -15,17 +15,14 @@ from botocore.exceptions import ClientError
 
 from parley.core.errors import ServiceUnavailable
 from parley.data import keys
-from parley.data.store import Store, error_code
+from parley.data.store import Repository, error_code
 
 CONDITION_FAILED = "ConditionalCheckFailedException"
 MAX_BATCH_GET = 100
 ITEM_TYPE = "ANALYSIS"
 
 
-class AnalysisRecords:
-    def __init__(self, store: Store) -> None:
-        self.store = store
-
+class AnalysisRecords(Repository):
     def get(self, owner: str, session_id: str) -> dict[str, Any] | None:
         return self.store.get(owner, keys.analysis_sk(session_id))
 

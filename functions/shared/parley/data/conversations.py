@@ -16,13 +16,10 @@ from boto3.dynamodb.conditions import Key
 from botocore.exceptions import ClientError
 
 from parley.data import keys
-from parley.data.store import Listing, Page, Store, error_code
+from parley.data.store import Listing, Page, Repository, error_code
 
 
-class ConversationRecords:
-    def __init__(self, store: Store) -> None:
-        self.store = store
-
+class ConversationRecords(Repository):
     def get(self, owner: str, conversation_id: str) -> dict[str, Any] | None:
         return self.store.get(owner, keys.conversation_sk(conversation_id))
 

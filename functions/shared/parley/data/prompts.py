@@ -16,16 +16,13 @@ from boto3.dynamodb.conditions import Key
 from botocore.exceptions import ClientError
 
 from parley.data import keys
-from parley.data.store import Listing, Page, Store, error_code
+from parley.data.store import Listing, Page, Repository, error_code
 
 CONDITION_FAILED = "ConditionalCheckFailedException"
 CANCELLED = "TransactionCanceledException"
 
 
-class PromptRecords:
-    def __init__(self, store: Store) -> None:
-        self.store = store
-
+class PromptRecords(Repository):
     def get(self, owner: str, prompt_id: str) -> dict[str, Any] | None:
         return self.store.get(owner, keys.prompt_sk(prompt_id))
 

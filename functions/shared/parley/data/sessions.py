@@ -20,15 +20,12 @@ from boto3.dynamodb.conditions import Attr, Key
 from botocore.exceptions import ClientError
 
 from parley.data import keys
-from parley.data.store import Listing, Page, Store, error_code
+from parley.data.store import Listing, Page, Repository, error_code
 
 CANCELLED = "TransactionCanceledException"
 
 
-class SessionRecords:
-    def __init__(self, store: Store) -> None:
-        self.store = store
-
+class SessionRecords(Repository):
     # -- sessions ----------------------------------------------------------------------------
     def meta(self, owner: str, session_id: str) -> dict[str, Any] | None:
         return self.store.get(owner, keys.session_meta_sk(session_id))

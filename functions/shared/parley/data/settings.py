@@ -8,13 +8,10 @@ from __future__ import annotations
 from typing import Any
 
 from parley.data import keys
-from parley.data.store import Store
+from parley.data.store import Repository
 
 
-class SettingsRecords:
-    def __init__(self, store: Store) -> None:
-        self.store = store
-
+class SettingsRecords(Repository):
     def get(self, owner: str) -> dict[str, Any] | None:
         return self.store.get(owner, keys.SETTINGS_SK)
 

@@ -19,13 +19,10 @@ from botocore.exceptions import ClientError
 
 from parley.core.ids import iso_micros
 from parley.data import keys
-from parley.data.store import Store, error_code
+from parley.data.store import Repository, error_code
 
 
-class TranscriptionRecords:
-    def __init__(self, store: Store) -> None:
-        self.store = store
-
+class TranscriptionRecords(Repository):
     @staticmethod
     def new_item(owner: str, transcription_id: str, *, source: str, fmt: str, key: str, language: str,
                  session_id: str | None, now: datetime, expires: datetime, reservation_id: str | None = None,

@@ -23,7 +23,7 @@ from boto3.dynamodb.conditions import Key
 from botocore.exceptions import ClientError
 
 from parley.data import keys
-from parley.data.store import Store, error_code
+from parley.data.store import Repository, error_code
 
 EventOutcome = Literal["recorded", "duplicate", "reservation gone"]
 
@@ -56,10 +56,7 @@ def _failed(exc: ClientError, index: int) -> bool:
     return len(reasons) > index and reasons[index].get("Code") == "ConditionalCheckFailed"
 
 
-class UsageRecords:
-    def __init__(self, store: Store) -> None:
-        self.store = store
-
+class UsageRecords(Repository):
     # -- reading ------------------------------------------------------------------------------
     def month_total(self, owner: str, month: str) -> dict[str, Any]:
         return self.store.get(owner, keys.usage_month_sk(month)) or {}
