@@ -33,10 +33,7 @@ def ok(response: Any, status: int = 200) -> Any:
     return response.json()
 
 
-@pytest.fixture(scope="module")
-def aws(module_aws: dict[str, str]) -> dict[str, str]:
-    """One emulator for the module: every test keeps to its own device (tests/conftest.py)."""
-    return module_aws
+pytestmark = pytest.mark.shared_aws  # its tests keep apart by owner: one emulator for the module
 
 
 @pytest.fixture
@@ -162,9 +159,9 @@ def test_two_starts_of_one_client_id_make_one_session(aws: dict[str, str], monke
     winner, created = tutor.start_session("DEVICE#racer-0001", StartSession(client_session_id="raced-id-01"))
     assert created
     # The other request read before the winner wrote: it sees no client id, and its write is refused.
-    real = tutor._client_alias
+    real = tutor.sessions.client_alias
     calls = iter([None])
-    monkeypatch.setattr(tutor, "_client_alias", lambda owner, cid: next(calls, None) or real(owner, cid))
+    monkeypatch.setattr(tutor.sessions, "client_alias", lambda owner, cid: next(calls, None) or real(owner, cid))
     loser, created = tutor.start_session("DEVICE#racer-0001", StartSession(client_session_id="raced-id-01"))
     assert (loser.session_id, created) == (winner.session_id, False)
     assert len(tutor.list_sessions("DEVICE#racer-0001", limit=10, cursor=None).items) == 1

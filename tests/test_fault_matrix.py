@@ -43,10 +43,10 @@ from local_stack.template import Stack
 from parley.core import clients
 from parley.core.ids import utcnow
 from parley.data import keys
-from tests.conftest import MOTO_CONFIG, ApiClient, test_workflows_of
+from tests.conftest import MOTO_CONFIG, WEBM, ApiClient, test_workflows_of
 from tests.service_faults import Fault, ServiceFaults
 from tests.test_analysis_judge import Scripted, valid_answer
-from tests.test_transcription_workflow import WEBM, fixture
+from tests.test_transcription_workflow import fixture
 
 # Attempts botocore makes for one call of our functions (parley.core.clients: max_attempts counts the retries):
 # a fault that outlasts them reaches the function, and the workflow's Retry.

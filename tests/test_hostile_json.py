@@ -25,10 +25,7 @@ BODIES = {"deep": DEEP, "deep-in-a-field": DEEP_IN_A_FIELD, "huge-number": HUGE_
           "huge-in-a-list": HUGE_IN_A_LIST}
 
 
-@pytest.fixture(scope="module")
-def aws(module_aws: dict[str, str]) -> dict[str, str]:
-    """One emulator for the module: nothing here is stored (every request is refused)."""
-    return module_aws
+pytestmark = pytest.mark.shared_aws  # its tests keep apart by owner: one emulator for the module
 
 
 def json_routes(stack: Stack) -> list[tuple[str, str]]:

@@ -25,11 +25,7 @@ from parley.proofreading.offline_rules import rule_corrections
 from parley.proofreading.offsets import place, utf16_units
 from tests.conftest import ApiClient, assert_error
 
-
-@pytest.fixture(scope="module")
-def aws(module_aws: dict[str, str]) -> dict[str, str]:
-    """One emulator for the module: every test is its own owner, so they keep apart."""
-    return module_aws
+pytestmark = pytest.mark.shared_aws  # its tests keep apart by owner: one emulator for the module
 
 
 @pytest.fixture

@@ -27,10 +27,7 @@ from parley.proofreading.frames import FRAME_LIMIT_BYTES, MESSAGE_LIMIT_BYTES, s
 DOMAIN = "abc123defg.execute-api.us-east-1.amazonaws.com"
 
 
-@pytest.fixture(scope="module")
-def aws(module_aws: dict[str, str]) -> dict[str, str]:
-    """One emulator for the module: every test connects as its own device, so they keep apart."""
-    return module_aws
+pytestmark = pytest.mark.shared_aws  # its tests keep apart by owner: one emulator for the module
 
 
 @pytest.fixture

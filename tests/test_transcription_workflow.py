@@ -8,45 +8,19 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 from unittest import mock
 
 import boto3
 import pytest
 
-from local_stack.speech import NO_OUTPUT, JobFailure, emulate_speech
+from local_stack.speech import NO_OUTPUT, JobFailure
 from parley.data import keys
 from parley.speech.transcription.transcript import parse_transcript
-from tests.conftest import ApiClient
+from tests.conftest import WEBM, ApiClient, FakeTranscribe, transcribe_output
 
-FIXTURES = Path(__file__).resolve().parent / "fixtures" / "transcribe"
-WEBM = b"\x1a\x45\xdf\xa3" + bytes(200)
 MACHINE = "TranscriptionStateMachine"
-
-
-def fixture(name: str) -> dict[str, Any]:
-    return json.loads((FIXTURES / f"{name}.json").read_text(encoding="utf-8"))
-
-
-class FakeTranscribe:
-    """What the emulated Transcribe does when a job has run: set ``outcome`` per test."""
-
-    def __init__(self) -> None:
-        self.outcome: Any = fixture("greeting")
-        self.jobs: list[str] = []
-
-    def __call__(self, job: Any) -> Any:
-        self.jobs.append(job.transcription_job_name)
-        return self.outcome
-
-
-@pytest.fixture
-def transcribe(workflows: Any) -> Iterator[FakeTranscribe]:
-    fake = FakeTranscribe()
-    with emulate_speech(fake, speak=False):
-        yield fake
+fixture = transcribe_output
 
 
 def submit(api: ApiClient, workflows: Any, **extra: Any) -> tuple[str, Any]:

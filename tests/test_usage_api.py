@@ -216,9 +216,7 @@ def test_an_override_item_replaces_the_defaults_per_owner(aws: dict[str, str]) -
 def test_a_chat_turn_over_quota_is_429_and_reaches_no_engine(api: ApiClient, runner: FunctionRunner,
                                                             aws: dict[str, str], bus: BusRelay,
                                                             monkeypatch: pytest.MonkeyPatch) -> None:
-    """End to end through POST /chat (issue 3's endpoint) when the template has it."""
-    if "ChatFunction" not in runner.specs:
-        pytest.skip("POST /chat is not in the template yet")
+    """End to end through POST /chat."""
     stub = StubProvider()
     monkeypatch.setattr(chat_module, "build_provider", lambda _env: stub)
     owner = owner_of(api)

@@ -20,10 +20,10 @@ from parley.core import clients
 from parley.core.config import ProofreadingEnv
 from parley.core.observability import logger, tracer
 from parley.data.store import Store
+from parley.data.ws_requests import Requests
 from parley.proofreading import service
 from parley.proofreading.connections import Connections, callback_url
 from parley.proofreading.frames import Channel
-from parley.proofreading.requests import Requests
 from parley.proofreading.websocket import Job, MessageRouter
 from parley.usage.publisher import publisher_from
 from parley.usage.ratelimit import RateLimiter

@@ -81,7 +81,7 @@ QUOTA_SK = "QUOTA"  # a per-owner override of the monthly limits
 #                                                                   GSI1SK=CONV#<conversationId>
 #     exchange      PK=<owner>  SK=CONVTURN#<conversationId>#<turn, 5 digits>
 #     connection    PK=WSCONN#<connectionId>  SK=CONNECTION  (owner, expiresAt)
-#     ws request    PK=<owner>  SK=WSREQ#<requestId>  (status, attempt, connectionId, outcome; proofreading.requests)
+#     ws request    PK=<owner>  SK=WSREQ#<requestId>  (status, attempt, connectionId, outcome; data.ws_requests)
 # Prompt ids and conversation ids are ULIDs, so SK order is creation order. Prompts are listed
 # through GSI1 (the base table's PROMPT# range also holds the files); conversations straight from
 # the base table ("CONVTURN#" does not begin with "CONV#"), or per engine through GSI1 — the seed's

@@ -123,38 +123,50 @@ class Store:
     def _count(self, operation: str) -> None:
         self.calls[operation] += 1
 
+    def _call(self, operation: str, call: Callable[..., Any], **kwargs: Any) -> Any:
+        """One DynamoDB call, counted; throttling that outlasted botocore's retries -> 503."""
+        self._count(operation)
+        try:
+            return call(**kwargs)
+        except ClientError as exc:
+            raise_if_throttled(exc, operation)
+            raise
+
     # -- single items ------------------------------------------------------------------------
     def get(self, pk: str, sk: str) -> dict[str, Any] | None:
-        self._count("GetItem")
-        try:
-            return self.table.get_item(Key={"PK": pk, "SK": sk}, ConsistentRead=True).get("Item")
-        except ClientError as exc:
-            raise_if_throttled(exc, "GetItem")
-            raise
+        item: dict[str, Any] | None = self._call("GetItem", self.table.get_item, Key={"PK": pk, "SK": sk},
+                                                 ConsistentRead=True).get("Item")
+        return item
 
     def put(self, item: dict[str, Any], **kwargs: Any) -> None:
-        self._count("PutItem")
-        try:
-            self.table.put_item(Item=item, **kwargs)
-        except ClientError as exc:
-            raise_if_throttled(exc, "PutItem")
-            raise
+        self._call("PutItem", self.table.put_item, Item=item, **kwargs)
 
     def update(self, **kwargs: Any) -> dict[str, Any]:
-        self._count("UpdateItem")
+        return self._call("UpdateItem", self.table.update_item, **kwargs)  # type: ignore[no-any-return]
+
+    def update_if(self, **kwargs: Any) -> bool:
+        """A conditional UpdateItem: False (nothing changed) when its ConditionExpression does not hold."""
         try:
-            return self.table.update_item(**kwargs)  # type: ignore[no-any-return]
+            self.update(**kwargs)
         except ClientError as exc:
-            raise_if_throttled(exc, "UpdateItem")
-            raise
+            if error_code(exc) != "ConditionalCheckFailedException":
+                raise
+            return False
+        return True
+
+    def updated_if(self, **kwargs: Any) -> dict[str, Any] | None:
+        """A conditional UpdateItem answering the item as it is now, or None (nothing changed) when
+        its ConditionExpression does not hold."""
+        try:
+            result = self.update(ReturnValues="ALL_NEW", **kwargs)
+        except ClientError as exc:
+            if error_code(exc) != "ConditionalCheckFailedException":
+                raise
+            return None
+        return dict(result["Attributes"])
 
     def delete(self, pk: str, sk: str) -> None:
-        self._count("DeleteItem")
-        try:
-            self.table.delete_item(Key={"PK": pk, "SK": sk})
-        except ClientError as exc:
-            raise_if_throttled(exc, "DeleteItem")
-            raise
+        self._call("DeleteItem", self.table.delete_item, Key={"PK": pk, "SK": sk})
 
     def transact(self, items: Sequence[dict[str, Any]]) -> None:
         """TransactWriteItems with ``TableName`` filled in. Cancellations propagate as ClientError."""
@@ -188,12 +200,7 @@ class Store:
             args["ExclusiveStartKey"] = start
         if index:
             args["IndexName"] = index
-        self._count("Query")
-        try:
-            result = self.table.query(**args)
-        except ClientError as exc:
-            raise_if_throttled(exc, "Query")
-            raise
+        result = self._call("Query", self.table.query, **args)
         items = result.get("Items", [])
         more = len(items) > limit
         items = items[:limit]
@@ -208,12 +215,7 @@ class Store:
         elif "ConsistentRead" not in args:
             args["ConsistentRead"] = True
         while True:
-            self._count("Query")
-            try:
-                result = self.table.query(**args)
-            except ClientError as exc:
-                raise_if_throttled(exc, "Query")
-                raise
+            result = self._call("Query", self.table.query, **args)
             yield from result.get("Items", [])
             if "LastEvaluatedKey" not in result:
                 return
@@ -236,12 +238,7 @@ class Store:
             pending: list[dict[str, Any]] = [{"DeleteRequest": {"Key": k}} for k in keys[start:start + BATCH_WRITE_MAX]]
             attempt = 0
             while pending:
-                self._count("BatchWriteItem")
-                try:
-                    result = self.client.batch_write_item(RequestItems={self.name: pending})
-                except ClientError as exc:
-                    raise_if_throttled(exc, "BatchWriteItem")
-                    raise
+                result = self._call("BatchWriteItem", self.client.batch_write_item, RequestItems={self.name: pending})
                 pending = result.get("UnprocessedItems", {}).get(self.name, [])
                 if pending:
                     attempt += 1
@@ -252,3 +249,10 @@ class Store:
                         )
                     self._sleep(min(0.05 * 2 ** attempt, 1.0))
         return len(keys)
+
+
+class Repository:
+    """An aggregate's reads and writes over the ``Store`` (``parley.data.sessions`` and friends)."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store

@@ -19,15 +19,10 @@ from botocore.exceptions import ClientError
 
 from parley.core.ids import iso_micros
 from parley.data import keys
-from parley.data.store import Store, error_code
-
-CONDITION_FAILED = "ConditionalCheckFailedException"
+from parley.data.store import Repository, error_code
 
 
-class TranscriptionRecords:
-    def __init__(self, store: Store) -> None:
-        self.store = store
-
+class TranscriptionRecords(Repository):
     @staticmethod
     def new_item(owner: str, transcription_id: str, *, source: str, fmt: str, key: str, language: str,
                  session_id: str | None, now: datetime, expires: datetime, reservation_id: str | None = None,
@@ -55,7 +50,7 @@ class TranscriptionRecords:
 
     def mark_running(self, item: dict[str, Any], *, execution: str, now: str) -> bool:
         """queued -> running, naming the execution; False if it was not queued any more."""
-        return self._conditional(
+        return self.store.update_if(
             Key={"PK": item["PK"], "SK": item["SK"]},
             UpdateExpression="SET #st = :running, updatedAt = :now, executionId = :execution",
             ConditionExpression="#st = :queued",
@@ -65,7 +60,7 @@ class TranscriptionRecords:
 
     def resolve_failed(self, item: dict[str, Any], reason: dict[str, str], *, now: str) -> bool:
         """Failed with ``reason``, if it is still exactly as ``item`` was read; False otherwise."""
-        return self._conditional(
+        return self.store.update_if(
             Key={"PK": item["PK"], "SK": item["SK"]},
             UpdateExpression="SET #st = :failed, reason = :reason, updatedAt = :now",
             ConditionExpression="#st = :seen AND updatedAt = :seen_at",
@@ -75,7 +70,7 @@ class TranscriptionRecords:
 
     def mark_failed(self, owner: str, transcription_id: str, reason: dict[str, str], *, now: str) -> bool:
         """queued or running -> failed with ``reason``; False if it had ended (or gone) meanwhile."""
-        return self._conditional(
+        return self.store.update_if(
             Key={"PK": owner, "SK": keys.transcription_sk(transcription_id)},
             UpdateExpression="SET #st = :failed, reason = :reason, updatedAt = :now",
             ConditionExpression="#st IN (:queued, :running)",
@@ -115,12 +110,3 @@ class TranscriptionRecords:
     def job_wait(self, job_name: str) -> dict[str, Any] | None:
         """The task token item a workflow waits with for this Transcribe job, if any."""
         return self.store.get(keys.transcribe_job_pk(job_name), keys.JOB_WAIT_SK)
-
-    def _conditional(self, **update: Any) -> bool:
-        try:
-            self.store.update(**update)
-        except ClientError as exc:
-            if error_code(exc) != CONDITION_FAILED:
-                raise
-            return False
-        return True

@@ -18,14 +18,14 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from boto3.dynamodb.conditions import Key
 from botocore.exceptions import ClientError
 
 from parley.core.errors import Conflict, NotFound, PayloadTooLarge, PromptBudgetExceeded, UnprocessableEntity
 from parley.core.ids import is_ulid, iso_micros, new_ulid, utcnow
 from parley.core.observability import logger
 from parley.data import keys
-from parley.data.store import Listing, Store, error_code
+from parley.data.prompts import PromptRecords
+from parley.data.store import Store, error_code
 from parley.proofreading import instructions as texts
 from parley.proofreading.models import (
     EngineSettings,
@@ -90,6 +90,7 @@ def _file_from_item(item: dict[str, Any], uploaded: bool | None = None) -> Promp
 class PromptLibrary:
     def __init__(self, store: Store, s3: Any, *, bucket: str, limits: PromptLimits) -> None:
         self.store = store
+        self.records = PromptRecords(store)
         self.s3 = s3
         self.bucket = bucket
         self.limits = limits
@@ -118,7 +119,7 @@ class PromptLibrary:
 
     # -- prompts -----------------------------------------------------------------------------
     def _item(self, owner: str, prompt_id: str) -> dict[str, Any]:
-        item = self.store.get(owner, keys.prompt_sk(prompt_id)) if is_ulid(prompt_id) else None
+        item = self.records.get(owner, prompt_id) if is_ulid(prompt_id) else None
         if not item:
             raise NotFound(f"Prompt {prompt_id!r} was not found.")
         return item
@@ -146,15 +147,11 @@ class PromptLibrary:
             "engine": _engine_item(body.engine), "systemPromptBytes": size, "fileBytes": 0, "fileCount": 0,
             "createdAt": now, "updatedAt": now,
         }
-        self.store.put(item, ConditionExpression="attribute_not_exists(SK)")
+        self.records.create(item)
         return self._prompt(item)
 
     def page(self, owner: str, *, limit: int, cursor: str | None) -> PromptPage:
-        prompts = (keys.PROMPT_PREFIX, keys.PROMPT_PREFIX + "~")
-        listing = Listing("prompts", exact={"PK": owner, "GSI1PK": keys.prompts_gsi1pk(owner)},
-                          ranges={"SK": prompts, "GSI1SK": prompts})
-        page = self.store.query_page(index=keys.GSI1, key=Key("GSI1PK").eq(keys.prompts_gsi1pk(owner)),
-                                     limit=limit, listing=listing, cursor=cursor, forward=False)
+        page = self.records.page(owner, limit=limit, cursor=cursor)
         return PromptPage(items=[self._prompt(i) for i in page.items], next_cursor=page.cursor)
 
     def get(self, owner: str, prompt_id: str) -> Prompt:
@@ -164,36 +161,24 @@ class PromptLibrary:
         self._check_model(body.engine)
         current = self._item(owner, prompt_id)
         size = text_bytes(body.system_prompt)
-        try:
-            result = self.store.update(
-                Key={"PK": owner, "SK": keys.prompt_sk(prompt_id)},
-                UpdateExpression="SET #n = :name, description = :desc, systemPrompt = :text, "
-                                 "systemPromptBytes = :size, engine = :engine, updatedAt = :now",
-                ConditionExpression="attribute_exists(SK) AND fileBytes <= :room",
-                ExpressionAttributeNames={"#n": "name"},
-                ExpressionAttributeValues={":name": body.name, ":desc": body.description, ":text": body.system_prompt,
-                                           ":size": size, ":engine": _engine_item(body.engine),
-                                           ":now": iso_micros(utcnow()), ":room": self.limits.budget_bytes - size},
-                ReturnValues="ALL_NEW",
-            )
-        except ClientError as exc:
-            if error_code(exc) != "ConditionalCheckFailedException":
-                raise
+        updated = self.records.update(owner, prompt_id, {
+            "name": body.name, "description": body.description, "systemPrompt": body.system_prompt,
+            "systemPromptBytes": size, "engine": _engine_item(body.engine)},
+            max_file_bytes=self.limits.budget_bytes - size, now=iso_micros(utcnow()))
+        if updated is None:
             latest = self._item(owner, prompt_id)  # NotFound if deleted meanwhile
             raise self._over_budget(size, int(latest.get("fileBytes", current.get("fileBytes", 0))),
-                                    "The new system prompt does not fit") from exc
-        return self._prompt(result["Attributes"])
+                                    "The new system prompt does not fit")
+        return self._prompt(updated)
 
     def delete(self, owner: str, prompt_id: str) -> int:
         """Delete the prompt, its files' records and objects; returns how many files went with it."""
         self._item(owner, prompt_id)
-        files = list(self.store.query_all(key=Key("PK").eq(owner) & Key("SK").begins_with(
-            keys.prompt_files_prefix(prompt_id))))
+        files = self.records.files(owner, prompt_id)
         if files:
             self.s3.delete_objects(Bucket=self.bucket, Delete={
                 "Objects": [{"Key": f["objectKey"]} for f in files], "Quiet": True})
-            self.store.delete_keys([{"PK": f["PK"], "SK": f["SK"]} for f in files])
-        self.store.delete(owner, keys.prompt_sk(prompt_id))
+        self.records.delete(owner, prompt_id, files)
         return len(files)
 
     # -- files -------------------------------------------------------------------------------
@@ -215,23 +200,9 @@ class PromptLibrary:
             "fileId": file_id, "fileName": body.file_name, "contentType": body.content_type,
             "sizeBytes": body.size_bytes, "objectKey": key, "createdAt": iso_micros(now),
         }
-        try:
-            self.store.transact([
-                {"Update": {
-                    "Key": {"PK": owner, "SK": keys.prompt_sk(prompt_id)},
-                    "UpdateExpression": ("SET fileBytes = fileBytes + :size, fileCount = fileCount + :one, "
-                                         "updatedAt = :now"),
-                    "ConditionExpression": "attribute_exists(SK) AND systemPromptBytes = :spb AND fileBytes = :fb "
-                                           "AND fileCount < :max",
-                    "ExpressionAttributeValues": {":size": body.size_bytes, ":one": 1, ":now": iso_micros(now),
-                                                  ":spb": spb, ":fb": file_bytes, ":max": self.limits.max_files},
-                }},
-                {"Put": {"Item": item, "ConditionExpression": "attribute_not_exists(SK)"}},
-            ])
-        except ClientError as exc:
-            if error_code(exc) != "TransactionCanceledException":
-                raise
-            raise Conflict("The prompt changed while the file was being added; try again.") from exc
+        if not self.records.add_file(owner, prompt_id, item, seen=prompt, max_files=self.limits.max_files,
+                                     now=iso_micros(now)):
+            raise Conflict("The prompt changed while the file was being added; try again.")
         expires = now + timedelta(seconds=self.limits.upload_expiry_seconds)
         url = self.s3.generate_presigned_url(
             "put_object", ExpiresIn=self.limits.upload_expiry_seconds,
@@ -246,8 +217,7 @@ class PromptLibrary:
         )
 
     def _file_items(self, owner: str, prompt_id: str) -> list[dict[str, Any]]:
-        return list(self.store.query_all(
-            key=Key("PK").eq(owner) & Key("SK").begins_with(keys.prompt_files_prefix(prompt_id))))
+        return self.records.files(owner, prompt_id)
 
     def _uploaded(self, key: str) -> bool:
         try:
@@ -266,26 +236,12 @@ class PromptLibrary:
 
     def delete_file(self, owner: str, prompt_id: str, file_id: str) -> None:
         self._item(owner, prompt_id)
-        item = self.store.get(owner, keys.prompt_file_sk(prompt_id, file_id)) if is_ulid(file_id) else None
+        item = self.records.file(owner, prompt_id, file_id) if is_ulid(file_id) else None
         if not item:
             raise NotFound(f"File {file_id!r} was not found on prompt {prompt_id!r}.")
         self.s3.delete_object(Bucket=self.bucket, Key=item["objectKey"])  # first: a retry finds the record
-        try:
-            self.store.transact([
-                {"Delete": {"Key": {"PK": owner, "SK": item["SK"]}, "ConditionExpression": "attribute_exists(SK)"}},
-                {"Update": {
-                    "Key": {"PK": owner, "SK": keys.prompt_sk(prompt_id)},
-                    "UpdateExpression": ("SET fileBytes = fileBytes - :size, fileCount = fileCount - :one, "
-                                         "updatedAt = :now"),
-                    "ConditionExpression": "attribute_exists(SK)",
-                    "ExpressionAttributeValues": {":size": int(item["sizeBytes"]), ":one": 1,
-                                                  ":now": iso_micros(utcnow())},
-                }},
-            ])
-        except ClientError as exc:
-            if error_code(exc) != "TransactionCanceledException":
-                raise
-            raise NotFound(f"File {file_id!r} was not found on prompt {prompt_id!r}.") from exc
+        if not self.records.delete_file(owner, prompt_id, item, now=iso_micros(utcnow())):
+            raise NotFound(f"File {file_id!r} was not found on prompt {prompt_id!r}.")
 
     # -- use ---------------------------------------------------------------------------------
     def context(self, owner: str, prompt_id: str | None) -> PromptContext:

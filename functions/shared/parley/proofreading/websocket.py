@@ -39,6 +39,7 @@ from parley.core import jsonlimits
 from parley.core.errors import ParleyError
 from parley.core.ids import iso_micros, new_ulid, utcnow
 from parley.core.observability import logger
+from parley.data.ws_requests import RequestRecord, Requests, fingerprint
 from parley.proofreading.connections import Connections
 from parley.proofreading.engine import Proofreader
 from parley.proofreading.frames import (
@@ -54,7 +55,6 @@ from parley.proofreading.frames import (
     send_result,
 )
 from parley.proofreading.models import ChatResult, Mode, ProofreadResult
-from parley.proofreading.requests import RequestRecord, Requests, fingerprint
 from parley.usage.ratelimit import RateLimiter
 
 

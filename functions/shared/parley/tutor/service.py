@@ -10,14 +10,13 @@ import re
 from datetime import timedelta
 from typing import Any
 
-from boto3.dynamodb.conditions import Attr, Key
-from botocore.exceptions import ClientError
-
 from parley.core.errors import Conflict, NotFound, ServiceUnavailable
 from parley.core.ids import is_ulid, iso_micros, new_ulid, parse_iso, utcnow
 from parley.core.models import CLIENT_ID_PATTERN
 from parley.data import keys
-from parley.data.store import Listing, Store, error_code
+from parley.data.sessions import SessionRecords
+from parley.data.settings import SettingsRecords
+from parley.data.store import Store
 from parley.tutor.models import (
     Message,
     NewMessage,
@@ -58,6 +57,8 @@ def _message_from_item(item: dict[str, Any]) -> Message:
 class Tutor:
     def __init__(self, store: Store, *, retention_days: int) -> None:
         self.store = store
+        self.sessions = SessionRecords(store)
+        self.settings = SettingsRecords(store)
         self.retention = timedelta(days=retention_days)
 
     def _expires_at(self) -> int:
@@ -65,24 +66,21 @@ class Tutor:
 
     # -- settings ----------------------------------------------------------------------------
     def get_settings(self, owner: str) -> SettingsOut:
-        item = self.store.get(owner, keys.SETTINGS_SK)
+        item = self.settings.get(owner)
         if not item:
             return SettingsOut()
         return SettingsOut(**item["settings"], updated_at=item.get("updatedAt"))
 
     def put_settings(self, owner: str, settings: Settings) -> SettingsOut:
         now = iso_micros(utcnow())
-        self.store.put({
-            "PK": owner, "SK": keys.SETTINGS_SK, "type": "USER_SETTINGS",
-            "settings": settings.model_dump(mode="json"), "updatedAt": now,
-        })
+        self.settings.put(owner, settings.model_dump(mode="json"), now=now)
         return SettingsOut(**settings.model_dump(), updated_at=now)
 
     # -- sessions ----------------------------------------------------------------------------
     def start_session(self, owner: str, request: StartSession) -> tuple[Session, bool]:
         """Start a session; returns (session, created). With a ``clientSessionId`` already used by
         this owner, the session started then is returned with created=False and nothing changes."""
-        alias = self._client_alias(owner, request.client_session_id) if request.client_session_id else None
+        alias = self.sessions.client_alias(owner, request.client_session_id) if request.client_session_id else None
         if alias and (existing := self._aliased(owner, alias)):
             return existing, False
         saved = self.get_settings(owner)
@@ -99,59 +97,44 @@ class Tutor:
             status="active",
             started_at=started_at,
         )
-        expires = self._expires_at()
         item = {
             "PK": owner, "SK": keys.session_meta_sk(session_id),
             "GSI1PK": keys.session_gsi1pk(session_id), "GSI1SK": "META", "type": "SESSION_META",
             **session.model_dump(by_alias=True, exclude_none=True),
-            "messageCount": 0, "expiresAt": expires,
+            "messageCount": 0, "expiresAt": self._expires_at(),
         }
         if not request.client_session_id:
-            self.store.put(item, ConditionExpression=Attr("SK").not_exists())
+            self.sessions.create(item)
             return session, True
         # The client id's item is new, or (when its session is gone: deleted meanwhile, or expired
         # first) taken over from exactly the stale session it named.
-        claim: dict[str, Any] = (
-            {"ConditionExpression": "sessionId = :stale", "ExpressionAttributeValues": {":stale": alias["sessionId"]}}
-            if alias else {"ConditionExpression": "attribute_not_exists(SK)"})
-        try:
-            self.store.transact([
-                {"Put": {"Item": {"PK": owner, "SK": keys.client_session_sk(request.client_session_id),
-                                  "type": "CLIENT_SESSION_ID", "sessionId": session_id, "expiresAt": expires},
-                         **claim}},
-                {"Put": {"Item": item, "ConditionExpression": "attribute_not_exists(SK)"}},
-            ])
-        except ClientError as exc:
-            if error_code(exc) != "TransactionCanceledException":
-                raise
+        if not self.sessions.create_with_client_id(item, request.client_session_id,
+                                                   stale_session_id=alias["sessionId"] if alias else None):
             # A concurrent request started this client id first: its session is the one.
-            alias = self._client_alias(owner, request.client_session_id)
+            alias = self.sessions.client_alias(owner, request.client_session_id)
             if alias and (existing := self._aliased(owner, alias)):
                 return existing, False
             raise ServiceUnavailable("The session is being started by another request; retry.",
-                                     headers={"Retry-After": "1"}) from exc
+                                     headers={"Retry-After": "1"})
         return session, True
-
-    def _client_alias(self, owner: str, client_session_id: str) -> dict[str, Any] | None:
-        return self.store.get(owner, keys.client_session_sk(client_session_id))
 
     def _aliased(self, owner: str, alias: dict[str, Any]) -> Session | None:
         """The session a client id's item names, or None when that session no longer exists."""
-        meta = self.store.get(owner, keys.session_meta_sk(alias["sessionId"]))
+        meta = self.sessions.meta(owner, alias["sessionId"])
         return _session_from_item(meta) if meta else None
 
     def resolve_session_id(self, owner: str, session_id: str) -> str:
         """Parley's id for ``session_id``, which may be Parley's own id or the client's
         ``clientSessionId``; NotFound when it is neither for this owner."""
-        if is_ulid(session_id) and self.store.get(owner, keys.session_meta_sk(session_id)):
+        if is_ulid(session_id) and self.sessions.meta(owner, session_id):
             return session_id
-        if re.fullmatch(CLIENT_ID_PATTERN, session_id) and (alias := self._client_alias(owner, session_id)) \
+        if re.fullmatch(CLIENT_ID_PATTERN, session_id) and (alias := self.sessions.client_alias(owner, session_id)) \
                 and (found := self._aliased(owner, alias)):
             return found.session_id
         raise NotFound(f"Session {session_id!r} was not found.")
 
     def _meta(self, owner: str, session_id: str) -> dict[str, Any]:
-        item = self.store.get(owner, keys.session_meta_sk(session_id)) if is_ulid(session_id) else None
+        item = self.sessions.meta(owner, session_id) if is_ulid(session_id) else None
         if not item:
             raise NotFound(f"Session {session_id!r} was not found.")
         return item
@@ -160,28 +143,18 @@ class Tutor:
         return _session_from_item(self._meta(owner, session_id))
 
     def list_sessions(self, owner: str, *, limit: int, cursor: str | None) -> SessionPage:
-        low, high = keys.SESSION_META_RANGE
-        page = self.store.query_page(
-            key=Key("PK").eq(owner) & Key("SK").between(low, high), limit=limit, forward=False,
-            listing=Listing("sessions", exact={"PK": owner}, ranges={"SK": (low, high)}), cursor=cursor,
-        )
+        page = self.sessions.page(owner, limit=limit, cursor=cursor)
         return SessionPage(items=[_session_from_item(i) for i in page.items], next_cursor=page.cursor)
 
     def session_detail(self, owner: str, session_id: str) -> SessionDetail:
         session = self.get_session(owner, session_id)
-        items = self.store.query_all(
-            index=keys.GSI1,
-            key=Key("GSI1PK").eq(keys.session_gsi1pk(session_id)) & Key("GSI1SK").begins_with("MSG#"),
-            FilterExpression=Attr("PK").eq(owner),
-        )
+        items = self.sessions.messages_by_index(owner, session_id)
         return SessionDetail(**session.model_dump(), messages=[_message_from_item(i) for i in items])
 
     def history(self, owner: str, session_id: str) -> list[Message]:
         """The session's messages in order, read from the base table (strongly consistent)."""
         self._meta(owner, session_id)
-        items = self.store.query_all(
-            key=Key("PK").eq(owner) & Key("SK").begins_with(keys.message_sk(session_id, "")))
-        return [_message_from_item(i) for i in items]
+        return [_message_from_item(i) for i in self.sessions.messages(owner, session_id)]
 
     def end_session(self, owner: str, session_id: str) -> Session:
         meta = self._meta(owner, session_id)
@@ -189,21 +162,10 @@ class Tutor:
             return _session_from_item(meta)
         now = utcnow()
         duration = max(0, int((now - parse_iso(meta["startedAt"])).total_seconds()))
-        try:
-            result = self.store.update(
-                Key={"PK": owner, "SK": meta["SK"]},
-                UpdateExpression="SET #st = :done, endedAt = :now, #dur = :dur",
-                ConditionExpression="attribute_exists(PK) AND #st = :active",
-                ExpressionAttributeNames={"#st": "status", "#dur": "duration"},
-                ExpressionAttributeValues={":done": "completed", ":active": "active",
-                                           ":now": iso_micros(now), ":dur": duration},
-                ReturnValues="ALL_NEW",
-            )
-        except ClientError as exc:
-            if error_code(exc) != "ConditionalCheckFailedException":
-                raise
+        ended = self.sessions.end(owner, meta["SK"], now=iso_micros(now), duration=duration)
+        if ended is None:
             return _session_from_item(self._meta(owner, session_id))  # ended (or deleted) meanwhile
-        return _session_from_item(result["Attributes"])
+        return _session_from_item(ended)
 
     def delete_session(self, owner: str, session_id: str) -> int:
         """Delete the session and everything under it; returns how many items were removed.
@@ -211,13 +173,7 @@ class Tutor:
         Children go first and the session's own item last, so an interrupted delete can simply
         be retried: the session is still there to be found until everything under it is gone.
         """
-        meta = self._meta(owner, session_id)
-        children = list(self.store.keys_with_prefix(owner, keys.session_children_prefix(session_id)))
-        if meta.get("clientSessionId"):
-            children.append({"PK": owner, "SK": keys.client_session_sk(meta["clientSessionId"])})
-        self.store.delete_keys(children)
-        self.store.delete(owner, meta["SK"])
-        return len(children) + 1
+        return self.sessions.delete(owner, self._meta(owner, session_id))
 
     # -- messages ----------------------------------------------------------------------------
     def add_message(self, owner: str, session_id: str, new: NewMessage,
@@ -232,13 +188,9 @@ class Tutor:
             if meta["status"] != "active":
                 raise Conflict(f"Session {session_id!r} has ended; start a new session to add messages.")
             message = self._next_message(meta, new)
-            try:
-                self._write_message(owner, session_id, meta, new, message, origin or {})
+            if self._write_message(owner, session_id, meta, new, message, origin or {}):
                 return message, True
-            except ClientError as exc:
-                if error_code(exc) != "TransactionCanceledException":
-                    raise
-                # Someone else wrote meanwhile (a concurrent save, an end, a replay): look again.
+            # Someone else wrote meanwhile (a concurrent save, an end, a replay): look again.
         raise ServiceUnavailable("The session is being changed by another request; retry the save.",
                                  headers={"Retry-After": "1"})
 
@@ -252,14 +204,11 @@ class Tutor:
 
     def reply_origin(self, owner: str, session_id: str, message: Message) -> dict[str, str | None]:
         """The engine and model that wrote a saved reply (None for replies saved without them)."""
-        item = self.store.get(owner, keys.message_sk(session_id, message.created_at)) or {}
+        item = self.sessions.message(owner, session_id, message.created_at) or {}
         return {"engine": item.get("originEngine"), "model": item.get("originModel")}
 
     def _replay(self, owner: str, session_id: str, message_id: str) -> Message | None:
-        marker = self.store.get(owner, keys.message_marker_sk(session_id, message_id))
-        if not marker:
-            return None
-        item = self.store.get(owner, marker["messageSK"])
+        item = self.sessions.replayed(owner, session_id, message_id)
         return _message_from_item(item) if item else None
 
     def _next_message(self, meta: dict[str, Any], new: NewMessage) -> Message:
@@ -276,42 +225,14 @@ class Tutor:
         )
 
     def _write_message(self, owner: str, session_id: str, meta: dict[str, Any], new: NewMessage,
-                       message: Message, origin: dict[str, str]) -> None:
+                       message: Message, origin: dict[str, str]) -> bool:
         expires = self._expires_at()
-        sk = keys.message_sk(session_id, message.created_at)
-        words = count_words(message.content) if message.role == "user" else 0
         item = {
-            "PK": owner, "SK": sk, "GSI1PK": keys.session_gsi1pk(session_id), "GSI1SK": f"MSG#{message.created_at}",
+            "PK": owner, "SK": keys.message_sk(session_id, message.created_at),
+            "GSI1PK": keys.session_gsi1pk(session_id), "GSI1SK": f"MSG#{message.created_at}",
             "type": "MESSAGE", "sessionId": session_id, **message.model_dump(by_alias=True, exclude_none=True),
             **{f"origin{k.capitalize()}": v for k, v in origin.items()}, "expiresAt": expires,
         }
-        ops: list[dict[str, Any]] = [
-            {"Update": {
-                "Key": {"PK": owner, "SK": meta["SK"]},
-                "UpdateExpression": "SET messageCount = :next, lastMessageAt = :at, expiresAt = :exp "
-                                    "ADD turnCount :turns, wordCount :words",
-                "ConditionExpression": "attribute_exists(PK) AND #st = :active AND messageCount = :seen",
-                "ExpressionAttributeNames": {"#st": "status"},
-                "ExpressionAttributeValues": {
-                    ":next": int(meta.get("messageCount", 0)) + 1, ":seen": int(meta.get("messageCount", 0)),
-                    ":at": message.created_at, ":exp": expires, ":active": "active",
-                    ":turns": 1 if message.role == "user" else 0, ":words": words,
-                },
-            }},
-            {"Put": {"Item": item, "ConditionExpression": "attribute_not_exists(SK)"}},
-        ]
-        if new.message_id:
-            ops.append({"Put": {
-                "Item": {"PK": owner, "SK": keys.message_marker_sk(session_id, new.message_id),
-                         "GSI1PK": keys.session_gsi1pk(session_id), "GSI1SK": f"MSGID#{new.message_id}",
-                         "type": "MESSAGE_ID", "messageSK": sk, "expiresAt": expires},
-                "ConditionExpression": "attribute_not_exists(SK)",
-            }})
-        if meta.get("clientSessionId"):  # the client's id lives as long as the session it names
-            ops.append({"Update": {
-                "Key": {"PK": owner, "SK": keys.client_session_sk(meta["clientSessionId"])},
-                "UpdateExpression": "SET expiresAt = :exp, sessionId = :sid, #t = :type",
-                "ExpressionAttributeNames": {"#t": "type"},
-                "ExpressionAttributeValues": {":exp": expires, ":sid": session_id, ":type": "CLIENT_SESSION_ID"},
-            }})
-        self.store.transact(ops)
+        user = message.role == "user"
+        return self.sessions.append(owner, meta, item, message_id=new.message_id, expires=expires,
+                                    turns=1 if user else 0, words=count_words(message.content) if user else 0)

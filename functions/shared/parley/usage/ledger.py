@@ -28,8 +28,6 @@ from datetime import timedelta
 from decimal import Decimal
 from typing import Any, Literal
 
-from boto3.dynamodb.conditions import Key
-from botocore.exceptions import ClientError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from parley.core.errors import MalformedUsageEvent, ServiceUnavailable
@@ -37,7 +35,8 @@ from parley.core.ids import iso_micros, utcnow
 from parley.core.models import ApiModel
 from parley.core.observability import logger
 from parley.data import keys
-from parley.data.store import Store, error_code
+from parley.data.store import Store
+from parley.data.usage import EventOutcome, Settlement, UsageRecords
 from parley.usage.events import DETAIL_TYPE, SOURCE, UsageEvent
 from parley.usage.quota import QuotaGuard, QuotaStatus, cost_units, month_of, number, reservation_attribute
 
@@ -66,12 +65,6 @@ class _Envelope(BaseModel):
     detail: dict[str, Any]
 
 
-def _failed(exc: ClientError, index: int) -> bool:
-    """Whether the transaction's operation ``index`` failed its condition."""
-    reasons = exc.response.get("CancellationReasons") or []
-    return len(reasons) > index and reasons[index].get("Code") == "ConditionalCheckFailed"
-
-
 def parse_usage_event(raw: Any) -> UsageEvent:
     """The usage event inside an EventBridge event, or ``MalformedUsageEvent`` saying why not."""
     try:
@@ -88,6 +81,7 @@ class UsageLedger:
     def __init__(self, store: Store, *, marker_days: int = 15, attempts: int = 4,
                  sleep: Callable[[float], None] = time.sleep) -> None:
         self.store = store
+        self.records = UsageRecords(store)
         self.marker_ttl = timedelta(days=marker_days)
         self.attempts = attempts
         self._sleep = sleep
@@ -99,90 +93,47 @@ class UsageLedger:
         settle = event.reservation_id is not None
         for attempt in range(self.attempts):
             try:
-                self.store.transact(self._operations(event, settle=settle))
-                return True
-            except ClientError as exc:
-                if error_code(exc) != "TransactionCanceledException":
-                    raise
-                if _failed(exc, 0):
-                    return False  # the marker exists: counted before
-                if settle and any(_failed(exc, i) for i in range(1, 4)):
-                    settle = False  # the reservation was released meanwhile: count the event alone
-                    continue
-                raise
+                outcome = self._add(event, settle=settle)
             except ServiceUnavailable:  # a concurrent transaction on the same total: try again shortly
                 if attempt + 1 >= self.attempts:
                     raise
                 self._sleep(0.05 * 2 ** attempt * (1 + random.random()))  # noqa: S311 - jitter
+                continue
+            if outcome == "reservation gone":
+                settle = False  # the reservation was released meanwhile: count the event alone
+                continue
+            return outcome == "recorded"  # "duplicate": the marker exists, counted before
         raise ServiceUnavailable("The usage totals are busy; the event will be retried.")  # pragma: no cover
 
-    def _operations(self, event: UsageEvent, *, settle: bool) -> list[dict[str, Any]]:
+    def _add(self, event: UsageEvent, *, settle: bool) -> EventOutcome:
         moment = event.occurred
         now = utcnow()
         month, day = month_of(moment), moment.strftime("%Y-%m-%d")
-        values = {f":{name}": value(event) for name, value in _UNITS}
-        adds = ", ".join(f"#{name} :{name}" for name, _ in _UNITS)
-        names = {f"#{name}": name for name, _ in _UNITS}
+        units = {name: value(event) for name, value in _UNITS}
         marker = {
             "PK": event.owner, "SK": keys.usage_event_marker_sk(event.event_id), "type": "USAGE_EVENT",
             "eventId": event.event_id, "engine": event.engine, "model": event.model, "operation": event.operation,
             "occurredAt": event.occurred_at, "recordedAt": iso_micros(now),
-            "estimatedCostUsd": values[":estimatedCostUsd"],
+            "estimatedCostUsd": units["estimatedCostUsd"],
             "expiresAt": int((now + self.marker_ttl).timestamp()),
         }
         if event.reservation_id:
             marker["reservationId"] = event.reservation_id
         # committed* = recorded + still reserved (parley.usage.quota): the event's own units go in, and the
         # reservation it settles (if still open) comes out, in this same transaction.
-        committed_tokens, committed_cost = values[":totalTokens"], cost_units(event.estimated_cost_usd)
-        month_update: dict[str, Any] = {
-            "Key": {"PK": event.owner, "SK": keys.usage_month_sk(month)},
-            "UpdateExpression": f"SET #type = :monthType, #month = :month, updatedAt = :now ADD {adds}, "
-                                "committedTokens :committedTokens, committedCostUnits :committedCost",
-            "ExpressionAttributeNames": {**names, "#type": "type", "#month": "month"},
-            "ExpressionAttributeValues": {**values, ":monthType": "USAGE_MONTH", ":month": month,
-                                          ":now": iso_micros(now)},
-        }
-        operations: list[dict[str, Any]] = [
-            {"Put": {"Item": marker, "ConditionExpression": "attribute_not_exists(SK)"}},
-            {"Update": month_update},
-            {"Update": {
-                "Key": {"PK": event.owner, "SK": keys.usage_day_sk(day, event.engine)},
-                "UpdateExpression": f"SET #type = :dayType, #date = :day, #engine = :engine, updatedAt = :now "
-                                    f"ADD {adds}",
-                "ExpressionAttributeNames": {**names, "#type": "type", "#date": "date", "#engine": "engine"},
-                "ExpressionAttributeValues": {**values, ":dayType": "USAGE_DAY", ":day": day,
-                                              ":engine": event.engine, ":now": iso_micros(now)},
-            }},
-        ]
-        if settle and event.reservation_id:
-            reserved_tokens = Decimal(event.reserved_tokens)
-            reserved_cost = cost_units(event.reserved_cost_usd)
-            attribute = reservation_attribute(event.reservation_id)
-            if event.reservation_id.split(".", 1)[0] == month:
-                committed_tokens -= reserved_tokens
-                committed_cost -= reserved_cost
-                month_update["UpdateExpression"] = month_update["UpdateExpression"].replace(
-                    " ADD ", " REMOVE #reservation ADD ", 1)
-                month_update["ConditionExpression"] = "attribute_exists(#reservation)"
-                month_update["ExpressionAttributeNames"]["#reservation"] = attribute
-            else:  # reserved at the end of one month, used at the start of the next
-                operations.append({"Update": {
-                    "Key": {"PK": event.owner, "SK": keys.usage_month_sk(event.reservation_id.split(".", 1)[0])},
-                    "UpdateExpression": "REMOVE #reservation ADD committedTokens :rt, committedCostUnits :rc",
-                    "ConditionExpression": "attribute_exists(#reservation)",
-                    "ExpressionAttributeNames": {"#reservation": attribute},
-                    "ExpressionAttributeValues": {":rt": -reserved_tokens, ":rc": -reserved_cost},
-                }})
-        month_update["ExpressionAttributeValues"].update({":committedTokens": committed_tokens,
-                                                          ":committedCost": committed_cost})
-        return operations
+        settlement = Settlement(
+            month=event.reservation_id.split(".", 1)[0], attribute=reservation_attribute(event.reservation_id),
+            tokens=Decimal(event.reserved_tokens), cost_units=cost_units(event.reserved_cost_usd),
+        ) if settle and event.reservation_id else None
+        return self.records.add_event(
+            event.owner, marker, units, month=month, day=day, engine=event.engine, now=iso_micros(now),
+            committed_tokens=units["totalTokens"], committed_cost_units=cost_units(event.estimated_cost_usd),
+            settle=settlement)
 
     # -- reading ------------------------------------------------------------------------------
     def report(self, owner: str, month: str, quota: QuotaGuard) -> UsageReport:
-        total = self.store.get(owner, keys.usage_month_sk(month)) or {}
-        days = list(self.store.query_all(
-            key=Key("PK").eq(owner) & Key("SK").begins_with(keys.usage_days_prefix(month))))
+        total = self.records.month_total(owner, month)
+        days = self.records.days(owner, month)
         by_engine: dict[str, dict[str, Decimal]] = {}
         for item in days:
             sums = by_engine.setdefault(str(item["engine"]), {})

@@ -43,13 +43,11 @@ from datetime import UTC, datetime, timedelta
 from decimal import ROUND_CEILING, Decimal
 from typing import Any
 
-from botocore.exceptions import ClientError
-
 from parley.core.errors import QuotaExceeded
 from parley.core.ids import iso_micros, new_ulid, utcnow
 from parley.core.observability import logger
-from parley.data import keys
-from parley.data.store import Store, error_code
+from parley.data.store import Store
+from parley.data.usage import Hold, UsageRecords
 
 COST_QUANTUM = Decimal("1e-10")
 COST_UNITS_PER_USD = 10**10
@@ -192,10 +190,11 @@ def _committed(total: dict[str, Any]) -> tuple[int, float, int, float]:
 class QuotaGuard:
     def __init__(self, store: Store, defaults: Limits) -> None:
         self.store = store
+        self.records = UsageRecords(store)
         self.defaults = defaults
 
     def limits_for(self, owner: str) -> Limits:
-        override: dict[str, Any] | None = self.store.get(owner, keys.QUOTA_SK)
+        override = self.records.quota_override(owner)
         if not override:
             return self.defaults
         return Limits(
@@ -211,7 +210,7 @@ class QuotaGuard:
         moment = now or utcnow()
         month = month or month_of(moment)
         if total is None:
-            total = self.store.get(owner, keys.usage_month_sk(month)) or {}
+            total = self.records.month_total(owner, month)
         tokens, cost, reserved_tokens, reserved_cost = _committed(total)
         return QuotaStatus(month=month, limits=limits or self.limits_for(owner), tokens=tokens, cost_usd=cost,
                            resets_at=next_month_start(month_start(month)).strftime("%Y-%m-%dT%H:%M:%SZ"),
@@ -253,45 +252,19 @@ class QuotaGuard:
         month = month_of(moment)
         reservation = Reservation(id=f"{month}.{new_ulid()}", owner=owner, tokens=max(0, bound.tokens),
                                   cost_usd=float(max(Decimal(0), bound.cost)))
+        hold = Hold(month=month, attribute=reservation.attribute, tokens=reservation.tokens,
+                    cost_units=reservation.cost_units, record={
+                        "tokens": reservation.tokens, "costUsd": Decimal(str(reservation.cost_usd)),
+                        "operation": operation, "reservedAt": iso_micros(moment),
+                        "settleBy": int((moment + timedelta(seconds=settle_within)).timestamp())})
+        cost_limit = Decimal(str(limits.monthly_cost_usd)) if limits.monthly_cost_usd else None
         for attempt in range(2):
-            try:
-                self.store.update(**self._reserve_update(reservation, limits, moment, operation, settle_within))
+            if self.records.hold(owner, hold, token_limit=limits.monthly_tokens, cost_limit_usd=cost_limit,
+                                 cost_limit_units=cost_units(limits.monthly_cost_usd), now=iso_micros(moment)):
                 return reservation
-            except ClientError as exc:
-                if error_code(exc) != "ConditionalCheckFailedException":
-                    raise
             if attempt or not self.release_expired(owner, month, moment):
                 break
         raise self._exceeded(self.status(owner, moment, month=month, limits=limits), moment)
-
-    @staticmethod
-    def _reserve_update(reservation: Reservation, limits: Limits, moment: datetime, operation: str,
-                        settle_within: int) -> dict[str, Any]:
-        conditions: list[str] = []
-        values: dict[str, Any] = {
-            ":t": reservation.tokens, ":c": reservation.cost_units, ":monthType": "USAGE_MONTH",
-            ":month": reservation.month, ":now": iso_micros(moment),
-            ":r": {"tokens": reservation.tokens, "costUsd": Decimal(str(reservation.cost_usd)), "operation": operation,
-                   "reservedAt": iso_micros(moment),
-                   "settleBy": int((moment + timedelta(seconds=settle_within)).timestamp())},
-        }
-        if limits.monthly_tokens:
-            values[":tl"] = limits.monthly_tokens
-            conditions += ["(attribute_not_exists(committedTokens) OR committedTokens < :tl)",
-                           "(attribute_not_exists(totalTokens) OR totalTokens < :tl)"]
-        if limits.monthly_cost_usd:
-            values[":cl"] = Decimal(str(limits.monthly_cost_usd))
-            values[":clu"] = cost_units(limits.monthly_cost_usd)
-            conditions += ["(attribute_not_exists(committedCostUnits) OR committedCostUnits < :clu)",
-                           "(attribute_not_exists(estimatedCostUsd) OR estimatedCostUsd < :cl)"]
-        return {
-            "Key": {"PK": reservation.owner, "SK": keys.usage_month_sk(reservation.month)},
-            "UpdateExpression": "SET #type = if_not_exists(#type, :monthType), #month = if_not_exists(#month, :month), "
-                                "updatedAt = :now, #r = :r ADD committedTokens :t, committedCostUnits :c",
-            "ConditionExpression": " AND ".join(conditions),
-            "ExpressionAttributeNames": {"#type": "type", "#month": "month", "#r": reservation.attribute},
-            "ExpressionAttributeValues": values,
-        }
 
     def release(self, reservation: Reservation | None) -> bool:
         """Give a reservation back unused (the call failed before it used anything); False if it
@@ -301,7 +274,7 @@ class QuotaGuard:
     def release_expired(self, owner: str, month: str, now: datetime | None = None) -> int:
         """Release the owner's reservations of ``month`` whose ``settleBy`` has passed; how many."""
         moment = now or utcnow()
-        total = self.store.get(owner, keys.usage_month_sk(month)) or {}
+        total = self.records.month_total(owner, month)
         released = 0
         for name, held in total.items():
             if not name.startswith(RESERVATION_PREFIX) or int(held.get("settleBy", 0)) >= moment.timestamp():
@@ -320,17 +293,8 @@ def release(store: Store, reservation: Reservation | None) -> bool:
     already (the removal is conditional on the reservation still being there)."""
     if reservation is None:
         return False
-    try:
-        store.update(Key={"PK": reservation.owner, "SK": keys.usage_month_sk(reservation.month)},
-                     UpdateExpression="REMOVE #r ADD committedTokens :rt, committedCostUnits :rc",
-                     ConditionExpression="attribute_exists(#r)",
-                     ExpressionAttributeNames={"#r": reservation.attribute},
-                     ExpressionAttributeValues={":rt": -reservation.tokens, ":rc": -reservation.cost_units})
-    except ClientError as exc:
-        if error_code(exc) == "ConditionalCheckFailedException":
-            return False
-        raise
-    return True
+    return UsageRecords(store).release(reservation.owner, reservation.month, reservation.attribute,
+                                       tokens=reservation.tokens, cost_units=reservation.cost_units)
 
 
 def reservation_attribute(reservation_id: str) -> str:

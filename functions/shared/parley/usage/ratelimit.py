@@ -15,8 +15,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from parley.data import keys
 from parley.data.store import Store
+from parley.data.usage import UsageRecords
 
 WINDOW_SECONDS = 60
 
@@ -41,6 +41,7 @@ class RateLimiter:
     def __init__(self, store: Store, *, limit: int, window_seconds: int = WINDOW_SECONDS,
                  disconnect_after: float = 2.0, clock: Callable[[], float] | None = None) -> None:
         self.store = store
+        self.records = UsageRecords(store)
         self.limit = limit
         self.window = window_seconds
         self.disconnect_after = disconnect_after
@@ -50,12 +51,6 @@ class RateLimiter:
         """Count one request of ``owner`` for ``what`` and say whether it is within the limit."""
         now = (self.clock or wall_clock)()
         start = int(now // self.window) * self.window
-        result = self.store.update(
-            Key={"PK": owner, "SK": keys.rate_window_sk(what, start)},
-            UpdateExpression="ADD #n :one SET expiresAt = if_not_exists(expiresAt, :expires)",
-            ExpressionAttributeNames={"#n": "requests"},
-            ExpressionAttributeValues={":one": 1, ":expires": start + 2 * self.window},
-            ReturnValues="UPDATED_NEW")
-        count = int(result["Attributes"]["requests"])
+        count = self.records.count_request(owner, what, start, expires=start + 2 * self.window)
         return Decision(count=count, limit=self.limit, retry_after=max(1, int(start + self.window - now)),
                         close=count > self.limit * self.disconnect_after)

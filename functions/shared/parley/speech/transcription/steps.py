@@ -298,7 +298,12 @@ class TranscriptionSteps:
 
 def steps_from(env: Any) -> TranscriptionSteps:
     """The workflow's task steps, configured from a task function's environment
-    (``parley.core.config.TranscriptionStepsEnv``), with the cached clients."""
+    (``parley.core.config.TranscriptionStepsEnv``), with the cached clients.
+
+    The three task functions (transcription_prepare, _collect, _failure) are the same few lines
+    calling one step each, on purpose: each is its own function so that its role grants only what
+    that step touches (prepare reads uploads; collect reads transcripts and puts events; failure
+    also reads the Transcribe job), which one shared function could not."""
     from parley.core import clients
     from parley.usage.publisher import publisher_from
 

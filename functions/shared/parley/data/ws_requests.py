@@ -1,4 +1,4 @@
-"""WebSocket requests by (owner, requestId): each runs once, whatever the client resends.
+"""The WebSocket requests aggregate, by (owner, requestId): each runs once, whatever the client resends.
 
 The message route acknowledges a ``sendMessage`` at once and the work runs in a second invocation
 (API Gateway ends a WebSocket route's integration after 29 s). A client that lost its connection
@@ -116,19 +116,15 @@ class Requests:
                 return "conflict", existing
             if existing.finished:
                 return "finished", existing
-            try:  # queued or running, lease alive: follow the owner to this connection
-                result = self.store.update(
-                    Key={"PK": owner, "SK": keys.ws_request_sk(request_id)},
-                    UpdateExpression="SET connectionId = :c, movedAt = :now",
-                    ConditionExpression="attempt = :a AND #s IN (:queued, :running) AND leaseUntil >= :now",
-                    ExpressionAttributeNames={"#s": "status"},
-                    ExpressionAttributeValues={":c": connection_id, ":now": now, ":a": existing.attempt,
-                                               ":queued": "queued", ":running": "running"},
-                    ReturnValues="ALL_NEW")
-                return "moved", RequestRecord.of(result["Attributes"])
-            except ClientError as exc:
-                if not _conditional_failed(exc):
-                    raise
+            moved = self.store.updated_if(  # queued or running, lease alive: follow the owner to this connection
+                Key={"PK": owner, "SK": keys.ws_request_sk(request_id)},
+                UpdateExpression="SET connectionId = :c, movedAt = :now",
+                ConditionExpression="attempt = :a AND #s IN (:queued, :running) AND leaseUntil >= :now",
+                ExpressionAttributeNames={"#s": "status"},
+                ExpressionAttributeValues={":c": connection_id, ":now": now, ":a": existing.attempt,
+                                           ":queued": "queued", ":running": "running"})
+            if moved:
+                return "moved", RequestRecord.of(moved)
         raise RuntimeError(f"request {request_id!r} kept changing while it was claimed")
 
     def forget(self, record: RequestRecord) -> None:
@@ -146,20 +142,14 @@ class Requests:
     def start(self, owner: str, request_id: str, attempt: str, *, run_seconds: float) -> RequestRecord | None:
         """The worker takes the run (queued -> running); None when it is not (or no longer) its to take."""
         now = int(self.clock())
-        try:
-            result = self.store.update(
-                Key={"PK": owner, "SK": keys.ws_request_sk(request_id)},
-                UpdateExpression="SET #s = :running, startedAt = :now, leaseUntil = :lease",
-                ConditionExpression="attempt = :a AND #s = :queued AND leaseUntil >= :now",
-                ExpressionAttributeNames={"#s": "status"},
-                ExpressionAttributeValues={":running": "running", ":queued": "queued", ":now": now, ":a": attempt,
-                                           ":lease": now + int(run_seconds) + RUN_MARGIN_SECONDS},
-                ReturnValues="ALL_NEW")
-        except ClientError as exc:
-            if _conditional_failed(exc):
-                return None
-            raise
-        return RequestRecord.of(result["Attributes"])
+        item = self.store.updated_if(
+            Key={"PK": owner, "SK": keys.ws_request_sk(request_id)},
+            UpdateExpression="SET #s = :running, startedAt = :now, leaseUntil = :lease",
+            ConditionExpression="attempt = :a AND #s = :queued AND leaseUntil >= :now",
+            ExpressionAttributeNames={"#s": "status"},
+            ExpressionAttributeValues={":running": "running", ":queued": "queued", ":now": now, ":a": attempt,
+                                       ":lease": now + int(run_seconds) + RUN_MARGIN_SECONDS})
+        return RequestRecord.of(item) if item else None
 
     def connection_of(self, owner: str, request_id: str, attempt: str) -> str | None:
         """Where this run's answer goes now (None when the run is no longer this worker's)."""
@@ -172,17 +162,11 @@ class Requests:
                outcome: Mapping[str, Any]) -> RequestRecord | None:
         """Record the outcome (before it is sent: a resend from here on replays it)."""
         now = int(self.clock())
-        try:
-            result = self.store.update(
-                Key={"PK": owner, "SK": keys.ws_request_sk(request_id)},
-                UpdateExpression="SET #s = :status, outcome = :outcome, finishedAt = :now",
-                ConditionExpression="attempt = :a AND #s = :running",
-                ExpressionAttributeNames={"#s": "status"},
-                ExpressionAttributeValues={":status": status, ":now": now, ":a": attempt, ":running": "running",
-                                           ":outcome": json.dumps(dict(outcome), ensure_ascii=False)},
-                ReturnValues="ALL_NEW")
-        except ClientError as exc:
-            if _conditional_failed(exc):
-                return None
-            raise
-        return RequestRecord.of(result["Attributes"])
+        item = self.store.updated_if(
+            Key={"PK": owner, "SK": keys.ws_request_sk(request_id)},
+            UpdateExpression="SET #s = :status, outcome = :outcome, finishedAt = :now",
+            ConditionExpression="attempt = :a AND #s = :running",
+            ExpressionAttributeNames={"#s": "status"},
+            ExpressionAttributeValues={":status": status, ":now": now, ":a": attempt, ":running": "running",
+                                       ":outcome": json.dumps(dict(outcome), ensure_ascii=False)})
+        return RequestRecord.of(item) if item else None
