@@ -112,6 +112,13 @@ class SessionRecords(Repository):
     def message(self, owner: str, session_id: str, created_at: str) -> dict[str, Any] | None:
         return self.store.get(owner, keys.message_sk(session_id, created_at))
 
+    def set_translation(self, owner: str, session_id: str, created_at: str, translation: str) -> bool:
+        """Save a message's ``translation`` (the tutor's reply, translated); False if the message is gone."""
+        return self.store.update_if(
+            Key={"PK": owner, "SK": keys.message_sk(session_id, created_at)},
+            UpdateExpression="SET #tr = :tr", ConditionExpression="attribute_exists(PK)",
+            ExpressionAttributeNames={"#tr": "translation"}, ExpressionAttributeValues={":tr": translation})
+
     def replayed(self, owner: str, session_id: str, message_id: str) -> dict[str, Any] | None:
         """The message a client ``messageId`` saved before, if any."""
         marker = self.store.get(owner, keys.message_marker_sk(session_id, message_id))

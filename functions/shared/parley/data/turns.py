@@ -18,12 +18,12 @@ from collections.abc import Callable
 from botocore.exceptions import ClientError
 
 from parley.data import keys
-from parley.data.store import Store, error_code
+from parley.data.store import Repository, Store, error_code
 
 
-class TurnClaims:
+class TurnClaims(Repository):
     def __init__(self, store: Store, *, ttl_seconds: float, clock: Callable[[], float] = time.time) -> None:
-        self.store = store
+        super().__init__(store)
         self.ttl_seconds = ttl_seconds
         self.clock = clock
 

@@ -18,6 +18,7 @@ from parley.data.sessions import SessionRecords
 from parley.data.settings import SettingsRecords
 from parley.data.store import Store
 from parley.tutor.models import (
+    MAX_MESSAGE_CHARS,
     Message,
     NewMessage,
     Session,
@@ -196,11 +197,10 @@ class Tutor:
 
     def set_translation(self, owner: str, session_id: str, message: Message, translation: str) -> Message:
         """Save ``translation`` on a saved message (the tutor's reply); the message as it now is."""
-        self.store.update(
-            Key={"PK": owner, "SK": keys.message_sk(session_id, message.created_at)},
-            UpdateExpression="SET #tr = :tr", ConditionExpression="attribute_exists(PK)",
-            ExpressionAttributeNames={"#tr": "translation"}, ExpressionAttributeValues={":tr": translation[:4000]})
-        return message.model_copy(update={"translation": translation[:4000]})
+        text = translation[:MAX_MESSAGE_CHARS]
+        if not self.sessions.set_translation(owner, session_id, message.created_at, text):
+            return message  # deleted meanwhile: nothing to translate
+        return message.model_copy(update={"translation": text})
 
     def reply_origin(self, owner: str, session_id: str, message: Message) -> dict[str, str | None]:
         """The engine and model that wrote a saved reply (None for replies saved without them)."""
