@@ -57,6 +57,7 @@ from parley.tutor.models import (
     MessageText,
     NewMessage,
     Role,
+    Session,
     Topic,
     TutorName,
 )
@@ -198,6 +199,8 @@ class Chat:
         each text delta is given to it as it is generated (the streamed voice turn); the turn is
         otherwise the same - the engine still retries and falls back before the first delta, and
         the reply is saved and metered once. A replayed turn streams nothing (no model call)."""
+        if request.session_id is not None and on_text is not None:  # the check overlaps the session's reads
+            return self._session_turn(owner, request, request.session_id, deadline, on_text)
         if self.quota is not None:
             self.quota.check(owner)
         if request.session_id is None:
@@ -226,12 +229,21 @@ class Chat:
 
     def _session_turn(self, owner: str, request: ChatRequest, session_id: str, deadline: float,
                       on_text: OnText | None = None) -> ChatReply:
-        session = self.tutor.get_session(owner, session_id)  # NotFound for a missing or foreign session
+        if on_text is not None and self.quota is not None:
+            # Streamed: the quota check (reads only) runs beside the session's reads, and is answered before
+            # anything is saved or the model is called - so still a 429 with nothing saved and no model call.
+            with ThreadPoolExecutor(max_workers=1, thread_name_prefix="parley-quota-check") as pool:
+                checking = pool.submit(self.quota.check, owner)
+                try:
+                    session, history = self._session_and_history(owner, session_id)
+                finally:
+                    checking.result()
+        else:
+            session, history = self._session_and_history(owner, session_id)
         if session.status != "active":
             raise Conflict(f"Session {session_id!r} has ended; start a new session to keep talking.")
         persona = self._persona(TutorPersona(session.tutor_name, session.accent, session.level, session.topic),
                                 request.settings)
-        history = self.tutor.history(owner, session_id)
         message_id = request.message_id or new_ulid()
         reply_id = reply_id_for(message_id)
 
@@ -264,6 +276,10 @@ class Chat:
         answer, sent, truncated = self._ask(owner, persona, turns, learner.content, deadline,
                                             saved_message_id=learner.message_id, on_text=on_text)
         return self._answered(owner, session_id, learner, reply_id, answer, sent, truncated, deadline)
+
+    def _session_and_history(self, owner: str, session_id: str) -> tuple[Session, list[Message]]:
+        session = self.tutor.get_session(owner, session_id)  # NotFound for a missing or foreign session
+        return session, self.tutor.history(owner, session_id, known=True)
 
     def _streamed_session_turn(self, owner: str, session_id: str, new: NewMessage, persona: TutorPersona,
                                turns: list[Turn], deadline: float, on_text: OnText) -> ChatReply:

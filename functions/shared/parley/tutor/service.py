@@ -152,9 +152,11 @@ class Tutor:
         items = self.sessions.messages_by_index(owner, session_id)
         return SessionDetail(**session.model_dump(), messages=[_message_from_item(i) for i in items])
 
-    def history(self, owner: str, session_id: str) -> list[Message]:
-        """The session's messages in order, read from the base table (strongly consistent)."""
-        self._meta(owner, session_id)
+    def history(self, owner: str, session_id: str, *, known: bool = False) -> list[Message]:
+        """The session's messages in order, read from the base table (strongly consistent). ``known``: the
+        caller has just read the session (so a missing one is already a 404), skip reading it again."""
+        if not known:
+            self._meta(owner, session_id)
         return [_message_from_item(i) for i in self.sessions.messages(owner, session_id)]
 
     def end_session(self, owner: str, session_id: str) -> Session:

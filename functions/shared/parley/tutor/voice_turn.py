@@ -33,6 +33,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal
 
@@ -297,23 +298,40 @@ class VoiceTurn:
             return
         rid = message.request_id
         sink = Sink(channel, rid, on_gone=lambda: self.connections.close(connection_id))
-        if self.limiter is not None:
-            decision = self.limiter.hit(owner, "ws")
-            if not decision.allowed:
-                sink.send(_error(f"More than {decision.limit} messages a minute; this one was not acted on. "
-                                 f"Retry in {decision.retry_after} s.", "THROTTLED",
-                                 [{"limit": decision.limit, "retryAfter": decision.retry_after}]))
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="parley-turn-claim") as pool:
+            # The turn's claim (a write) goes beside the rate limit's (another) and the accepted frame.
+            claiming = pool.submit(self.claims.claim, owner, message.session_id, message.message_id) \
+                if self.claims is not None else None
+            refused = self._throttled(owner, sink)
+            if refused or not sink.send({"type": "accepted", "messageId": message.message_id}):
+                if claiming is not None and claiming.result():  # gone, or throttled: nothing saved, nothing billed
+                    self._release(owner, message)
                 return
-        if not sink.send({"type": "accepted", "messageId": message.message_id}):
-            return  # gone before anything started: nothing saved, nothing billed
+            first_claim = claiming.result() if claiming is not None else False
         try:
-            self._turn(owner, message, sink, started, deadline)
+            self._turn(owner, message, sink, started, deadline, first_claim)
         except ParleyError as exc:
             sink.send(_error(exc.message, exc.code, exc.details))
         except Exception:
             logger.exception("Streamed turn failed")
             sink.send(_error("Something went wrong on our side. Send the turn again with the same messageId: "
                              "what was saved is kept.", "INTERNAL_ERROR"))
+
+    def _throttled(self, owner: str, sink: Sink) -> bool:
+        if self.limiter is None:
+            return False
+        decision = self.limiter.hit(owner, "ws")
+        if decision.allowed:
+            return False
+        sink.send(_error(f"More than {decision.limit} messages a minute; this one was not acted on. "
+                         f"Retry in {decision.retry_after} s.", "THROTTLED",
+                         [{"limit": decision.limit, "retryAfter": decision.retry_after}]))
+        return True
+
+    def _release(self, owner: str, message: TutorTurnMessage) -> None:
+        if self.claims is not None:
+            with contextlib.suppress(Exception):  # else it expires
+                self.claims.release(owner, message.session_id, message.message_id)
 
     def _parse(self, body: str | None, channel: Channel) -> TutorTurnMessage | None:
         try:
@@ -331,7 +349,8 @@ class VoiceTurn:
                 channel.send(error_message(rid, "VALIDATION_ERROR", "The message is not valid; see details.", details))
         return None
 
-    def _turn(self, owner: str, message: TutorTurnMessage, sink: Sink, started: float, deadline: float) -> None:
+    def _turn(self, owner: str, message: TutorTurnMessage, sink: Sink, started: float, deadline: float,
+              first_claim: bool) -> None:
         def voice() -> tuple[Accent, Gender]:
             session = self.chat.tutor.get_session(owner, message.session_id)
             return session.accent, session.gender
@@ -352,7 +371,11 @@ class VoiceTurn:
                     worker.say(segment)
 
         request = ChatRequest(message=message.text, session_id=message.session_id, message_id=message.message_id)
-        claimed = self._claim(owner, message, deadline)
+        try:
+            claimed = first_claim or self._claim(owner, message, deadline)
+        except BaseException:
+            worker.stop()
+            raise
         try:
             reply = self.chat.turn(owner, request, deadline=deadline, on_text=on_text)
         except BaseException:
@@ -360,9 +383,8 @@ class VoiceTurn:
             worker.stop()
             raise
         finally:
-            if claimed and self.claims is not None:
-                with contextlib.suppress(Exception):  # else it expires
-                    self.claims.release(owner, message.session_id, message.message_id)
+            if claimed:
+                self._release(owner, message)
         if reply.replayed:  # no model call: the saved reply, spoken again (each Polly call metered)
             text.add(reply.reply)
             text.flush()
@@ -383,13 +405,14 @@ class VoiceTurn:
         for that one to finish, so the resend replays its reply instead of asking the model for another."""
         if self.claims is None:
             return False
-        while not self.claims.claim(owner, message.session_id, message.message_id):
+        while True:
             if self.clock() >= deadline:
                 raise ServiceUnavailable("This turn is still being answered; send it again in a moment (same "
                                          "messageId) for the reply.", headers={"Retry-After": "2"})
             logger.info("Turn answered by another invocation; waiting to replay it")
             self.sleep(CLAIM_POLL_SECONDS)
-        return True
+            if self.claims.claim(owner, message.session_id, message.message_id):
+                return True
 
     def _measure(self, reply: ChatReply, started: float, first_token: list[float], worker: SpeechWorker,
                  sink: Sink, message: TutorTurnMessage) -> None:
