@@ -298,17 +298,10 @@ class VoiceTurn:
             return
         rid = message.request_id
         sink = Sink(channel, rid, on_gone=lambda: self.connections.close(connection_id))
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="parley-turn-claim") as pool:
-            # The turn's claim (a write) goes beside the rate limit's (another) and the accepted frame.
-            claiming = pool.submit(self.claims.claim, owner, message.session_id, message.message_id) \
-                if self.claims is not None else None
-            refused = self._throttled(owner, sink)
-            if refused or not sink.send({"type": "accepted", "messageId": message.message_id}):
-                if claiming is not None and claiming.result():  # gone, or throttled: nothing saved, nothing billed
-                    self._release(owner, message)
-                return
-            first_claim = claiming.result() if claiming is not None else False
         try:
+            first_claim = self._start(owner, message, sink)
+            if first_claim is None:
+                return  # throttled, or gone before anything started: nothing saved, nothing billed
             self._turn(owner, message, sink, started, deadline, first_claim)
         except ParleyError as exc:
             sink.send(_error(exc.message, exc.code, exc.details))
@@ -316,6 +309,24 @@ class VoiceTurn:
             logger.exception("Streamed turn failed")
             sink.send(_error("Something went wrong on our side. Send the turn again with the same messageId: "
                              "what was saved is kept.", "INTERNAL_ERROR"))
+
+    def _start(self, owner: str, message: TutorTurnMessage, sink: Sink) -> bool | None:
+        """The rate limit, the accepted frame, and the turn's claim beside them (a write beside a write): whether
+        this invocation holds the claim, or None when the turn is not to run (the claim is then given back)."""
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="parley-turn-claim") as pool:
+            claiming = pool.submit(self.claims.claim, owner, message.session_id, message.message_id) \
+                if self.claims is not None else None
+            try:
+                run = not self._throttled(owner, sink) and sink.send(
+                    {"type": "accepted", "messageId": message.message_id})
+            except BaseException:
+                run = False
+                raise
+            finally:
+                claimed = claiming is not None and claiming.result()
+                if claimed and not run:
+                    self._release(owner, message)
+        return claimed if run else None
 
     def _throttled(self, owner: str, sink: Sink) -> bool:
         if self.limiter is None:
