@@ -552,3 +552,41 @@ def test_post_chat_without_translation_answers_null(api: ApiClient, device: str,
 def test_a_native_language_that_is_not_a_language_tag_is_refused(api: ApiClient, device: str, language: str) -> None:
     response = api.as_device(device).put("/settings", {"nativeLanguage": language})
     assert response.status == 422 and response.json()["error"]["code"] == "VALIDATION_ERROR"
+
+
+# -- per-turn timings ---------------------------------------------------------------------------------
+def test_each_turn_records_its_timings_with_the_engine(ws: Ws, api: ApiClient, device: str, sockets: Sockets,
+                                                       speech: None, engine: Any, runner: FunctionRunner,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    engine(Streamer())
+    recorded: list[tuple[str, float, str]] = []
+    app = runner.module("WsTutorTurnFunction")
+    build = app.voice_turn_from
+
+    def recording(env: Any, store: Any) -> Any:
+        turn = build(env, store)
+        turn.emit = lambda name, ms, engine: recorded.append((name, ms, engine))
+        return turn
+
+    monkeypatch.setattr(app, "voice_turn_from", recording)
+    session_id = start_session(api, device)
+    ws.turn(ws.connect(device), turn_message(session_id))
+
+    timings = {name: (ms, engine) for name, ms, engine in recorded}
+    assert set(timings) == {"TimeToFirstToken", "TimeToFirstAudio", "TurnDuration"}
+    assert {e for _, e in timings.values()} == {"anthropic"}
+    assert 0 < timings["TimeToFirstToken"][0] < timings["TimeToFirstAudio"][0] <= timings["TurnDuration"][0]
+
+
+def test_a_timing_is_one_emf_record_in_milliseconds_with_the_engine(capsys: pytest.CaptureFixture[str],
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    from parley.tutor.voice_turn import emit_timing
+
+    monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "Parley")  # the template's Globals
+    monkeypatch.delenv("POWERTOOLS_METRICS_DISABLED", raising=False)
+    emit_timing("TimeToFirstAudio", 812.34, "bedrock")
+    (line,) = [json.loads(x) for x in capsys.readouterr().out.splitlines() if '"_aws"' in x]
+    (directive,) = line["_aws"]["CloudWatchMetrics"]
+    assert directive["Metrics"] == [{"Name": "TimeToFirstAudio", "Unit": "Milliseconds"}]
+    assert "Engine" in directive["Dimensions"][0]
+    assert line["Engine"] == "bedrock" and line["TimeToFirstAudio"] in (812.3, [812.3])
