@@ -213,9 +213,14 @@ class WebSocketConnectionEnv(_Env):
     ws_connection_ttl_seconds: int = Field(7800, alias="WS_CONNECTION_TTL_SECONDS", ge=60, le=86_400)
 
 
-class VoiceTurnEnv(ChatEnv):
-    """The WebSocket route ``tutorTurn`` (the streamed voice turn, issue 18): the chat turn's
-    environment, Polly's metering (``MeteringEnv``), and the WebSocket's connections and limits."""
+class VoiceTurnEnv(MeteringEnv, AiEnv):
+    """The WebSocket route ``tutorTurn`` (the streamed voice turn, issue 18): what the chat turn reads
+    (``parley.tutor.chat.chat_from``: the table, the AI layer, the history budget), metering for the
+    model and Polly, and the WebSocket's connections and limits."""
+
+    table_name: str = Field(alias="TABLE_NAME", min_length=3)
+    data_retention_days: int = Field(90, alias="DATA_RETENTION_DAYS", ge=1, le=3650)
+    chat_history_tokens: int = Field(540, alias="CHAT_HISTORY_TOKENS", ge=100, le=100_000)
 
     websocket_callback_url: str = Field("", alias="WEBSOCKET_CALLBACK_URL",
                                         description="Overrides the @connections endpoint (local stack).")
