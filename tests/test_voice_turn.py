@@ -28,7 +28,7 @@ from parley.proofreading.frames import FRAME_LIMIT_BYTES
 from parley.speech.voices import choose_voice
 from parley.usage.events import UsageEvent
 from parley.usage.publisher import PublishOutcome, UsagePublisher
-from tests.conftest import ApiClient
+from tests.conftest import ApiClient, atomic_dynamodb
 
 DOMAIN = "abc123defg.execute-api.us-east-1.amazonaws.com"
 REPLY = ("That sounds like a lovely weekend, and hiking is great exercise. Where did you go? "
@@ -76,6 +76,14 @@ def sockets(aws: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Sockets:
 
     monkeypatch.setattr(ApiGatewayManagementApiBackend, "post_to_connection", post)
     return seen
+
+
+@pytest.fixture(autouse=True)
+def atomic() -> Iterator[None]:
+    """The turn's threads (the speech worker, the learner's save, the quota check, the claim) call DynamoDB
+    at once, which applies each request atomically; moto's in-process backend needs its lock for that."""
+    with atomic_dynamodb():
+        yield
 
 
 @pytest.fixture
