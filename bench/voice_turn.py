@@ -260,6 +260,8 @@ def voice_turn(runs: int) -> None:
               f"{statistics.median(floor) * 1000:>10.0f} {p(over, 50) * 1000:>13.0f} {p(over, 95) * 1000:>13.0f}")
     print(f"  path 1's batch transcription alone (emulated job, recognition instant): p50 "
           f"{p(transcription, 50) * 1000:.0f} ms, p95 {p(transcription, 95) * 1000:.0f} ms (counted as overhead)")
+    print(f"  machine load average during the run: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs (the overhead "
+          "grows with it: every request and frame waits for a CPU)")
     ratio = p(today, 50) / p(streamed, 50)
     print(f"  ratio path 1 / path 2 (p50): {ratio:.2f}x")
     goal_overhead = p(over_streamed, 95) <= 0.100
