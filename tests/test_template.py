@@ -77,6 +77,16 @@ def test_globals_are_python311_arm64_traced_and_set_only_what_every_function_rea
     assert all(POWERTOOLS.match(name) for name in variables), variables
 
 
+def test_the_template_stays_short_and_nothing_in_it_is_generated() -> None:
+    # One place per change: what repeats per function is in Globals or one stack-wide resource, and what
+    # watches the stack is in stacks/monitoring.yaml (docs/development.md, "Where a new block goes").
+    text = (ROOT / "template.yaml").read_text(encoding="utf-8")
+    assert len(text.splitlines()) <= 1800, "template.yaml is over 1,800 lines: see docs/development.md"
+    assert not re.search(r"-{3,} generated|make docs", text, re.I), "nothing in template.yaml is written by a script"
+    alarms = [k for k, v in RESOURCES.items() if v["Type"] == "AWS::CloudWatch::Alarm"]
+    assert not alarms, f"{alarms}: alarms go in stacks/monitoring.yaml"
+
+
 def test_every_loader_reads_the_same_template() -> None:
     # Flow mappings ({...}) are read alike by PyYAML (the local stack, the tests), cfn-lint's decoder and,
     # in make verify, SAM's: a plain scalar one of them parses differently would show here.
