@@ -210,6 +210,26 @@ def test_the_variables_check_catches_a_stray_and_a_missing_variable() -> None:
     assert _wired({"Ref": "Table"}) and _wired({"Fn::GetAtt": ["AllowedOrigin", "Value"]}) and not _wired("65536")
 
 
+def test_the_documented_new_function_follows_the_same_rules(tmp_path: Path) -> None:
+    # docs/development.md's example ("Adding a function") is a block these tests would accept as it stands.
+    page = (ROOT / "docs" / "development.md").read_text(encoding="utf-8")
+    section = page.split("## Adding a function", 1)[1].split("\n## ", 1)[0]
+    python = re.search(r"```python\n(.*?)```", section, re.S)
+    block = re.search(r"```yaml\n(.*?)```", section, re.S)
+    assert python and block
+    (tmp_path / "block.yaml").write_text(block.group(1), encoding="utf-8")
+    ((logical_id, resource),) = load_template(tmp_path / "block.yaml").items()
+    assert resource["Type"] == "AWS::Serverless::Function" and "LoggingConfig" not in resource["Properties"]
+    module, name = re.search(r"^from (parley[\w.]*config) import (\w+Env)", python.group(1), re.M).groups()
+    reads, required = _reads(getattr(importlib.import_module(module), name))
+    given = resource["Properties"]["Environment"]["Variables"]
+    assert required <= set(given) <= reads, logical_id
+    # each variable wired as the template wires it for the functions that read it
+    wired = {k: v for other in FUNCTIONS for k, v in _variables(other).items() if _wired(v)}
+    assert all(given[k] == wired[k] for k in given), logical_id
+    assert f"{logical_id} -e events/" in section  # its one test: a sample event through the handler
+
+
 def test_no_managed_full_access_policies_anywhere() -> None:
     assert not re.search(r"FullAccess", (ROOT / "template.yaml").read_text(encoding="utf-8"))
 
