@@ -228,6 +228,10 @@ def test_the_documented_new_function_follows_the_same_rules(tmp_path: Path) -> N
     wired = {k: v for other in FUNCTIONS for k, v in _variables(other).items() if _wired(v)}
     assert all(given[k] == wired[k] for k in given), logical_id
     assert f"{logical_id} -e events/" in section  # its one test: a sample event through the handler
+    # what the handler takes from the platform exists where the page says (the domain module is the example's own)
+    for module, names in re.findall(r"^from (parley\.core[\w.]*) import ([\w, ]+)", python.group(1), re.M):
+        for imported in (n.strip() for n in names.split(",")):
+            assert hasattr(importlib.import_module(module), imported) or importlib.import_module(f"{module}.{imported}")
 
 
 def test_no_managed_full_access_policies_anywhere() -> None:
