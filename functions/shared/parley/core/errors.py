@@ -7,7 +7,7 @@ Step Functions tasks raise these by name, and the state machines Retry/Catch on 
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any
 
 
 class ParleyError(Exception):
@@ -15,8 +15,8 @@ class ParleyError(Exception):
     both where it is declared: ``class NotFound(ParleyError, status=404, code="NOT_FOUND")``; one that
     leaves either out keeps its parent's."""
 
-    status: ClassVar[int] = 500
-    code: ClassVar[str] = "INTERNAL_ERROR"
+    status: int = 500
+    code: str = "INTERNAL_ERROR"
 
     def __init_subclass__(cls, *, status: int | None = None, code: str | None = None, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
