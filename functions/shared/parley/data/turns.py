@@ -29,7 +29,7 @@ class TurnClaims(Repository):
 
     @staticmethod
     def _sk(session_id: str, message_id: str) -> str:
-        return f"{keys.session_children_prefix(session_id)}TURNCLAIM#{message_id}"
+        return keys.session_child_sk(session_id, "TURNCLAIM", message_id)
 
     def claim(self, owner: str, session_id: str, message_id: str) -> bool:
         """True if this invocation now answers the turn; False while another one does."""
