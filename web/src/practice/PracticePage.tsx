@@ -1,13 +1,15 @@
 import { useQuery } from "@tanstack/react-query";
-import { useCallback, useEffect, useReducer, useRef, useState, type KeyboardEvent } from "react";
+import { useCallback, useEffect, useRef, useState, type KeyboardEvent } from "react";
 import { useLocation } from "wouter";
-import { api, unwrap, type Schemas } from "../shared/api/client";
+import { api, unwrap } from "../shared/api/client";
 import { errorKind } from "../shared/api/errors";
 import { useI18n } from "../shared/i18n/i18n";
 import { useErrorText } from "../shared/ui/ErrorMessage";
+import { sendsOnEnter } from "../shared/ui/keys";
 import { useTitle } from "../shared/ui/useTitle";
 import { Recorder, recordingSupported, type Recording } from "./recorder";
-import { canTalk, initialSession, learnerTurns, messageIdFor, sessionReducer, type Failure, type Turn } from "./session";
+import { canTalk, learnerTurns, messageIdFor, type Failure, type Turn } from "./session";
+import { practice, usePractice } from "./store";
 import { restTransport, type Accent, type Gender, type PracticeTransport } from "./transport";
 
 export const settingsQuery = () => ({
@@ -19,34 +21,35 @@ export const settingsQuery = () => ({
 const transport: PracticeTransport = restTransport;
 
 export default function PracticePage() {
-  const { t, label } = useI18n();
+  const { t, label, formatDate } = useI18n();
   useTitle(t("practice.title"));
   const [, navigate] = useLocation();
-  const [state, dispatch] = useReducer(sessionReducer, initialSession);
+  const state = usePractice();
+  const dispatch = practice.dispatch;
   const settings = useQuery(settingsQuery());
   const recorder = useRef<Recorder | null>(null);
-  const lastRecording = useRef<Recording | null>(null);
-  const sessionRef = useRef<Schemas["Session"] | null>(null);
   const audios = useRef(new Map<string, HTMLAudioElement>());
   const errorText = useErrorText();
-  const draftRef = useRef<HTMLTextAreaElement>(null);
+  const [resumable, setResumable] = useState(() => practice.resumable());
+  const [resuming, setResuming] = useState(false);
+  const lastTurn = useRef<HTMLLIElement>(null);
 
   const fail = useCallback((error: unknown, retry?: Failure["retry"]) => {
     dispatch({ type: "failed", error: { kind: errorKind(error), message: errorText(error), retry } });
-  }, [errorText]);
+  }, [dispatch, errorText]);
 
   const speak = useCallback(async (turn: Turn) => {
-    const s = sessionRef.current;
+    const s = practice.get().session;
     try {
-      const audio = await transport.voice(turn.text, s?.accent as Accent, s?.gender as Gender);
-      dispatch({ type: "voiceReady", turnId: turn.id, audio });
+      const voice = await transport.voice(turn.text, s?.accent as Accent, s?.gender as Gender);
+      dispatch({ type: "voiceReady", turnId: turn.id, audio: voice.src, voice });
     } catch (error) {
       fail(error, "voice");
     }
-  }, [fail]);
+  }, [dispatch, fail]);
 
   const greet = useCallback(async () => {
-    const session = sessionRef.current;
+    const session = practice.get().session;
     if (!session) return;
     try {
       const greeting = await transport.greet(session);
@@ -55,26 +58,53 @@ export default function PracticePage() {
     } catch (error) {
       fail(error, "greet");
     }
-  }, [speak, fail]);
+  }, [dispatch, speak, fail]);
 
   const start = useCallback(async () => {
+    practice.forgetResumable();
+    setResumable(null);
     dispatch({ type: "start" });
     try {
       const session = await transport.start(crypto.randomUUID());
-      sessionRef.current = session;
-      dispatch({ type: "started", sessionId: session.sessionId });
+      dispatch({ type: "started", session });
     } catch (error) {
       fail(error, "start");
       return;
     }
     await greet();
-  }, [greet, fail]);
+  }, [dispatch, greet, fail]);
+
+  const resume = useCallback(async (sessionId: string) => {
+    setResuming(true);
+    try {
+      const { session, turns } = await transport.load(sessionId);
+      if (session.status !== "active") {
+        practice.forgetResumable();
+        setResumable(null);
+        return;
+      }
+      dispatch({ type: "resumed", session, turns });
+      setResumable(null);
+      // Let the learner hear the tutor's last question again (or be greeted, if that failed before).
+      const lastTutor = [...turns].reverse().find((turn) => turn.role === "tutor");
+      if (lastTutor) void speak(lastTutor);
+      else void greet();
+    } catch (error) {
+      if (errorKind(error) === "notFound") {
+        practice.forgetResumable();
+        setResumable(null);
+      } else fail(error);
+    } finally {
+      setResuming(false);
+    }
+  }, [dispatch, speak, greet, fail]);
 
   const send = useCallback(async (text: string) => {
-    const sessionId = sessionRef.current?.sessionId;
+    const now = practice.get();
+    const sessionId = now.sessionId;
     const clean = text.trim();
     if (!sessionId || !clean) return;
-    const messageId = messageIdFor(state, clean, () => crypto.randomUUID());
+    const messageId = messageIdFor(now, clean, () => crypto.randomUUID());
     dispatch({ type: "send", messageId, text: clean });
     try {
       const { learner, tutor } = await transport.reply(sessionId, messageId, clean);
@@ -83,28 +113,30 @@ export default function PracticePage() {
     } catch (error) {
       fail(error, "send");
     }
-  }, [state, speak, fail]);
+  }, [dispatch, speak, fail]);
 
   const transcribe = useCallback(async (recording: Recording) => {
-    const sessionId = sessionRef.current?.sessionId;
+    const sessionId = practice.get().sessionId;
     if (!sessionId) return;
-    lastRecording.current = recording;
+    practice.recording = recording;
     try {
       const text = await transport.transcribe(sessionId, recording);
       if (!text) {
+        practice.recording = null;
         dispatch({ type: "failed", error: { kind: "invalid", message: t("practice.heardNothing") } });
         return;
       }
-      lastRecording.current = null;
+      practice.recording = null;
       dispatch({ type: "transcribed", text });
       await send(text);
     } catch (error) {
       fail(error, "transcribe");
     }
-  }, [send, fail, t]);
+  }, [dispatch, send, fail, t]);
 
   const toggleRecording = useCallback(async () => {
-    if (state.phase === "recording") {
+    const now = practice.get();
+    if (now.phase === "recording") {
       const r = recorder.current;
       if (!r) return;
       dispatch({ type: "recordStop" });
@@ -115,7 +147,7 @@ export default function PracticePage() {
       }
       return;
     }
-    if (!canTalk(state)) return;
+    if (!canTalk(now)) return;
     try {
       recorder.current ??= new Recorder();
       await recorder.current.start(() => void toggleRecordingRef.current());
@@ -125,34 +157,46 @@ export default function PracticePage() {
       dispatch({ type: "failed", error: { kind: "invalid",
         message: denied ? t("practice.micDenied") : t("practice.micUnavailable") } });
     }
-  }, [state, transcribe, fail, t]);
+  }, [dispatch, transcribe, fail, t]);
   const toggleRecordingRef = useRef(toggleRecording);
   toggleRecordingRef.current = toggleRecording;
 
   const end = useCallback(async () => {
-    const sessionId = sessionRef.current?.sessionId;
+    const sessionId = practice.get().sessionId;
     if (!sessionId) return;
     dispatch({ type: "end" });
     try {
       await transport.end(sessionId);
       dispatch({ type: "ended" });
       navigate(`/practice/report/${sessionId}`);
+      dispatch({ type: "reset" });
     } catch (error) {
       fail(error, "end");
     }
-  }, [navigate, fail]);
+  }, [dispatch, navigate, fail]);
 
-  useEffect(() => () => recorder.current?.cancel(), []);
+  // Leaving the screen stops a recording (the microphone is released); everything else carries on.
+  useEffect(() => () => {
+    recorder.current?.cancel();
+    practice.dispatch({ type: "recordCancel" });
+  }, []);
 
-  // Auto-play the tutor's voice when it arrives, if the learner wants that.
-  const autoPlay = settings.data?.autoPlayVoice ?? true;
+  // Auto-play the tutor's voice when it arrives, if the learner wants that - once per turn.
+  const autoPlay = settings.data?.autoPlayVoice === true;
   const lastTutor = [...state.turns].reverse().find((turn) => turn.role === "tutor");
   useEffect(() => {
-    if (!autoPlay || !lastTutor?.audio) return;
+    if (!autoPlay || !lastTutor?.audio || practice.autoPlayed.has(lastTutor.id)) return;
     const element = audios.current.get(lastTutor.id);
+    if (!element) return;
+    practice.autoPlayed.add(lastTutor.id);
     for (const other of audios.current.values()) if (other !== element) other.pause(); // one voice at a time
-    element?.play().catch(() => undefined); // a browser may refuse without a gesture: the controls stay
+    element.play().catch(() => undefined); // a browser may refuse without a gesture: the controls stay
   }, [autoPlay, lastTutor?.id, lastTutor?.audio]);
+
+  // The newest turn in view (the composer stays at the bottom of the screen).
+  useEffect(() => {
+    lastTurn.current?.scrollIntoView?.({ block: "nearest" });
+  }, [state.turns.length, state.phase]);
 
   const retry = () => {
     const kind = state.error?.retry;
@@ -160,19 +204,17 @@ export default function PracticePage() {
     if (kind === "start") void start();
     else if (kind === "greet") void greet();
     else if (kind === "send") void send(state.draft);
-    else if (kind === "transcribe" && lastRecording.current) {
+    else if (kind === "transcribe" && practice.recording) {
       dispatch({ type: "recordStop" });
-      void transcribe(lastRecording.current);
+      void transcribe(practice.recording);
     } else if (kind === "end") void end();
     else if (kind === "voice" && lastTutor) void speak(lastTutor);
   };
 
   const onDraftKey = (e: KeyboardEvent<HTMLTextAreaElement>) => {
-    // Enter sends, Shift+Enter is a new line; never while an IME (Korean input) is composing.
-    if (e.key === "Enter" && !e.shiftKey && !e.nativeEvent.isComposing) {
-      e.preventDefault();
-      if (canTalk(state)) void send(state.draft);
-    }
+    if (!sendsOnEnter(e)) return;
+    e.preventDefault();
+    if (canTalk(practice.get())) void send(practice.get().draft);
   };
 
   const s = settings.data;
@@ -186,6 +228,15 @@ export default function PracticePage() {
     return (
       <>
         <h1>{t("practice.title")}</h1>
+        {resumable?.sessionId && (
+          <section className="card" aria-labelledby="resume-heading">
+            <h2 id="resume-heading">{t("practice.resumeTitle")}</h2>
+            <p>{resumable.startedAt ? t("practice.resumeSince", { date: formatDate(resumable.startedAt) }) : t("practice.resumeAny")}</p>
+            <button type="button" className="primary" disabled={resuming} onClick={() => void resume(resumable.sessionId!)}>
+              {t("practice.resume")}
+            </button>
+          </section>
+        )}
         <section className="card">
           <p>{t("practice.intro")}</p>
           {s && (
@@ -194,14 +245,15 @@ export default function PracticePage() {
                 accent: label("accent", s.accent), level: label("level", s.level) })}
             </p>
           )}
-          <button type="button" className="primary big" onClick={() => void start()}
-            disabled={state.phase === "starting"}>
-            {state.phase === "starting" ? t("practice.starting") : t("practice.start")}
+          <button type="button" className={`big ${resumable ? "" : "primary"}`} onClick={() => void start()}
+            disabled={state.phase === "starting" || resuming}>
+            {state.phase === "starting" ? t("practice.starting") : resumable ? t("practice.startNew") : t("practice.start")}
           </button>
           {state.phase === "starting" && <p role="status">{t("practice.starting")}</p>}
+          {state.draft && <p className="muted small">{t("practice.draftKept")}</p>}
         </section>
         {state.error && (
-          <div className="alert" role="alert">
+          <div className="alert" role="alert" data-kind={state.error.kind}>
             <p>{state.error.message}</p>
             <button type="button" onClick={retry}>{t("action.tryAgain")}</button>
           </div>
@@ -212,13 +264,18 @@ export default function PracticePage() {
 
   const busy = state.phase === "transcribing" || state.phase === "waiting" || state.phase === "ending"
     || state.phase === "starting";
+  const tutorName = state.session?.tutorName ?? t("practice.tutor");
   return (
     <>
       <h1>{t("practice.title")}</h1>
       <ol className="transcript" aria-label={t("practice.conversation")} aria-live="polite">
-        {state.turns.map((turn) => (
-          <li key={turn.id} className={`turn ${turn.role}`}>
-            <span className="who">{turn.role === "tutor" ? (sessionRef.current?.tutorName ?? t("practice.tutor")) : t("practice.you")}</span>
+        {state.turns.map((turn, i) => (
+          <li key={turn.id} className={`turn ${turn.role}`}
+            ref={i === state.turns.length - 1 && !(state.outgoing && state.phase === "waiting") ? lastTurn : undefined}>
+            <span className="who">
+              {turn.role === "tutor" ? tutorName : t("practice.you")}
+              {turn.spoken && <span className="spoken"> · {t("practice.spoken")}</span>}
+            </span>
             <p lang="en">{turn.text}</p>
             {turn.translation && s?.showTranslation && <p className="translation">{turn.translation}</p>}
             {turn.audio && (
@@ -231,17 +288,22 @@ export default function PracticePage() {
           </li>
         ))}
         {state.outgoing && state.phase === "waiting" && (
-          <li className="turn learner pending">
-            <span className="who">{t("practice.you")}</span>
+          <li className="turn learner pending" ref={lastTurn}>
+            <span className="who">
+              {t("practice.you")}{state.outgoing.spoken && <span className="spoken"> · {t("practice.spoken")}</span>}
+            </span>
             <p lang="en">{state.outgoing.text}</p>
           </li>
         )}
       </ol>
 
-      <p className="status" role="status" aria-live="polite" data-phase={state.phase}>
-        {busy && <span className="spinner" aria-hidden="true" />} {status}
-      </p>
-      {state.phase === "recording" && <RecordingTimer label={t("practice.recordingTime")} />}
+      {state.voiceNote && (
+        <p className="note" role="note">
+          {t("practice.voiceNote", { accent: label("accent", state.session?.accent ?? ""),
+            asked: t(`genderWord.${state.voiceNote.asked}`), given: t(`genderWord.${state.voiceNote.given}`),
+            voice: state.voiceNote.voice })}
+        </p>
+      )}
 
       {state.error && (
         <div className="alert" role="alert" data-kind={state.error.kind}>
@@ -255,6 +317,12 @@ export default function PracticePage() {
 
       {state.phase !== "ended" && (
         <div className="composer">
+          <div className="composer-status">
+            <p className="status" role="status" aria-live="polite" data-phase={state.phase}>
+              {busy && <span className="spinner" aria-hidden="true" />} {status}
+            </p>
+            {state.phase === "recording" && <RecordingTimer label={t("practice.recordingTime")} />}
+          </div>
           {recordingSupported() && (
             <button type="button" className={`talk big ${state.phase === "recording" ? "on" : ""}`}
               aria-pressed={state.phase === "recording"}
@@ -265,16 +333,20 @@ export default function PracticePage() {
           )}
           <form onSubmit={(e) => { e.preventDefault(); void send(state.draft); }}>
             <label htmlFor="draft">{t("practice.typeInstead")}</label>
-            <textarea id="draft" ref={draftRef} rows={2} lang="en" value={state.draft}
+            <textarea id="draft" rows={2} lang="en" value={state.draft}
               onChange={(e) => dispatch({ type: "draft", text: e.target.value })} onKeyDown={onDraftKey}
               maxLength={4000} />
             <button type="submit" disabled={!canTalk(state) || !state.draft.trim()}>{t("practice.send")}</button>
           </form>
-          <button type="button" className="quiet" onClick={() => void end()}
-            disabled={state.phase === "ending" || state.phase === "recording" || !state.sessionId}>
-            {t("practice.end")}
-          </button>
-          {learnerTurns(state) < 3 && <p className="muted small">{t("practice.reportNeeds", { n: 3 })}</p>}
+          <div className="row between">
+            {learnerTurns(state) < 3
+              ? <p className="muted small">{t("practice.reportNeeds", { n: 3 })}</p>
+              : <span />}
+            <button type="button" className="quiet" onClick={() => void end()}
+              disabled={state.phase === "ending" || state.phase === "recording" || !state.sessionId}>
+              {t("practice.end")}
+            </button>
+          </div>
         </div>
       )}
     </>

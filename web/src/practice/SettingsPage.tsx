@@ -5,7 +5,7 @@ import { useI18n } from "../shared/i18n/i18n";
 import { ErrorMessage } from "../shared/ui/ErrorMessage";
 import { useTitle } from "../shared/ui/useTitle";
 import { settingsQuery } from "./PracticePage";
-import { restTransport } from "./transport";
+import { restTransport, type Voice } from "./transport";
 
 type Settings = Schemas["Settings"];
 const ACCENTS = ["US", "UK", "AU", "IN"] as const;
@@ -20,7 +20,7 @@ export default function SettingsPage() {
   const client = useQueryClient();
   const saved = useQuery(settingsQuery());
   const [form, setForm] = useState<Settings | null>(null);
-  const [preview, setPreview] = useState<string | null>(null);
+  const [preview, setPreview] = useState<{ voice: Voice; asked: Settings["gender"]; accent: Settings["accent"] } | null>(null);
   const audio = useRef<HTMLAudioElement>(null);
   useEffect(() => {
     if (saved.data && !form) {
@@ -36,7 +36,7 @@ export default function SettingsPage() {
   const voice = useMutation({
     mutationFn: (s: Settings) => restTransport.voice(
       t("settings.previewLine", { name: s.tutorName ?? "Emma" }), s.accent, s.gender),
-    onSuccess: (src) => setPreview(src),
+    onSuccess: (voice, s) => setPreview({ voice, asked: s.gender, accent: s.accent }),
   });
   useEffect(() => {
     if (preview) audio.current?.play().catch(() => undefined);
@@ -92,7 +92,20 @@ export default function SettingsPage() {
           </button>
         </div>
         <p role="status">{save.isSuccess ? t("settings.saved") : ""}</p>
-        {preview && <audio ref={audio} controls src={preview} aria-label={t("settings.preview")} />}
+        {preview && (
+          <div className="preview">
+            <audio ref={audio} controls src={preview.voice.src} aria-label={t("settings.preview")} />
+            <p className="small" data-testid="voice-used">
+              {t("settings.voiceUsed", { voice: preview.voice.voice, gender: t(`genderWord.${preview.voice.voiceGender}`) })}
+            </p>
+            {preview.voice.voiceGender !== preview.asked && (
+              <p className="note" role="note">
+                {t("practice.voiceNote", { accent: label("accent", preview.accent), asked: t(`genderWord.${preview.asked}`),
+                  given: t(`genderWord.${preview.voice.voiceGender}`), voice: preview.voice.voice })}
+              </p>
+            )}
+          </div>
+        )}
         <ErrorMessage error={save.error ?? voice.error} />
       </form>
     </>

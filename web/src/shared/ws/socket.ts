@@ -10,6 +10,11 @@
  *   `error`, and sent again with the same id on the new connection. The server then either replays
  *   the finished answer (`complete` with `replayed: true`, billed once), continues a running one
  *   (`resumed` with all the text so far, then more `delta`s), or runs it.
+ * - `accepted` only acknowledges: errors the answer finds (an unknown prompt, the quota, the model)
+ *   arrive after it, and end the request like any other error.
+ * - back after the server's resume grace (20 s): the answer was ended, and the resend under the same
+ *   id replays that ending, `CONNECTION_CLOSED`. Nothing was saved, so the request is sent once more
+ *   under a new id (a failed id only ever replays its error), up to `maxResends` times.
  */
 
 export type SocketState = "connecting" | "open" | "reconnecting" | "closed";
@@ -27,6 +32,9 @@ export interface ErrorPayload {
   details?: unknown[];
 }
 
+/** The ending the server replays for an answer whose client was gone past the resume grace. */
+export const CONNECTION_CLOSED = "CONNECTION_CLOSED";
+
 export interface RequestHandlers<R> {
   /** The whole streamed text so far (deltas joined in seq order). */
   onText?(text: string): void;
@@ -34,11 +42,13 @@ export interface RequestHandlers<R> {
   /** The connection was lost and the request is being sent again. */
   onResending?(): void;
   onComplete(result: R, info: { replayed: boolean }): void;
-  onError(error: ErrorPayload): void;
+  onError(error: ErrorPayload, info: { replayed: boolean }): void;
 }
 
 interface Pending {
   requestId: string;
+  /** the id send() returned (the request keeps it as its handle across new ids) */
+  origin: string;
   payload: ProofreadPayload;
   handlers: RequestHandlers<unknown>;
   text: string;
@@ -46,6 +56,8 @@ interface Pending {
   parts: string[];
   /** sent on the current connection */
   sent: boolean;
+  /** times sent again under a new id after CONNECTION_CLOSED */
+  resends: number;
 }
 
 export interface SocketOptions {
@@ -56,6 +68,8 @@ export interface SocketOptions {
   pongTimeoutMs?: number;
   backoffBaseMs?: number;
   backoffMaxMs?: number;
+  /** New ids a request may take after CONNECTION_CLOSED before the error is shown. */
+  maxResends?: number;
   WebSocketImpl?: typeof WebSocket;
   random?: () => number;
   newId?: () => string;
@@ -105,6 +119,7 @@ export class ProofreadSocket {
       pongTimeoutMs: 15_000,
       backoffBaseMs: 500,
       backoffMaxMs: 30_000,
+      maxResends: 2,
       random: Math.random,
       newId: () => crypto.randomUUID(),
       WebSocketImpl: globalThis.WebSocket,
@@ -139,16 +154,17 @@ export class ProofreadSocket {
   /** Send a request; it survives reconnects until it completes or fails. Returns its requestId. */
   send<R>(payload: ProofreadPayload, handlers: RequestHandlers<R>, requestId = this.o.newId()): string {
     this.pending.set(requestId, {
-      requestId, payload, handlers: handlers as RequestHandlers<unknown>, text: "", lastSeq: 0, parts: [], sent: false,
+      requestId, origin: requestId, payload, handlers: handlers as RequestHandlers<unknown>, text: "", lastSeq: 0, parts: [], sent: false,
+      resends: 0,
     });
     this.start();
     this.flush();
     return requestId;
   }
 
-  /** Forget a request (the page no longer wants its answer). */
+  /** Forget a request (the page no longer wants its answer), by the id send() returned. */
   cancel(requestId: string): void {
-    this.pending.delete(requestId);
+    for (const [id, p] of this.pending) if (p.origin === requestId) this.pending.delete(id);
   }
 
   get inFlight(): number {
@@ -174,7 +190,7 @@ export class ProofreadSocket {
     if (!this.wanted) return;
     if (!query) {
       for (const p of this.pending.values()) {
-        p.handlers.onError({ code: "SIGN_IN_REQUIRED", message: "Sign in to continue." });
+        p.handlers.onError({ code: "SIGN_IN_REQUIRED", message: "Sign in to continue." }, { replayed: false });
       }
       this.pending.clear();
       this.scheduleReconnect();
@@ -322,17 +338,28 @@ export class ProofreadSocket {
           try {
             result = JSON.parse(p.parts.join(""));
           } catch {
-            p.handlers.onError({ code: "BAD_RESULT", message: "The answer arrived incomplete." });
+            p.handlers.onError({ code: "BAD_RESULT", message: "The answer arrived incomplete." }, { replayed: false });
             return;
           }
         }
         p.handlers.onComplete(result, { replayed: m.replayed === true });
         break;
       }
-      case "error":
+      case "error": {
         this.pending.delete(p.requestId);
-        p.handlers.onError(m.error ?? { code: "INTERNAL_ERROR", message: "Something went wrong." });
+        const error = m.error ?? { code: "INTERNAL_ERROR", message: "Something went wrong." };
+        if (error.code === CONNECTION_CLOSED && p.resends < this.o.maxResends) {
+          // Ended while we were away: nothing was saved, and this id only replays that ending.
+          const again: Pending = { ...p, requestId: this.o.newId(), resends: p.resends + 1, sent: false, text: "",
+            lastSeq: 0, parts: [] };
+          this.pending.set(again.requestId, again);
+          p.handlers.onResending?.();
+          this.flush();
+          break;
+        }
+        p.handlers.onError(error, { replayed: m.replayed === true });
         break;
+      }
       default:
         break;
     }
