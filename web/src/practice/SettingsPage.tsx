@@ -3,6 +3,7 @@ import { useEffect, useRef, useState, type FormEvent } from "react";
 import { api, unwrap, type Schemas } from "../shared/api/client";
 import { useI18n } from "../shared/i18n/i18n";
 import { ErrorMessage } from "../shared/ui/ErrorMessage";
+import { holdImeEnter } from "../shared/ui/keys";
 import { useTitle } from "../shared/ui/useTitle";
 import { settingsQuery } from "./PracticePage";
 import { restTransport, type Voice } from "./transport";
@@ -64,7 +65,7 @@ export default function SettingsPage() {
   return (
     <>
       <h1>{t("settings.title")}</h1>
-      <form className="card form" onSubmit={submit}>
+      <form className="card form" onSubmit={submit} onKeyDown={holdImeEnter}>
         {select("accent", "accent", ACCENTS)}
         {select("gender", "gender", GENDERS)}
         {select("level", "level", LEVELS)}

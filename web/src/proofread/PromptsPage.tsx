@@ -4,6 +4,7 @@ import { api, unwrap, type Schemas } from "../shared/api/client";
 import { ApiError } from "../shared/api/errors";
 import { useI18n } from "../shared/i18n/i18n";
 import { ErrorMessage } from "../shared/ui/ErrorMessage";
+import { holdImeEnter } from "../shared/ui/keys";
 import { useTitle } from "../shared/ui/useTitle";
 
 type Prompt = Schemas["Prompt"];
@@ -91,6 +92,12 @@ function LiveBudget({ id, text, budget }: { id: string; text: string; budget: Sc
   );
 }
 
+/** A prompt's files and budget (one query, shared by the form and its file list). */
+const filesQuery = (promptId: string) => ({
+  queryKey: ["prompt-files", promptId],
+  queryFn: () => unwrap(api().GET("/prompts/{promptId}/files", { params: { path: { promptId } } })),
+});
+
 function PromptForm({ prompt, onDone, onCancel }: {
   prompt: Prompt | null; onDone: (saved?: Prompt) => void; onCancel: () => void;
 }) {
@@ -99,6 +106,7 @@ function PromptForm({ prompt, onDone, onCancel }: {
     ? { name: prompt.name, description: prompt.description, systemPrompt: prompt.systemPrompt, engine: prompt.engine }
     : EMPTY);
   const [confirming, setConfirming] = useState(false);
+  const files = useQuery({ ...filesQuery(prompt?.promptId ?? ""), enabled: !!prompt });
   const save = useMutation({
     mutationFn: (body: PromptIn) => prompt
       ? unwrap(api().PUT("/prompts/{promptId}", { params: { path: { promptId: prompt.promptId } }, body }))
@@ -116,7 +124,7 @@ function PromptForm({ prompt, onDone, onCancel }: {
   return (
     <section className="card" aria-labelledby="prompt-form">
       <h2 id="prompt-form">{prompt ? t("prompts.edit", { name: prompt.name }) : t("prompts.new")}</h2>
-      <form className="form" onSubmit={submit}>
+      <form className="form" onSubmit={submit} onKeyDown={holdImeEnter}>
         <div className="field">
           <label htmlFor="p-name">{t("prompts.name")}</label>
           <input id="p-name" required maxLength={100} value={form.name} onChange={(e) => setForm({ ...form, name: e.target.value })} />
@@ -131,7 +139,7 @@ function PromptForm({ prompt, onDone, onCancel }: {
           <textarea id="p-system" rows={6} value={form.systemPrompt ?? ""} maxLength={50000}
             aria-describedby="p-system-budget"
             onChange={(e) => setForm({ ...form, systemPrompt: e.target.value })} />
-          <LiveBudget id="p-system-budget" text={form.systemPrompt ?? ""} budget={prompt?.budget ?? null} />
+          <LiveBudget id="p-system-budget" text={form.systemPrompt ?? ""} budget={files.data?.budget ?? prompt?.budget ?? null} />
         </div>
         <div className="check">
           <input id="p-web" type="checkbox" checked={!!form.engine?.webSearch} aria-describedby="p-web-note"
@@ -163,11 +171,8 @@ function PromptForm({ prompt, onDone, onCancel }: {
 function Files({ prompt }: { prompt: Prompt }) {
   const { t, formatNumber } = useI18n();
   const client = useQueryClient();
-  const key = ["prompt-files", prompt.promptId];
-  const files = useQuery({
-    queryKey: key,
-    queryFn: () => unwrap(api().GET("/prompts/{promptId}/files", { params: { path: { promptId: prompt.promptId } } })),
-  });
+  const key = filesQuery(prompt.promptId).queryKey;
+  const files = useQuery(filesQuery(prompt.promptId));
   const upload = useMutation({
     mutationFn: async (file: File) => {
       const contentType = contentTypeOf(file);

@@ -16,3 +16,13 @@ export interface EnterKey {
 export function sendsOnEnter(e: EnterKey): boolean {
   return e.key === "Enter" && !e.shiftKey && !e.nativeEvent.isComposing && e.keyCode !== 229;
 }
+
+/**
+ * For a form's onKeyDown: the Enter that ends an IME composition (Korean input) in one of its
+ * one-line fields never submits the form half-typed. (A text area's Enter submits nothing.)
+ */
+export function holdImeEnter(e: EnterKey & { target: unknown; preventDefault(): void }): void {
+  const field = e.target as { tagName?: string } | null;
+  if (field?.tagName !== "INPUT") return;
+  if (e.key === "Enter" && (e.nativeEvent.isComposing || e.keyCode === 229)) e.preventDefault();
+}
