@@ -52,7 +52,9 @@ test("a whole practice session: spoken and typed turns, report, progress, histor
   const said = await speakATurn(page, 1);
   expect(wordErrorRate(SPOKEN, "I went to the market"), "the measure itself").toBeGreaterThan(WER_BOUND);
   expect(wordErrorRate(SPOKEN, said), `heard "${said}" for "${SPOKEN}"`).toBeLessThanOrEqual(WER_BOUND);
-  expect(await audioDuration(page, 1), "the tutor's reply is spoken").toBeGreaterThan(0);
+  const replySeconds = await audioDuration(page, 1);
+  expect(replySeconds, "the tutor's reply is spoken").toBeGreaterThan(0);
+  console.log(`heard "${said}": WER ${(wordErrorRate(SPOKEN, said) * 100).toFixed(0)} %; the reply's voice ${replySeconds.toFixed(2)} s`);
   await expect.poll(() => audioPlayed(page, 1), { message: "auto-play (the default) plays the reply" }).toBe(true);
 
   await typeATurn(page, "I would like to travel to Busan next summer.", 3);
