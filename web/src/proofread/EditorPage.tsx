@@ -1,32 +1,14 @@
 import { useQuery, useQueryClient } from "@tanstack/react-query";
-import { useEffect, useMemo, useRef, useState, useSyncExternalStore } from "react";
+import { useEffect, useMemo, useRef, useState } from "react";
 import { api, unwrap, type Schemas } from "../shared/api/client";
 import { errorKind, fromSocketError } from "../shared/api/errors";
-import { useApp } from "../shared/context";
 import { useI18n } from "../shared/i18n/i18n";
 import { ErrorMessage } from "../shared/ui/ErrorMessage";
 import { useTitle } from "../shared/ui/useTitle";
-import { ProofreadSocket, type SocketState } from "../shared/ws/socket";
+import { useAppSocket, useSocketState } from "../shared/ws/appSocket";
 import { applyAccepted, place, segments, type Decision, type Placed } from "./highlights";
 
 type Result = Schemas["ProofreadResult"];
-
-let socket: ProofreadSocket | null = null;
-
-/** One connection for the app's lifetime: it outlives a page change, so an answer in flight is kept. */
-function useSocket(): ProofreadSocket {
-  const { config, auth } = useApp();
-  socket ??= new ProofreadSocket({
-    url: config.webSocketUrl,
-    query: () => auth.socketQuery(),
-    heartbeatMs: (config.heartbeatSeconds ?? 300) * 1000,
-  });
-  return socket;
-}
-
-function useSocketState(s: ProofreadSocket): SocketState {
-  return useSyncExternalStore((notify) => s.onState(notify), () => s.state);
-}
 
 type Phase = "editing" | "streaming" | "reviewing";
 
@@ -44,7 +26,7 @@ function savedDraft(): { text: string; promptId: string } {
 export default function EditorPage() {
   const { t, label } = useI18n();
   useTitle(t("editor.title"));
-  const ws = useSocket();
+  const ws = useAppSocket();
   const connection = useSocketState(ws);
   const client = useQueryClient();
   useEffect(() => ws.start(), [ws]);

@@ -26,6 +26,14 @@ export interface ProofreadPayload {
   conversationId?: string | null;
 }
 
+/** Another route's message (e.g. the streamed tutor turn): sent as `{action, requestId, ...body}`. */
+export interface ActionPayload {
+  action: string;
+  body: Record<string, unknown>;
+}
+
+export type Payload = ProofreadPayload | ActionPayload;
+
 export interface ErrorPayload {
   code: string;
   message: string;
@@ -43,13 +51,15 @@ export interface RequestHandlers<R> {
   onResending?(): void;
   onComplete(result: R, info: { replayed: boolean }): void;
   onError(error: ErrorPayload, info: { replayed: boolean }): void;
+  /** Any other frame of the request (a voice turn's `audio`, `translation`, `speech-error`). */
+  onFrame?(message: ServerMessage): void;
 }
 
 interface Pending {
   requestId: string;
   /** the id send() returned (the request keeps it as its handle across new ids) */
   origin: string;
-  payload: ProofreadPayload;
+  payload: Payload;
   handlers: RequestHandlers<unknown>;
   text: string;
   lastSeq: number;
@@ -75,7 +85,7 @@ export interface SocketOptions {
   newId?: () => string;
 }
 
-type ServerMessage = {
+export type ServerMessage = {
   type: string;
   requestId?: string;
   seq?: number;
@@ -84,6 +94,8 @@ type ServerMessage = {
   count?: number;
   data?: string;
   result?: unknown;
+  /** a voice turn's saved turn (`complete`) */
+  turn?: unknown;
   summary?: unknown;
   replayed?: boolean;
   error?: ErrorPayload;
@@ -152,7 +164,7 @@ export class ProofreadSocket {
   }
 
   /** Send a request; it survives reconnects until it completes or fails. Returns its requestId. */
-  send<R>(payload: ProofreadPayload, handlers: RequestHandlers<R>, requestId = this.o.newId()): string {
+  send<R>(payload: Payload, handlers: RequestHandlers<R>, requestId = this.o.newId()): string {
     this.pending.set(requestId, {
       requestId, origin: requestId, payload, handlers: handlers as RequestHandlers<unknown>, text: "", lastSeq: 0, parts: [], sent: false,
       resends: 0,
@@ -268,8 +280,11 @@ export class ProofreadSocket {
       p.text = "";
       p.lastSeq = 0;
       p.parts = [];
-      ws.send(JSON.stringify({ action: "sendMessage", requestId: p.requestId, mode: p.payload.mode ?? "proofread",
-        text: p.payload.text, promptId: p.payload.promptId ?? null, conversationId: p.payload.conversationId ?? null }));
+      const payload = p.payload;
+      ws.send(JSON.stringify("action" in payload
+        ? { action: payload.action, requestId: p.requestId, ...payload.body }
+        : { action: "sendMessage", requestId: p.requestId, mode: payload.mode ?? "proofread", text: payload.text,
+          promptId: payload.promptId ?? null, conversationId: payload.conversationId ?? null }));
     }
     this.armHeartbeat();
   }
@@ -313,6 +328,7 @@ export class ProofreadSocket {
         p.handlers.onAccepted?.();
         break;
       case "delta":
+      case "text": // a voice turn's reply text, numbered as deltas are
         if (typeof m.seq === "number" && m.seq <= p.lastSeq) break; // already have it
         p.lastSeq = m.seq ?? p.lastSeq + 1;
         p.text += m.text ?? "";
@@ -329,11 +345,12 @@ export class ProofreadSocket {
         p.handlers.onText?.("");
         break;
       case "result-part":
+      case "turn-part":
         if (typeof m.index === "number") p.parts[m.index] = m.data ?? "";
         break;
       case "complete": {
         this.pending.delete(p.requestId);
-        let result = m.result;
+        let result = m.result ?? m.turn;
         if (result == null && p.parts.length) {
           try {
             result = JSON.parse(p.parts.join(""));
@@ -361,6 +378,7 @@ export class ProofreadSocket {
         break;
       }
       default:
+        p.handlers.onFrame?.(m);
         break;
     }
   }
