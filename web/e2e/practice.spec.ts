@@ -24,6 +24,12 @@ async function startSession(page: Page) {
 /** Press Talk, let the fake microphone say its sentence, press Stop in the silence after it: the
  * transcript becomes my turn. Returns what the page shows as my words. */
 async function speakATurn(page: Page, turnsBefore: number) {
+  const paths: string[] = [];
+  const seen = (r: { url(): string; method(): string }) => {
+    const path = new URL(r.url()).pathname;
+    if (path.startsWith("/transcriptions")) paths.push(`${r.method()} ${path.replace(/\/[0-9A-Z]{20,}$/, "/{id}")}`);
+  };
+  page.on("request", seen);
   await page.getByRole("button", { name: "Talk" }).click();
   await expect(page.getByRole("button", { name: "Stop and send" })).toHaveAttribute("aria-pressed", "true");
   await expect(page.getByRole("timer", { name: "Recording time" })).toHaveText(/0:0[4-5]/, { timeout: 20_000 });
@@ -34,6 +40,8 @@ async function speakATurn(page: Page, turnsBefore: number) {
   const mine = conversation(page).nth(turnsBefore);
   await expect(mine).toHaveClass(/learner/);
   await expect(mine.getByText("spoken")).toBeVisible();
+  page.off("request", seen);
+  console.log(`transcription requests: ${paths.join(", ")}`);
   return (await mine.locator("p").first().innerText()).trim();
 }
 

@@ -7,18 +7,26 @@ import { useI18n } from "../shared/i18n/i18n";
 import { useErrorText } from "../shared/ui/ErrorMessage";
 import { sendsOnEnter } from "../shared/ui/keys";
 import { useTitle } from "../shared/ui/useTitle";
+import { useAppSocket } from "../shared/ws/appSocket";
 import { Recorder, recordingSupported, type Recording } from "./recorder";
 import { canTalk, learnerTurns, messageIdFor, type Failure, type Turn } from "./session";
 import { practice, usePractice } from "./store";
+import { PcmCapture, StreamingTranscriber, streamUrl } from "./streamingStt";
 import { restTransport, type Accent, type Gender, type PracticeTransport } from "./transport";
+import { joinedAudioUrl, SentencePlayer, streamTurn, TransportFailed } from "./voiceTurn";
 
 export const settingsQuery = () => ({
   queryKey: ["settings"],
   queryFn: () => unwrap(api().GET("/settings")),
 });
 
-/** The transport of a turn (REST today; a streamed voice turn can take its place). */
+/** The batch transport of a turn: the fallback of the streamed one, and the greeting, sessions, speech. */
 const transport: PracticeTransport = restTransport;
+
+/** What this tab has learnt about the streamed paths: a stack without the tutorTurn route is not
+ * asked again (the REST turn takes over), nor is a streaming transcription that never works. */
+const streamed = { turnRoute: true, sttFailures: 0 };
+const STT_GIVE_UP_AFTER = 2;
 
 export default function PracticePage() {
   const { t, label, formatDate } = useI18n();
@@ -27,7 +35,12 @@ export default function PracticePage() {
   const state = usePractice();
   const dispatch = practice.dispatch;
   const settings = useQuery(settingsQuery());
+  const settingsRef = useRef(settings.data);
+  settingsRef.current = settings.data;
   const recorder = useRef<Recorder | null>(null);
+  const listening = useRef<{ stt: StreamingTranscriber | null; capture: PcmCapture | null; cancelled: boolean } | null>(null);
+  const player = useRef<SentencePlayer | null>(null);
+  const socket = useAppSocket();
   const audios = useRef(new Map<string, HTMLAudioElement>());
   const errorText = useErrorText();
   const [resumable, setResumable] = useState(() => practice.resumable());
@@ -99,6 +112,46 @@ export default function PracticePage() {
     }
   }, [dispatch, speak, greet, fail]);
 
+  /** The streamed turn over the WebSocket: true when it was answered (or failed for a reason REST
+   * would fail for too), false when the WebSocket could not carry it and REST should. */
+  const sendStreamed = useCallback(async (sessionId: string, messageId: string, text: string, spoken: boolean) => {
+    const autoPlay = settingsRef.current?.autoPlayVoice === true;
+    player.current?.stop();
+    let voice = new SentencePlayer(autoPlay);
+    player.current = voice;
+    try {
+      const reply = await streamTurn(socket, { sessionId, messageId, text, inputMode: spoken ? "voice" : "text" }, {
+        onText: (t) => dispatch({ type: "streamText", text: t }),
+        onSentence: (a) => voice.enqueue(a.mp3),
+        onTranslation: (tr) => dispatch({ type: "streamTranslation", text: "text" in tr ? tr.text : null,
+          unavailable: tr.available === false }),
+        onRestart: () => {
+          voice.stop();
+          voice = new SentencePlayer(autoPlay);
+          player.current = voice;
+          dispatch({ type: "streamRestart" });
+        },
+      });
+      const audio = joinedAudioUrl(reply.sentences);
+      const asked = settingsRef.current?.showTranslation === true;
+      const tutor = { ...reply.tutor, audio,
+        translationUnavailable: asked && !reply.tutor.translation && practice.get().streaming?.translationUnavailable === true };
+      if (audio && (autoPlay || voice.played.length)) practice.autoPlayed.add(tutor.id); // already heard, sentence by sentence
+      dispatch({ type: "replied", learner: reply.learner, tutor });
+      if (!audio || reply.speechFailed) void speak(tutor); // the voice, in one piece, from POST /speech
+      return true;
+    } catch (error) {
+      voice.stop();
+      if (error instanceof TransportFailed) {
+        if (error.reason === "routeMissing") streamed.turnRoute = false;
+        dispatch({ type: "streamRestart" });
+        return false;
+      }
+      fail(error, "send");
+      return true;
+    }
+  }, [dispatch, socket, speak, fail]);
+
   const send = useCallback(async (text: string) => {
     const now = practice.get();
     const sessionId = now.sessionId;
@@ -106,6 +159,7 @@ export default function PracticePage() {
     if (!sessionId || !clean) return;
     const messageId = messageIdFor(now, clean, () => crypto.randomUUID());
     dispatch({ type: "send", messageId, text: clean });
+    if (streamed.turnRoute && await sendStreamed(sessionId, messageId, clean, practice.get().outgoing?.spoken === true)) return;
     try {
       const { learner, tutor } = await transport.reply(sessionId, messageId, clean);
       dispatch({ type: "replied", learner, tutor });
@@ -113,7 +167,7 @@ export default function PracticePage() {
     } catch (error) {
       fail(error, "send");
     }
-  }, [dispatch, speak, fail]);
+  }, [dispatch, speak, fail, sendStreamed]);
 
   const transcribe = useCallback(async (recording: Recording) => {
     const sessionId = practice.get().sessionId;
@@ -134,17 +188,51 @@ export default function PracticePage() {
     }
   }, [dispatch, send, fail, t]);
 
+  /** Streaming transcription beside the recording: the words appear as they are said. */
+  const startListening = useCallback(async (stream: MediaStream) => {
+    const live: NonNullable<typeof listening.current> = { stt: null, capture: null, cancelled: false };
+    listening.current = live;
+    try {
+      // The microphone is tapped at once, while the URL is fetched: the first words are not lost.
+      const early: Uint8Array[] = [];
+      const capture = new PcmCapture();
+      live.capture = capture;
+      const [url] = await Promise.all([streamUrl("en-US"),
+        capture.start(stream, (pcm) => (live.stt ? live.stt.send(pcm) : early.push(pcm)))]);
+      if (live.cancelled) return;
+      const stt = new StreamingTranscriber({ url, onPartial: (text) => dispatch({ type: "hearing", text }) });
+      for (const pcm of early) stt.send(pcm);
+      live.stt = stt;
+    } catch {
+      streamed.sttFailures += 1;
+      stopListening(live);
+    }
+  }, [dispatch]);
+
   const toggleRecording = useCallback(async () => {
     const now = practice.get();
     if (now.phase === "recording") {
       const r = recorder.current;
       if (!r) return;
       dispatch({ type: "recordStop" });
+      const live = listening.current;
+      listening.current = null;
+      let recording: Recording;
       try {
-        await transcribe(await r.stop());
+        recording = await r.stop();
       } catch (error) {
+        stopListening(live);
         fail(error, "transcribe");
+        return;
       }
+      const heard = await finishListening(live);
+      if (heard) {
+        practice.recording = null;
+        dispatch({ type: "transcribed", text: heard });
+        await send(heard);
+        return;
+      }
+      await transcribe(recording); // the batch path: the recording, uploaded and transcribed
       return;
     }
     if (!canTalk(now)) return;
@@ -152,12 +240,15 @@ export default function PracticePage() {
       recorder.current ??= new Recorder();
       await recorder.current.start(() => void toggleRecordingRef.current());
       dispatch({ type: "recordStart" });
+      player.current?.stop(); // the learner speaks: the tutor stops
+      const stream = recorder.current.mediaStream;
+      if (stream && streamed.sttFailures < STT_GIVE_UP_AFTER) void startListening(stream);
     } catch (error) {
       const denied = error instanceof DOMException && (error.name === "NotAllowedError" || error.name === "SecurityError");
       dispatch({ type: "failed", error: { kind: "invalid",
         message: denied ? t("practice.micDenied") : t("practice.micUnavailable") } });
     }
-  }, [dispatch, transcribe, fail, t]);
+  }, [dispatch, transcribe, send, fail, t]);
   const toggleRecordingRef = useRef(toggleRecording);
   toggleRecordingRef.current = toggleRecording;
 
@@ -177,6 +268,9 @@ export default function PracticePage() {
 
   // Leaving the screen stops a recording (the microphone is released); everything else carries on.
   useEffect(() => () => {
+    stopListening(listening.current);
+    listening.current = null;
+    player.current?.stop();
     recorder.current?.cancel();
     practice.dispatch({ type: "recordCancel" });
   }, []);
@@ -277,7 +371,9 @@ export default function PracticePage() {
               {turn.spoken && <span className="spoken"> · {t("practice.spoken")}</span>}
             </span>
             <p lang="en">{turn.text}</p>
-            {turn.translation && s?.showTranslation && <p className="translation">{turn.translation}</p>}
+            {turn.translation && s?.showTranslation && <p className="translation" lang={s.nativeLanguage}>{turn.translation}</p>}
+            {!turn.translation && turn.translationUnavailable && s?.showTranslation
+              && <p className="translation muted">{t("practice.translationUnavailable")}</p>}
             {turn.audio && (
               <audio controls preload="auto" src={turn.audio} aria-label={t("practice.tutorVoice")}
                 ref={(el) => {
@@ -293,6 +389,16 @@ export default function PracticePage() {
               {t("practice.you")}{state.outgoing.spoken && <span className="spoken"> · {t("practice.spoken")}</span>}
             </span>
             <p lang="en">{state.outgoing.text}</p>
+          </li>
+        )}
+        {state.streaming && state.phase === "waiting" && (
+          <li className="turn tutor pending" aria-busy="true" data-testid="streaming-reply">
+            <span className="who">{tutorName}</span>
+            <p lang="en">{state.streaming.text}</p>
+            {state.streaming.translation && s?.showTranslation
+              && <p className="translation" lang={s.nativeLanguage}>{state.streaming.translation}</p>}
+            {state.streaming.translationUnavailable && s?.showTranslation
+              && <p className="translation muted">{t("practice.translationUnavailable")}</p>}
           </li>
         )}
       </ol>
@@ -323,6 +429,11 @@ export default function PracticePage() {
             </p>
             {state.phase === "recording" && <RecordingTimer label={t("practice.recordingTime")} />}
           </div>
+          {state.live && (state.phase === "recording" || state.phase === "transcribing") && (
+            <p className="live-transcript" lang="en" data-testid="live-transcript">
+              <span className="muted small">{t("practice.hearing")}</span> {state.live}
+            </p>
+          )}
           {recordingSupported() && (
             <button type="button" className={`talk big ${state.phase === "recording" ? "on" : ""}`}
               aria-pressed={state.phase === "recording"}
@@ -351,6 +462,34 @@ export default function PracticePage() {
       )}
     </>
   );
+}
+
+type Listening = { stt: StreamingTranscriber | null; capture: PcmCapture | null; cancelled: boolean } | null;
+
+function stopListening(live: Listening): void {
+  if (!live) return;
+  live.cancelled = true;
+  live.capture?.stop();
+  live.stt?.close();
+}
+
+/** The streaming transcript of a finished turn, or null when the batch path must do it. */
+async function finishListening(live: Listening): Promise<string | null> {
+  if (!live?.stt || !live.capture) {
+    stopListening(live);
+    return null;
+  }
+  live.capture.stop();
+  try {
+    const text = (await live.stt.finish()).trim();
+    streamed.sttFailures = 0;
+    return text || null;
+  } catch {
+    streamed.sttFailures += 1;
+    return null;
+  } finally {
+    stopListening(live);
+  }
 }
 
 /** How long the learner has been speaking (m:ss), so a recording is never a mystery. */

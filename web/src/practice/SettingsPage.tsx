@@ -14,6 +14,8 @@ const GENDERS = ["female", "male"] as const;
 const LEVELS = ["beginner", "intermediate", "advanced"] as const;
 const TOPICS = ["daily", "travel", "business", "interview"] as const;
 const RATES = ["slow", "normal", "fast"] as const;
+/** The learner's own language, for the tutor's translations (the API takes any language tag). */
+const LANGUAGES = ["ko", "ja", "zh", "vi", "th", "id", "es", "pt", "fr", "de", "ru", "ar", "hi", "tr"] as const;
 
 export default function SettingsPage() {
   const { t, label } = useI18n();
@@ -80,6 +82,12 @@ export default function SettingsPage() {
           <input id="s-translation" type="checkbox" checked={!!form.showTranslation}
             onChange={(e) => set("showTranslation", e.target.checked)} />
           <label htmlFor="s-translation">{t("settings.showTranslation")}</label>
+        </div>
+        <div className="field">
+          <label htmlFor="s-nativeLanguage">{t("settings.nativeLanguage")}</label>
+          <select id="s-nativeLanguage" value={form.nativeLanguage ?? "ko"} onChange={(e) => set("nativeLanguage", e.target.value)}>
+            {[...new Set([...LANGUAGES, form.nativeLanguage ?? "ko"])].map((v) => <option key={v} value={v}>{label("language", v)}</option>)}
+          </select>
         </div>
         <div className="check">
           <input id="s-autoplay" type="checkbox" checked={!!form.autoPlayVoice}

@@ -103,3 +103,34 @@ describe("a practice session", () => {
     expect(run([...started, { type: "recordCancel" }]).phase).toBe("ready");
   });
 });
+
+describe("the streamed turn in the session", () => {
+  it("shows what is heard while the learner speaks, then clears it when the words are sent", () => {
+    let s = run([...started, { type: "recordStart" }, { type: "hearing", text: "I went" }, { type: "hearing", text: "I went to the market" }]);
+    expect(s.live).toBe("I went to the market");
+    s = run([{ type: "recordStop" }, { type: "transcribed", text: "I went to the market." }], s);
+    expect(s.live).toBeNull();
+    s = run([{ type: "send", messageId: "m1", text: "I went to the market." }, { type: "hearing", text: "late" }], s);
+    expect(s.live, "nothing heard once the words are sent").toBeNull();
+  });
+
+  it("builds the reply as it streams, starts over on a resend, and gives way to the saved turn", () => {
+    let s = run([...started, { type: "send", messageId: "m1", text: "Hello" }, { type: "streamText", text: "That sounds " },
+      { type: "streamText", text: "That sounds fun!" }, { type: "streamTranslation", text: "재미있겠네요!", unavailable: false }]);
+    expect(s.streaming).toEqual({ text: "That sounds fun!", translation: "재미있겠네요!", translationUnavailable: false });
+    s = run([{ type: "streamRestart" }], s);
+    expect(s.streaming).toBeNull();
+    s = run([{ type: "streamText", text: "That sounds fun!" }, { type: "streamTranslation", text: null, unavailable: true }], s);
+    expect(s.streaming).toMatchObject({ translationUnavailable: true });
+    s = run([{ type: "replied", learner: { id: "m1", role: "learner", text: "Hello" },
+      tutor: { id: "r1", role: "tutor", text: "That sounds fun!", translationUnavailable: true } }], s);
+    expect(s.streaming).toBeNull();
+    expect(s.turns.at(-1)).toMatchObject({ id: "r1", translationUnavailable: true });
+  });
+
+  it("a failed streamed turn drops the partial reply and keeps the learner's words", () => {
+    const s = run([...started, { type: "send", messageId: "m1", text: "Hello" }, { type: "streamText", text: "Tha" },
+      { type: "failed", error: { kind: "quota", message: "quota" } }]);
+    expect(s).toMatchObject({ streaming: null, draft: "Hello", phase: "ready" });
+  });
+});

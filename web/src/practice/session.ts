@@ -16,7 +16,9 @@ export interface Turn {
   role: "tutor" | "learner";
   text: string;
   translation?: string | null;
-  /** data: URL of the tutor's voice */
+  /** translation was asked for, and the engine said it has none (offline) */
+  translationUnavailable?: boolean;
+  /** data: or blob: URL of the tutor's voice */
   audio?: string | null;
   /** a learner turn that was spoken (its text is the transcript) */
   spoken?: boolean;
@@ -51,11 +53,15 @@ export interface SessionState {
   heard: string | null;
   voiceNote: VoiceNote | null;
   error: Failure | null;
+  /** what the streaming transcription has heard so far, while the learner speaks */
+  live: string | null;
+  /** the tutor's reply as it streams in (before the saved turn arrives) */
+  streaming: { text: string; translation: string | null; translationUnavailable: boolean } | null;
 }
 
 export const initialSession: SessionState = {
   phase: "idle", sessionId: null, session: null, turns: [], draft: "", outgoing: null, hasRecording: false,
-  heard: null, voiceNote: null, error: null,
+  heard: null, voiceNote: null, error: null, live: null, streaming: null,
 };
 
 export type SessionEvent =
@@ -68,6 +74,10 @@ export type SessionEvent =
   | { type: "recordStart" }
   | { type: "recordCancel" }
   | { type: "recordStop" }
+  | { type: "hearing"; text: string }
+  | { type: "streamText"; text: string }
+  | { type: "streamTranslation"; text: string | null; unavailable: boolean }
+  | { type: "streamRestart" }
   | { type: "transcribed"; text: string }
   | { type: "send"; messageId: string; text: string }
   | { type: "replied"; learner: Turn; tutor: Turn }
@@ -105,32 +115,45 @@ export function sessionReducer(state: SessionState, event: SessionEvent): Sessio
     case "draft":
       return { ...state, draft: event.text };
     case "recordStart":
-      return { ...state, phase: "recording", error: null };
+      return { ...state, phase: "recording", error: null, live: null };
+    case "hearing":
+      return state.phase === "recording" || state.phase === "transcribing" ? { ...state, live: event.text } : state;
+    case "streamText":
+      return state.phase === "waiting"
+        ? { ...state, streaming: { translation: null, translationUnavailable: false, ...state.streaming, text: event.text } }
+        : state;
+    case "streamTranslation":
+      return state.phase === "waiting"
+        ? { ...state, streaming: { text: "", ...state.streaming, translation: event.text, translationUnavailable: event.unavailable } }
+        : state;
+    case "streamRestart":
+      return { ...state, streaming: null };
     case "recordCancel":
       return state.phase === "recording" ? { ...state, phase: "ready" } : state;
     case "recordStop":
       return { ...state, phase: "transcribing", hasRecording: true };
     case "transcribed":
       // The transcript is the learner's words now: it goes out as the next message.
-      return { ...state, hasRecording: false, heard: event.text };
+      return { ...state, hasRecording: false, heard: event.text, live: null };
     case "send": {
       const spoken = state.heard === event.text
         || (state.outgoing?.text === event.text && state.outgoing.spoken === true);
-      return { ...state, phase: "waiting", error: null, draft: "", heard: null,
+      return { ...state, phase: "waiting", error: null, draft: "", heard: null, live: null, streaming: null,
         outgoing: { messageId: event.messageId, text: event.text, spoken } };
     }
     case "replied": {
       // A resend of a message the API had already saved answers that message again: shown once.
       const seen = new Set(state.turns.map((t) => t.id));
       const learner = { ...event.learner, spoken: state.outgoing?.spoken === true };
-      return { ...state, phase: "ready", outgoing: null,
+      return { ...state, phase: "ready", outgoing: null, streaming: null,
         turns: [...state.turns, ...[learner, event.tutor].filter((t) => !seen.has(t.id))] };
     }
     case "failed": {
       // Nothing the learner typed or said is lost: an unanswered message goes back into the draft
       // (keeping its id, so sending it again saves it once).
       const keep = state.outgoing && !state.draft ? state.outgoing.text : state.draft;
-      return { ...state, phase: state.sessionId ? "ready" : "idle", draft: keep, error: event.error };
+      return { ...state, phase: state.sessionId ? "ready" : "idle", draft: keep, error: event.error, live: null,
+        streaming: null };
     }
     case "dismiss":
       return { ...state, error: null };

@@ -228,28 +228,9 @@ export async function streamUrl(languageCode = "en-US"): Promise<string> {
   return answer.url;
 }
 
-/** The AudioWorklet that hands the microphone's samples to the page (as 128-sample blocks, batched). */
-const WORKLET = `
-class PcmTap extends AudioWorkletProcessor {
-  constructor() { super(); this.chunks = []; this.size = 0; }
-  process(inputs) {
-    const channel = inputs[0] && inputs[0][0];
-    if (channel) {
-      this.chunks.push(channel.slice());
-      this.size += channel.length;
-      if (this.size >= 2048) {
-        const out = new Float32Array(this.size);
-        let at = 0;
-        for (const c of this.chunks) { out.set(c, at); at += c.length; }
-        this.port.postMessage(out, [out.buffer]);
-        this.chunks = []; this.size = 0;
-      }
-    }
-    return true;
-  }
-}
-registerProcessor("parley-pcm-tap", PcmTap);
-`;
+/** The AudioWorklet module (web/public/pcm-tap.js: a file of the app's own origin, as the
+ * deployed Content-Security-Policy's script-src 'self' requires). */
+const WORKLET_URL = "pcm-tap.js";
 
 /**
  * The microphone's samples from a MediaStream, through an AudioWorklet (a ScriptProcessor where
@@ -267,12 +248,7 @@ export class PcmCapture {
     const down = new Downsampler(context.sampleRate);
     const deliver = (samples: Float32Array) => onPcm(pcmBytes(down.push(samples)));
     try {
-      const url = URL.createObjectURL(new Blob([WORKLET], { type: "text/javascript" }));
-      try {
-        await context.audioWorklet.addModule(url);
-      } finally {
-        URL.revokeObjectURL(url);
-      }
+      await context.audioWorklet.addModule(`${import.meta.env.BASE_URL}${WORKLET_URL}`);
       const node = new AudioWorkletNode(context, "parley-pcm-tap", { numberOfInputs: 1, numberOfOutputs: 0 });
       node.port.onmessage = (event: MessageEvent<Float32Array>) => deliver(event.data);
       source.connect(node);
