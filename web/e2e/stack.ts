@@ -11,6 +11,9 @@ import { fileURLToPath } from "node:url";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 export const root = path.resolve(here, "..", "..");
+/** The checkout whose local stack runs (PARLEY_STACK_ROOT: another one's backend, with this app built into
+ * its web/dist - to try the app against a backend change before it is merged). */
+export const stackRoot = process.env.PARLEY_STACK_ROOT ?? root;
 
 export interface Stack {
   /** the web app's origin */
@@ -27,12 +30,12 @@ export interface Stack {
 
 /** Start a stack; `env` is added to its environment (the functions read it, e.g. WS_RESUME_GRACE_SECONDS). */
 export async function startStack(env: Record<string, string> = {}): Promise<Stack> {
-  if (!existsSync(path.join(root, "web", "dist", "index.html"))) throw new Error("web/dist is not built: run `npm run build`");
+  if (!existsSync(path.join(stackRoot, "web", "dist", "index.html"))) throw new Error("web/dist is not built: run `npm run build`");
   const python = process.env.PARLEY_PYTHON ?? path.join(root, ".venv", "bin", "python");
   const childEnv: NodeJS.ProcessEnv = { ...process.env, PYTHONUNBUFFERED: "1", ...env };
   for (const key of Object.keys(childEnv)) if (key.startsWith("AWS_")) delete childEnv[key];
   const child: ChildProcess = spawn(python, ["-m", "local_stack", "--port", "0", "--web-port", "0"],
-    { cwd: root, env: childEnv, stdio: ["ignore", "pipe", "pipe"] });
+    { cwd: stackRoot, env: childEnv, stdio: ["ignore", "pipe", "pipe"] });
   const output: string[] = [];
   const urls = await new Promise<Record<string, string>>((resolve, reject) => {
     const found: Record<string, string> = {};

@@ -266,6 +266,11 @@ export default function PracticePage() {
     }
   }, [dispatch, navigate, fail]);
 
+  // A session's turns go over the WebSocket: connect as it starts, not at the first turn.
+  useEffect(() => {
+    if (state.sessionId && streamed.turnRoute) socket.start();
+  }, [state.sessionId, socket]);
+
   // Leaving the screen stops a recording (the microphone is released); everything else carries on.
   useEffect(() => () => {
     stopListening(listening.current);
@@ -484,8 +489,9 @@ async function finishListening(live: Listening): Promise<string | null> {
     const text = (await live.stt.finish()).trim();
     streamed.sttFailures = 0;
     return text || null;
-  } catch {
+  } catch (error) {
     streamed.sttFailures += 1;
+    console.warn("The streaming transcription failed; the recording goes through the batch transcription.", error);
     return null;
   } finally {
     stopListening(live);

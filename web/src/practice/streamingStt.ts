@@ -177,7 +177,10 @@ export class StreamingTranscriber {
     this.flush();
     if (this.ws.readyState === 1) this.ws.send(audioEvent(new Uint8Array(0)));
     let timer: ReturnType<typeof setTimeout> | undefined;
-    const timeout = new Promise<"timeout">((resolve) => { timer = setTimeout(() => resolve("timeout"), this.o.finishTimeoutMs ?? 10_000); });
+    // Transcribe's last result comes about 0.3 s after the end of the audio; the local emulator
+    // decodes the whole utterance again (seconds on a busy machine). Past this, the recording's
+    // batch transcription is the faster way.
+    const timeout = new Promise<"timeout">((resolve) => { timer = setTimeout(() => resolve("timeout"), this.o.finishTimeoutMs ?? 15_000); });
     const outcome = await Promise.race([this.closed, timeout]);
     clearTimeout(timer);
     if (this.failure) throw this.failure;
@@ -244,11 +247,13 @@ export class PcmCapture {
   async start(stream: MediaStream, onPcm: (pcm: Uint8Array) => void): Promise<void> {
     const context = new AudioContext();
     this.context = context;
+    const stopped = () => this.context !== context; // stop() came while the worklet was loading
     const source = context.createMediaStreamSource(stream);
     const down = new Downsampler(context.sampleRate);
     const deliver = (samples: Float32Array) => onPcm(pcmBytes(down.push(samples)));
     try {
       await context.audioWorklet.addModule(`${import.meta.env.BASE_URL}${WORKLET_URL}`);
+      if (stopped()) return;
       const node = new AudioWorkletNode(context, "parley-pcm-tap", { numberOfInputs: 1, numberOfOutputs: 0 });
       node.port.onmessage = (event: MessageEvent<Float32Array>) => deliver(event.data);
       source.connect(node);
@@ -257,6 +262,7 @@ export class PcmCapture {
         source.disconnect();
       };
     } catch {
+      if (stopped()) return;
       const node = context.createScriptProcessor(4096, 1, 1);
       node.onaudioprocess = (event) => deliver(event.inputBuffer.getChannelData(0));
       source.connect(node);
@@ -267,7 +273,7 @@ export class PcmCapture {
         node.disconnect();
       };
     }
-    if (context.state === "suspended") await context.resume();
+    if (context.state === "suspended" && !stopped()) await context.resume();
   }
 
   stop(): void {

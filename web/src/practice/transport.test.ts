@@ -86,3 +86,13 @@ describe("the tutor's voice", () => {
     expect(voice.voiceNote).toMatch(/no English \(Indian\) male voice/);
   });
 });
+
+describe("a reply's translation", () => {
+  it("is unavailable only when the API says so", async () => {
+    const { translationUnavailable } = await import("./transport");
+    expect(translationUnavailable({ translation: { language: "ko", available: false, reason: "offline" } })).toBe(true);
+    expect(translationUnavailable({ translation: { language: "ko", available: true, text: "안녕" } })).toBe(false);
+    expect(translationUnavailable({ translation: null })).toBe(false);
+    expect(translationUnavailable({ reply: "Hi" })).toBe(false);
+  });
+});

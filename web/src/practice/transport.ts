@@ -107,7 +107,7 @@ export const restTransport: PracticeTransport = {
     return {
       learner: { id: learner?.messageId ?? messageId, role: "learner", text: learner?.content ?? text },
       tutor: { id: tutor?.messageId ?? `reply-${messageId}`, role: "tutor", text: tutor?.content ?? answer.reply,
-        translation: tutor?.translation ?? null },
+        translation: tutor?.translation ?? null, translationUnavailable: translationUnavailable(answer) },
     };
   },
 
@@ -121,6 +121,13 @@ export const restTransport: PracticeTransport = {
     await unwrap(api().POST("/sessions/{sessionId}/end", { params: { path: { sessionId } } }));
   },
 };
+
+/** Whether the answer says its translation could not be made (an API that translates answers
+ * `translation: {available: false, reason}` then; one that does not, nothing). */
+export function translationUnavailable(answer: unknown): boolean {
+  const translation = (answer as { translation?: { available?: unknown } | null }).translation;
+  return typeof translation === "object" && translation !== null && translation.available === false;
+}
 
 /**
  * A large recording, straight to storage: POST /transcriptions/upload-url for a presigned POST

@@ -96,7 +96,7 @@ export const en = {
   "practice.startNew": "Start a new session",
   "practice.draftKept": "What you typed is kept for your next turn.",
   "practice.hearing": "Hearing:",
-  "practice.translationUnavailable": "Translation unavailable (the offline engine does not translate).",
+  "practice.translationUnavailable": "Translation unavailable.",
   "practice.spoken": "spoken",
   "practice.voiceNote": "{accent} English has no {asked} voice, so {voice}, a {given} voice, speaks in the same accent.",
 

@@ -98,7 +98,7 @@ export const ko: Record<MessageKey, string> = {
   "practice.startNew": "새 연습 시작",
   "practice.draftKept": "입력한 내용은 다음 차례를 위해 그대로 있습니다.",
   "practice.hearing": "듣는 중:",
-  "practice.translationUnavailable": "번역을 사용할 수 없습니다 (오프라인 엔진은 번역하지 않습니다).",
+  "practice.translationUnavailable": "번역을 사용할 수 없습니다.",
   "practice.spoken": "말함",
   "practice.voiceNote": "{accent} 영어에는 {asked} 목소리가 없어 같은 억양의 {given} 목소리 {voice}(이)가 대신 말합니다.",
 
