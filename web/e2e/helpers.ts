@@ -109,3 +109,26 @@ export function wordErrorRate(reference: string, hypothesis: string): number {
   });
   return previous[hyp.length]! / Math.max(1, ref.length);
 }
+
+/** Record every play() of any audio on the page (an <audio> element's or a sentence's new Audio()). */
+export async function recordPlays(page: Page): Promise<void> {
+  await page.addInitScript(() => {
+    const plays: string[] = [];
+    (window as unknown as { __plays: string[] }).__plays = plays;
+    const play = HTMLMediaElement.prototype.play;
+    HTMLMediaElement.prototype.play = function (this: HTMLMediaElement) {
+      plays.push(this.src);
+      return play.call(this);
+    };
+  });
+}
+
+/** The sources played since recordPlays(), in order. */
+export async function plays(page: Page): Promise<string[]> {
+  return page.evaluate(() => (window as unknown as { __plays?: string[] }).__plays ?? []);
+}
+
+/** Keep the app's WebSocket down (the streamed tutor turn then goes over REST); the transcription's stays. */
+export async function appSocketDown(page: Page): Promise<void> {
+  await page.routeWebSocket((url) => !url.pathname.startsWith("/stream-transcription"), (ws) => ws.close({ code: 1011 }));
+}

@@ -1,7 +1,7 @@
 import { expect, test, type Page } from "@playwright/test";
 import { readFileSync } from "node:fs";
 import path from "node:path";
-import { asNewDevice, audioDuration, callApi, expectAccessible, web, wordErrorRate } from "./helpers";
+import { appSocketDown, asNewDevice, audioDuration, callApi, expectAccessible, plays, recordPlays, web, wordErrorRate } from "./helpers";
 import { stackRoot } from "./stack";
 
 /** What the fake microphone says (see practice.spec.ts). */
@@ -37,16 +37,8 @@ async function watch(page: Page) {
       /* not ours */
     }
   }));
-  await page.addInitScript(() => {
-    const plays: string[] = [];
-    (window as unknown as { __plays: string[] }).__plays = plays;
-    const play = HTMLMediaElement.prototype.play;
-    HTMLMediaElement.prototype.play = function (this: HTMLMediaElement) {
-      plays.push(this.src);
-      return play.call(this);
-    };
-  });
-  return { requests, frames, plays: () => page.evaluate(() => (window as unknown as { __plays: string[] }).__plays) };
+  await recordPlays(page);
+  return { requests, frames, plays: () => plays(page) };
 }
 
 async function startSession(page: Page) {
@@ -100,7 +92,7 @@ test("no streaming transcription (the stream URL refused): the recording goes th
 test("the WebSocket down: a typed turn is answered over REST (POST /chat, POST /speech)", async ({ page }) => {
   await asNewDevice(page);
   const seen = await watch(page);
-  await page.routeWebSocket((url) => !url.pathname.startsWith("/stream-transcription"), (ws) => ws.close({ code: 1011 }));
+  await appSocketDown(page);
   await startSession(page);
   await page.getByLabel("Or type your answer").fill("I like reading books in the park.");
   await page.getByLabel("Or type your answer").press("Enter");

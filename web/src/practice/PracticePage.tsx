@@ -159,7 +159,10 @@ export default function PracticePage() {
     if (!sessionId || !clean) return;
     const messageId = messageIdFor(now, clean, () => crypto.randomUUID());
     dispatch({ type: "send", messageId, text: clean });
-    if (streamed.turnRoute && await sendStreamed(sessionId, messageId, clean, practice.get().outgoing?.spoken === true)) return;
+    // The WebSocket when it is up (a connection that keeps failing would only delay the turn).
+    const socketUp = socket.state === "open" || socket.state === "connecting" || socket.state === "closed";
+    if (streamed.turnRoute && socketUp
+      && await sendStreamed(sessionId, messageId, clean, practice.get().outgoing?.spoken === true)) return;
     try {
       const { learner, tutor } = await transport.reply(sessionId, messageId, clean);
       dispatch({ type: "replied", learner, tutor });
@@ -167,7 +170,7 @@ export default function PracticePage() {
     } catch (error) {
       fail(error, "send");
     }
-  }, [dispatch, speak, fail, sendStreamed]);
+  }, [dispatch, speak, fail, sendStreamed, socket]);
 
   const transcribe = useCallback(async (recording: Recording) => {
     const sessionId = practice.get().sessionId;
