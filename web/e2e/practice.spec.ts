@@ -73,6 +73,7 @@ test("a whole practice session: spoken and typed turns, report, progress, histor
   await page.getByLabel("Or type your answer").fill("My favourite food is kimchi stew because it is warm.");
   await page.getByRole("navigation", { name: "Speaking practice" }).getByRole("link", { name: "Settings" }).click();
   await expect(page.getByLabel("Accent")).toHaveValue("US");
+  await expect(page.getByLabel("Your language (for translations)"), "Korean by default").toHaveValue("ko");
   await page.getByRole("navigation", { name: "Speaking practice" }).getByRole("link", { name: "Session" }).click();
   await expect(conversation(page)).toHaveCount(5);
   await expect(page.getByLabel("Or type your answer")).toHaveValue("My favourite food is kimchi stew because it is warm.");
@@ -122,6 +123,21 @@ test("auto-play off: the tutor's voice waits for the learner to press play", asy
   expect(await audioPlayed(page, 0), "not played by itself").toBe(false);
   await page.locator("audio").first().evaluate((el: HTMLAudioElement) => el.play()); // the controls' play
   await expect.poll(() => audioPlayed(page, 0)).toBe(true);
+});
+
+test("settings: saved as chosen (your language included), and the voice previewed names the voice that spoke", async ({ page }) => {
+  const device = await asNewDevice(page);
+  await page.goto(`${web()}/practice/settings`);
+  await page.getByLabel("Accent").selectOption("UK");
+  await page.getByLabel("Your language (for translations)").selectOption({ label: "Japanese" });
+  await page.getByLabel("Show translations").check();
+  await page.getByRole("button", { name: "Save" }).click();
+  await expect(page.getByRole("status").filter({ hasText: "Saved." })).toBeVisible();
+  const saved = await (await callApi(device, "GET", "/settings")).json() as Record<string, unknown>;
+  expect(saved).toMatchObject({ accent: "UK", nativeLanguage: "ja", showTranslation: true });
+  await page.getByRole("button", { name: "Preview the voice" }).click();
+  await expect(page.getByTestId("voice-used")).toContainText("Voice:");
+  expect(await audioDuration(page, 0)).toBeGreaterThan(0);
 });
 
 test("a reload in the middle of a session: continue it, with the unsent words", async ({ page }) => {
