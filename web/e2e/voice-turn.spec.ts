@@ -1,5 +1,5 @@
 import { expect, test, type Page } from "@playwright/test";
-import { readFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { appSocketDown, asNewDevice, audioDuration, callApi, expectAccessible, plays, recordPlays, web, wordErrorRate } from "./helpers";
 import { stackRoot } from "./stack";
@@ -8,9 +8,13 @@ import { stackRoot } from "./stack";
 const SPOKEN = "I went to the market yesterday and bought some apples.";
 const WER_BOUND = 0.35;
 
-/** Whether the backend under test has the streamed tutor turn: its WebSocket route in the template. */
+/** Whether the backend under test has the streamed tutor turn: its WebSocket route in the template
+ * (template.yaml or one of its nested stacks/*.yaml). */
 function hasTutorTurnRoute(): boolean {
-  return /RouteKey:\s*tutorTurn\b/.test(readFileSync(path.join(stackRoot, "template.yaml"), "utf8"));
+  const stacks = path.join(stackRoot, "stacks");
+  const files = [path.join(stackRoot, "template.yaml"),
+    ...(existsSync(stacks) ? readdirSync(stacks).filter((f) => f.endsWith(".yaml")).map((f) => path.join(stacks, f)) : [])];
+  return files.some((file) => /RouteKey:\s*tutorTurn\b/.test(readFileSync(file, "utf8")));
 }
 
 const conversation = (page: Page) => page.getByRole("list", { name: "Conversation" }).getByRole("listitem");
