@@ -63,16 +63,23 @@ async function speak(page: Page): Promise<string> {
   return (await conversation(page).nth(1).locator("p").first().innerText()).trim();
 }
 
-test("a spoken turn is transcribed as it is said (streaming), with no batch transcription", async ({ page }) => {
-  await asNewDevice(page);
-  const seen = await watch(page);
-  await startSession(page);
-  const said = await speak(page);
-  const wer = wordErrorRate(SPOKEN, said);
-  console.log(`streaming transcription heard "${said}": WER ${(wer * 100).toFixed(0)} %`);
-  expect(wer, `heard "${said}"`).toBeLessThanOrEqual(WER_BOUND);
-  const transcription = seen.requests.filter((r) => r.includes("/transcriptions"));
-  expect(transcription).toEqual(["GET /transcriptions/stream-url"]);
+test.describe("streaming speech-to-text", () => {
+  // Once in a few runs the local emulator answers InternalFailureException mid-stream (the app then
+  // falls back to the batch transcription, as it should): one retry, so that flake in the emulator
+  // does not fail the run; a stream that never works still fails the test.
+  test.describe.configure({ retries: 1 });
+
+  test("a spoken turn is transcribed as it is said (streaming), with no batch transcription", async ({ page }) => {
+    await asNewDevice(page);
+    const seen = await watch(page);
+    await startSession(page);
+    const said = await speak(page);
+    const wer = wordErrorRate(SPOKEN, said);
+    console.log(`streaming transcription heard "${said}": WER ${(wer * 100).toFixed(0)} %`);
+    expect(wer, `heard "${said}"`).toBeLessThanOrEqual(WER_BOUND);
+    const transcription = seen.requests.filter((r) => r.includes("/transcriptions"));
+    expect(transcription).toEqual(["GET /transcriptions/stream-url"]);
+  });
 });
 
 test("no streaming transcription (the stream URL refused): the recording goes through the batch transcription", async ({ page }) => {
