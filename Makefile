@@ -29,7 +29,7 @@ STACK_NAME ?= parley-dev
 
 .PHONY: test test-python test-web web chromium lint verify run bench openapi docs fuzz test-sfn-local build deploy-web clean
 
-$(STAMP): requirements-dev.txt requirements-local.txt functions/shared/requirements.txt layers/harper/requirements.txt
+$(STAMP): requirements-dev.txt requirements-local.txt requirements-docs.txt functions/shared/requirements.txt layers/harper/requirements.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	@touch $@

@@ -1,0 +1,23 @@
+"""MkDocs hooks (mkdocs.yml's ``hooks:``): pages generated while the site is built.
+
+- ``api/reference.md``: the API reference, rendered from openapi.json (``docsite.api_reference``).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from mkdocs.structure.files import File, Files  # noqa: E402
+
+from docsite.api_reference import render_file  # noqa: E402
+
+REFERENCE = "api/reference.md"
+
+
+def on_files(files: Files, config: Any) -> Files:
+    files.append(File.generated(config, REFERENCE, content=render_file()))
+    return files
