@@ -11,9 +11,9 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from mkdocs.structure.files import File, Files  # noqa: E402
+from mkdocs.structure.files import File, Files
 
-from docsite.api_reference import render_file  # noqa: E402
+from docsite.api_reference import render_file
 
 REFERENCE = "api/reference.md"
 
