@@ -27,7 +27,7 @@ CHROMIUM ?= /usr/bin/chromium
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 STACK_NAME ?= parley-dev
 
-.PHONY: test test-python test-web web chromium lint verify run bench openapi docs fuzz test-sfn-local build deploy-web clean
+.PHONY: test test-python test-web web chromium lint verify run bench openapi docs docs-examples fuzz test-sfn-local build deploy-web clean
 
 $(STAMP): requirements-dev.txt requirements-local.txt requirements-docs.txt functions/shared/requirements.txt layers/harper/requirements.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -114,9 +114,15 @@ run: $(STAMP)
 openapi: $(STAMP)
 	$(BIN)/python -m local_stack.openapi --write openapi.json
 
-## docs: regenerate openapi.json, docs/parameters.md's table and the template's alarms from the code and template
+## docs: regenerate openapi.json, docs/parameters.md's table and the template's alarms, then build the site into site/
+# (MkDocs, strict: a broken link or anchor fails; the API reference is rendered from openapi.json)
 docs: openapi
 	$(BIN)/python -m local_stack.docs --write
+	NO_MKDOCS_2_WARNING=1 $(BIN)/python -m mkdocs build --strict --site-dir site
+
+## docs-examples: run every example in docs/ against a local stack of its own (make test runs them too)
+docs-examples: $(STAMP)
+	$(BIN)/python -m docsite.examples
 
 ## fuzz: schemathesis against the local stack's OpenAPI document (well over 1,000 requests)
 fuzz: $(STAMP)
@@ -138,4 +144,4 @@ deploy-web: web
 	STACK_NAME=$(STACK_NAME) bash web/deploy.sh
 
 clean:
-	rm -rf .aws-sam .pytest_cache .ruff_cache .mypy_cache web/dist web/e2e/artifacts
+	rm -rf .aws-sam .pytest_cache .ruff_cache .mypy_cache web/dist web/e2e/artifacts site

@@ -173,7 +173,7 @@ def render(document: dict[str, Any]) -> str:
         "Every operation needs credentials ([Authentication](index.md#authentication)): "
         + ", ".join(f"`{name}` ({scheme.get('description', scheme.get('type', ''))})"
                     for name, scheme in document.get("components", {}).get("securitySchemes", {}).items())
-        + ". Every error answers the [Error](#schema-error) body ([Common errors](index.md#common-errors)).",
+        + ". Every error answers the [Error](#schema-error) body ([Errors](index.md#errors)).",
         "",
     ]
     by_tag: dict[str, list[tuple[str, str, dict[str, Any]]]] = {}

@@ -61,7 +61,7 @@ REQUEST_LINE = re.compile(r"^(GET|POST|PUT|PATCH|DELETE|HEAD|OPTIONS) (\S+) HTTP
 STATUS_LINE = re.compile(r"^HTTP/1\.1 (\d{3})(?: (.*))?$")
 VARIABLE = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 DEVICE = re.compile(r"my-device-(\d{4})")
-SHELL_MARKERS = ("$API", "${API}", "$WS", "${WS}")
+SHELL_MARKER = re.compile(r"\$\{?(API|WS)\}?(?![A-Za-z0-9_])")
 ASSIGNMENT = re.compile(r"^[ \t]*(?:export[ \t]+)?([A-Za-z_][A-Za-z0-9_]*)=", re.M)
 
 
@@ -189,7 +189,7 @@ def read_page(path: Path) -> Page:
                 reason=reason, response_line=answer.line, expected_headers=expected_headers,
                 expected_body=expected_body))
             skip.add(position + 1)
-        elif block.lang in ("bash", "sh", "shell") and any(marker in block.text for marker in SHELL_MARKERS):
+        elif block.lang in ("bash", "sh", "shell") and SHELL_MARKER.search(block.text):
             example = ShellExample(line=block.line, script=block.text)
             following = found[position + 1] if position + 1 < len(found) else None
             if following is not None and following.lang == "json" and _only_blank_between(lines, block, following):

@@ -1,0 +1,181 @@
+"""The documentation cannot drift: the site builds with no broken link, and every example runs.
+
+- The MkDocs site builds in strict mode (a broken link or anchor, a page missing from the nav, fails).
+- Every request/response example and every curl example in docs/ runs against one local stack
+  (``python -m local_stack``, what ``make run`` starts) and must answer what the page shows.
+- The banner in docs/getting-started.md is the one the local stack prints.
+- The API reference covers every operation and schema of openapi.json; ``/docs`` serves it offline.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from docsite import examples
+from docsite.api_reference import anchor, operation_anchor, render_file
+
+ROOT = Path(__file__).resolve().parent.parent
+DOCS = ROOT / "docs"
+PAGES_WITH_EXAMPLES = [page.path for page in examples.pages() if page.examples]
+ABBREVIATIONS = ("CAFP", "MTLD", "CEFR", "ULID", "GSI1", "DLQ", "EMF", "PITR", "OAC", "PKCE", "SigV4", "WER",
+                 "TTS", "STT", "TTL", "JWT", "JWKS", "ASL", "SAM", "WAF", "CORS", "BCP 47")
+
+
+def _page_id(path: Path) -> str:
+    return path.relative_to(DOCS).as_posix()
+
+
+# -- the site ----------------------------------------------------------------------------------------
+def test_the_site_builds_with_no_broken_link_or_anchor(tmp_path: Path) -> None:
+    """mkdocs.yml is strict and validates links, anchors and the nav: any warning fails the build."""
+    result = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(tmp_path)],  # noqa: S603
+                            cwd=ROOT, capture_output=True, text=True, check=False,
+                            env={**os.environ, "NO_MKDOCS_2_WARNING": "1"})
+    assert result.returncode == 0, result.stdout + result.stderr
+    reference = (tmp_path / "api" / "reference" / "index.html").read_text(encoding="utf-8")
+    assert 'id="post-chat"' in reference and 'id="schema-session"' in reference
+    assert "fonts.googleapis.com" not in (tmp_path / "index.html").read_text(encoding="utf-8")
+
+
+def test_the_readmes_links_lead_somewhere() -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    targets = re.findall(r"\]\(([^)#\s]+)(?:#[^)]*)?\)", readme)
+    local = [target for target in targets if not re.match(r"[a-z]+:", target)]
+    assert local, "the README links to the docs"
+    missing = [target for target in local if not (ROOT / target).exists()]
+    assert not missing, missing
+
+
+def test_the_readme_is_short() -> None:
+    assert len((ROOT / "README.md").read_text(encoding="utf-8").splitlines()) <= 300
+
+
+def test_users_read_no_project_jargon() -> None:
+    """No "seed 000" or "issue 8": a user of Parley has no reason to know the project's own history.
+
+    docs/parameters.md is left out: it is generated from template.yaml's parameter descriptions."""
+    offenders = []
+    for path in sorted(DOCS.rglob("*.md")):
+        if path.name == "parameters.md":
+            continue
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            if re.search(r"\bseeds?\b(?!Actions)|\bissue[- ]\d", line, re.I):
+                offenders.append(f"{_page_id(path)}:{number}: {line.strip()[:100]}")
+    assert not offenders, "\n".join(offenders)
+
+
+def test_every_abbreviation_is_defined_once_in_the_glossary() -> None:
+    glossary = (DOCS / "glossary.md").read_text(encoding="utf-8")
+    headings = [re.sub(r"\s*\{.*\}$", "", heading) for heading in re.findall(r"^## (.+)$", glossary, re.M)]
+    for abbreviation in ABBREVIATIONS:
+        assert sum(heading.split(" —")[0].strip() == abbreviation for heading in headings) == 1, abbreviation
+
+
+def test_the_api_reference_covers_every_operation_and_schema() -> None:
+    document = json.loads((ROOT / "openapi.json").read_text(encoding="utf-8"))
+    page = render_file()
+    for path, operations in document["paths"].items():
+        for method in operations:
+            assert f"{{ #{operation_anchor(method, path)} }}" in page, (method, path)
+    for name in document["components"]["schemas"]:
+        assert f"{{ #{anchor(name)} }}" in page, name
+    assert "](#schema-" in page and "http://" not in page and "https://" not in page
+
+
+# -- the examples' format ---------------------------------------------------------------------------
+def test_a_wrong_answer_fails_and_says_where() -> None:
+    variables: dict[str, object] = {}
+    expected = examples.parse_expected('{"accent": "UK", "id": "{sessionId}", "at": "…", …}')
+    assert examples.match(expected, {"accent": "UK", "id": "01ABC", "at": "2026", "more": 1}, variables) == []
+    assert variables == {"sessionId": "01ABC"}
+    problems = examples.match(expected, {"accent": "US", "id": "01XYZ", "at": 1}, variables)
+    assert problems == ["body.accent: expected 'UK', got 'US'", "body.id: {sessionId} was '01ABC', now '01XYZ'"]
+
+
+def test_an_object_without_ellipsis_must_match_exactly() -> None:
+    expected = examples.parse_expected('{"items": [{"a": 1}], "next": null}')
+    assert examples.match(expected, {"items": [{"a": 1}], "next": None, "extra": 2}, {}) == [
+        "body: the answer also has extra (show them, or end the object with …)"]
+    assert examples.match(expected, {"items": [{"a": 1}, {"a": 2}], "next": None}, {}) == [
+        "body.items: expected 1 items, got 2"]
+    assert examples.match(examples.parse_expected('[1, …]'), [1, 2, 3], {}) == []
+    assert examples.match(examples.parse_expected('"SUQz…"'), "SUQzBAAA", {}) == []
+    assert examples.match(examples.parse_expected('"SUQz…"'), "//Nk", {}) == [
+        "body: expected text like 'SUQz…', got '//Nk'"]
+    assert examples.match(examples.parse_expected("true"), 1, {}) == ["body: expected True, got 1"]
+
+
+def test_a_request_needs_its_answer(tmp_path: Path) -> None:
+    page = tmp_path / "page.md"
+    page.write_text("```http\nGET /settings HTTP/1.1\n```\n\nNo answer.\n", encoding="utf-8")
+    with pytest.raises(examples.ExampleError, match="not followed by an http block"):
+        examples.read_page(page)
+    page.write_text("```http\nGET /settings HTTP/1.1\n```\n\n```http\nHTTP/1.1 200 Fine\n```\n", encoding="utf-8")
+    with pytest.raises(examples.ExampleError, match="reason phrase of 200 is 'OK'"):
+        examples.read_page(page)
+
+
+def test_every_page_reads_and_most_have_examples() -> None:
+    pages = examples.pages()
+    assert len(PAGES_WITH_EXAMPLES) >= 10
+    assert sum(len(page.examples) for page in pages) >= 60  # a floor: the reader must not drop blocks silently
+
+
+# -- the examples, run -------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def stack() -> Iterator[examples.RunningStack]:
+    with examples.local_stack() as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def runs(stack: examples.RunningStack) -> Iterator[dict[Path, Future[int]]]:
+    """Every page's examples, pages side by side (each on its own device ids), on the one stack."""
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        yield {path: pool.submit(examples.PageRun(examples.read_page(path), stack.target).run)
+               for path in PAGES_WITH_EXAMPLES}
+
+
+@pytest.mark.parametrize("path", PAGES_WITH_EXAMPLES, ids=_page_id)
+def test_the_pages_examples_answer_what_the_page_shows(path: Path, runs: dict[Path, Future[int]]) -> None:
+    executed = runs[path].result(timeout=600)
+    assert executed == len(examples.read_page(path).examples)
+
+
+def test_getting_started_shows_what_make_run_prints(stack: examples.RunningStack) -> None:
+    page = (DOCS / "getting-started.md").read_text(encoding="utf-8")
+    shown = next(block.text for block in examples.blocks(page) if block.lang == "console").splitlines()
+    shown = shown[shown.index(next(line for line in shown if line.startswith("Parley local stack"))):]
+
+    def shape(line: str) -> str:
+        line = re.sub(r"127\.0\.0\.1:\d+", "127.0.0.1:PORT", line)
+        # The page shows a built, current web app; this checkout's web/ may be unbuilt or older.
+        return re.sub(r"^(  Web app:  )(http://127\.0\.0\.1:PORT/|not built).*", r"\1(the web app)", line)
+
+    printed = [shape(line) for line in stack.banner]
+    assert "  Web app:  (the web app)" in printed
+    assert printed == [shape(line) for line in shown]
+
+
+def test_the_local_stack_serves_interactive_api_docs_offline(stack: examples.RunningStack) -> None:
+    with urllib.request.urlopen(stack.target.api + "/docs", timeout=30) as response:
+        page = response.read().decode()
+        assert response.headers["Content-Type"].startswith("text/html")
+    assert '"/openapi.json"' in page and "validatorUrl: null" in page
+    assert not re.search(r"(src|href)=\"https?:", page), "no asset from another host"
+    with urllib.request.urlopen(stack.target.api + "/docs/swagger-ui-bundle.js", timeout=30) as response:
+        assert b"SwaggerUIBundle" in response.read(200_000)
+    with pytest.raises(urllib.error.HTTPError) as missing:
+        urllib.request.urlopen(stack.target.api + "/docs/index.j2", timeout=30)
+    assert missing.value.code == 404
