@@ -20,6 +20,9 @@ The format (docs/development.md, "Examples that run", says it for writers):
   ``docs-api-tutor-0001-k3x9``), so its examples build on each other and pages never see each
   other's data. The page's ``http://127.0.0.1:3000`` and ``ws://127.0.0.1:3001`` become the running
   stack's addresses.
+- A ``websocket`` block is an exchange on one connection: ``CONNECT ws://127.0.0.1:3001/?deviceId=…``,
+  then ``> {frame sent}`` and ``< {frame expected}`` lines, in order; ``< …`` lets any frames pass
+  (the deltas of a streamed answer) until the next expected one arrives.
 - A GET whose answer differs is asked again, as a client polls: for up to ten seconds (the usage
   pipeline counts in the background), and for up to two minutes while it says ``"status": "queued"``
   or ``"running"``.
@@ -102,7 +105,18 @@ class ShellExample:
     expected_output: str | None = None
 
 
-Example = HttpExample | ShellExample
+@dataclass
+class WebSocketExample:
+    """A ``websocket`` block: ``CONNECT <url>``, then ``> <frame sent>`` and ``< <frame expected>`` lines
+    (a line that starts with a space continues the one before; ``< …`` lets any frames pass until the
+    next expected one arrives)."""
+
+    line: int
+    url: str
+    steps: list[tuple[str, str]]
+
+
+Example = HttpExample | ShellExample | WebSocketExample
 
 
 @dataclass
@@ -189,6 +203,8 @@ def read_page(path: Path) -> Page:
                 reason=reason, response_line=answer.line, expected_headers=expected_headers,
                 expected_body=expected_body))
             skip.add(position + 1)
+        elif block.lang == "websocket":
+            page.examples.append(_websocket_example(block, path))
         elif block.lang in ("bash", "sh", "shell") and SHELL_MARKER.search(block.text):
             example = ShellExample(line=block.line, script=block.text)
             following = found[position + 1] if position + 1 < len(found) else None
@@ -198,6 +214,22 @@ def read_page(path: Path) -> Page:
                 skip.add(position + 1)
             page.examples.append(example)
     return page
+
+
+def _websocket_example(block: Block, page: Path) -> WebSocketExample:
+    first, *rest = block.text.splitlines()
+    if not first.startswith("CONNECT "):
+        raise ExampleError(f"{page}:{block.line}: a websocket block starts with `CONNECT ws://…`")
+    steps: list[tuple[str, str]] = []
+    for line in rest:
+        if line.startswith((" ", "\t")) and steps:
+            steps[-1] = (steps[-1][0], steps[-1][1] + "\n" + line)
+        elif line[:2] in ("> ", "< "):
+            steps.append((line[0], line[2:]))
+        elif line.strip():
+            raise ExampleError(f"{page}:{block.line}: a websocket line starts with `> ` (sent) or `< ` (received): "
+                               f"{line!r}")
+    return WebSocketExample(line=block.line, url=first.removeprefix("CONNECT ").strip(), steps=steps)
 
 
 def pages(paths: list[Path] | None = None) -> list[Page]:
@@ -389,6 +421,8 @@ class PageRun:
             for example in self.page.examples:
                 if isinstance(example, HttpExample):
                     self._run_http(example)
+                elif isinstance(example, WebSocketExample):
+                    self._run_websocket(example)
                 else:
                     self._run_shell(example)
         return self.executed
@@ -468,6 +502,41 @@ class PageRun:
                                f":\n{result.stderr[-2000:]}{result.stdout[-2000:]}")
         if example.expected_output is not None:
             self._compare_output(example, result.stdout)
+        self.executed += 1
+
+    def _run_websocket(self, example: WebSocketExample) -> None:
+        from websockets.sync.client import connect
+
+        url = self.localise(substitute(example.url, self.variables, quoted=False))
+        variables = dict(self.variables)
+        received: list[Any] = []
+        with connect(url, open_timeout=30, max_size=2**20) as socket:
+            skipping = False
+            for kind, text in example.steps:
+                if kind == ">":
+                    socket.send(self.localise(substitute(text, variables)))
+                    continue
+                if text.strip() == ELLIPSIS:
+                    skipping = True
+                    continue
+                expected = parse_expected(self.localise(text))
+                for _ in range(500):
+                    frame = json.loads(socket.recv(timeout=60))
+                    received.append(frame)
+                    trial = dict(variables)
+                    problems = match(expected, frame, trial, "frame")
+                    if not problems:
+                        variables = trial
+                        break
+                    if not skipping:
+                        raise ExampleError(
+                            f"{self._where(example.line)}: the WebSocket sent another frame than the page shows:\n  "
+                            + "\n  ".join(problems) + "\nFrames so far:\n"
+                            + "\n".join(json.dumps(f, ensure_ascii=False)[:300] for f in received))
+                else:
+                    raise ExampleError(f"{self._where(example.line)}: no frame like {text[:200]} arrived")
+                skipping = False
+        self.variables = variables
         self.executed += 1
 
     def _compare_output(self, example: ShellExample, printed: str) -> None:
