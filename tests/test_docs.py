@@ -29,7 +29,18 @@ ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
 PAGES_WITH_EXAMPLES = [page.path for page in examples.pages() if page.examples]
 ABBREVIATIONS = ("CAFP", "MTLD", "CEFR", "ULID", "GSI1", "DLQ", "EMF", "PITR", "OAC", "PKCE", "SigV4", "WER",
-                 "TTS", "STT", "TTL", "JWT", "JWKS", "ASL", "SAM", "WAF", "CORS", "BCP 47")
+                 "TTS", "STT", "TTL", "JWT", "JWKS", "ASL", "SAM", "WAF", "CORS", "BCP 47", "ARN", "EOL", "HMAC",
+                 "HSTS", "IAM", "IME", "NFC", "PCM", "PK, SK", "SNS", "SQS", "SRP", "SSML")
+# Capitals in prose that need no glossary entry: what every reader of an API manual knows, file formats,
+# the tutor's accents and CEFR levels, HTTP methods, and words in capitals (statuses, log levels, key parts).
+COMMON_CAPITALS = frozenset({
+    "AI", "API", "AWS", "CI", "CLI", "CPU", "GB", "HTTP", "HTTPS", "IP", "ISO", "JSON", "KB", "MB", "REST",
+    "RFC", "S3", "SDK", "SHA256", "TLS", "UI", "URI", "URL", "UTC", "UTF", "UUID", "XML",
+    "AAC", "CRC", "CRC32", "ES2022", "FLAC", "III", "LAME", "M4A", "MP3", "MP4", "MPEG", "S256", "USD", "WAV",
+    "US", "UK", "AU", "IN", "A1", "A2", "B1", "B2", "C1", "C2", "BCP", "GSI1PK", "GSI1SK",
+    "GET", "POST", "PUT", "PATCH", "DELETE", "COMPLETED", "FAILED", "ERROR", "INFO", "WARNING", "DEBUG", "NOT",
+    "ONE", "REQUEST", "SESSION", "TRANSCRIPT",
+})
 
 
 def _page_id(path: Path) -> str:
@@ -80,6 +91,22 @@ def test_every_abbreviation_is_defined_once_in_the_glossary() -> None:
     headings = [re.sub(r"\s*\{.*\}$", "", heading) for heading in re.findall(r"^## (.+)$", glossary, re.M)]
     for abbreviation in ABBREVIATIONS:
         assert sum(heading.split(" —")[0].strip() == abbreviation for heading in headings) == 1, abbreviation
+
+
+def test_every_abbreviation_in_the_prose_has_its_glossary_entry() -> None:
+    """An abbreviation a page adds (outside code) needs its entry in the glossary, or it is one everybody knows."""
+    glossary = (DOCS / "glossary.md").read_text(encoding="utf-8")
+    defined = {part for heading in re.findall(r"^## (.+?)(?: —| \{)", glossary, re.M) for part in heading.split(", ")}
+    undefined: dict[str, str] = {}
+    for path in sorted(DOCS.rglob("*.md")):
+        if path.name == "parameters.md":  # generated from template.yaml
+            continue
+        prose = re.sub(r"(?ms)^\s*```.*?^\s*```", "", path.read_text(encoding="utf-8"))
+        prose = re.sub(r"`[^`\n]*`|\]\([^)]*\)|\{[^}\n]*\}", "", prose)
+        for word in re.findall(r"\b[A-Z][A-Z0-9]+\b", prose):
+            if word not in defined and word not in COMMON_CAPITALS:
+                undefined.setdefault(word, _page_id(path))
+    assert not undefined, f"define these in docs/glossary.md: {undefined}"
 
 
 def test_the_api_reference_covers_every_operation_and_schema() -> None:
