@@ -26,6 +26,10 @@ WEB_SOURCES := $(shell find web/src web/public web/scripts -type f 2>/dev/null) 
 CHROMIUM ?= /usr/bin/chromium
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 STACK_NAME ?= parley-dev
+# Mermaid draws the docs site's diagrams; the site serves this pinned copy (docsite/hooks.py), no CDN.
+MERMAID_VERSION := 11.17.2
+MERMAID_SHA256 := 6ad2f42c3fc26bbf9e45cbb6d11898972573ea52b33a5f4ff51952899f950ffd
+MERMAID := docsite/vendor/mermaid-$(MERMAID_VERSION).min.js
 
 .PHONY: test test-python test-web web chromium lint verify run bench openapi docs docs-examples fuzz test-sfn-local build deploy-web clean
 
@@ -39,6 +43,13 @@ $(LINT_STAMP): requirements-lint.txt
 	$(LINT_BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-lint.txt
 	@touch $@
 
+$(MERMAID):
+	@mkdir -p $(@D); rm -f $(@D)/mermaid-*.min.js; tmp=$$(mktemp -d); \
+	(cd $$tmp && npm pack --silent --loglevel=error mermaid@$(MERMAID_VERSION) > /dev/null) \
+	&& echo "$(MERMAID_SHA256)  $$tmp/mermaid-$(MERMAID_VERSION).tgz" | sha256sum --check --quiet \
+	&& tar -xzf $$tmp/mermaid-$(MERMAID_VERSION).tgz -C $$tmp package/dist/mermaid.min.js \
+	&& mv $$tmp/package/dist/mermaid.min.js $@; status=$$?; rm -rf $$tmp; exit $$status
+
 $(NODE_STAMP): verify/package.json verify/package-lock.json
 	cd verify && npm ci --no-audit --no-fund --ignore-scripts --loglevel=error
 	@touch $@
@@ -49,7 +60,7 @@ test: test-python test-web
 
 # verify is mostly installs, sam build and child interpreters: it overlaps pytest well on two cores; its log
 # follows the tests' and either failing fails the target.
-test-python: $(STAMP)
+test-python: $(STAMP) $(MERMAID)
 	$(BIN)/ruff check .
 	$(BIN)/cfn-lint template.yaml
 	@mkdir -p .aws-sam; $(MAKE) --no-print-directory verify > .aws-sam/verify.log 2>&1 & verify=$$!; \
@@ -116,7 +127,7 @@ openapi: $(STAMP)
 
 ## docs: regenerate openapi.json, docs/parameters.md's table and the template's alarms, then build the site into site/
 # (MkDocs, strict: a broken link or anchor fails; the API reference is rendered from openapi.json)
-docs: openapi
+docs: openapi $(MERMAID)
 	$(BIN)/python -m local_stack.docs --write
 	NO_MKDOCS_2_WARNING=1 $(BIN)/python -m mkdocs build --strict --site-dir site
 

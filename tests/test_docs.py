@@ -35,7 +35,7 @@ ABBREVIATIONS = ("CAFP", "MTLD", "CEFR", "ULID", "GSI1", "DLQ", "EMF", "PITR", "
 # the tutor's accents and CEFR levels, HTTP methods, and words in capitals (statuses, log levels, key parts).
 COMMON_CAPITALS = frozenset({
     "AI", "API", "AWS", "CI", "CLI", "CPU", "GB", "HTTP", "HTTPS", "IP", "ISO", "JSON", "KB", "MB", "REST",
-    "RFC", "S3", "SDK", "SHA256", "TLS", "UI", "URI", "URL", "UTC", "UTF", "UUID", "XML",
+    "RFC", "S3", "SDK", "SHA", "SHA256", "TLS", "UI", "URI", "URL", "UTC", "UTF", "UUID", "XML",
     "AAC", "CRC", "CRC32", "ES2022", "FLAC", "III", "LAME", "M4A", "MP3", "MP4", "MPEG", "S256", "USD", "WAV",
     "US", "UK", "AU", "IN", "A1", "A2", "B1", "B2", "C1", "C2", "BCP", "GSI1PK", "GSI1SK",
     "GET", "POST", "PUT", "PATCH", "DELETE", "COMPLETED", "FAILED", "ERROR", "INFO", "WARNING", "DEBUG", "NOT",
@@ -57,6 +57,13 @@ def test_the_site_builds_with_no_broken_link_or_anchor(tmp_path: Path) -> None:
     reference = (tmp_path / "api" / "reference" / "index.html").read_text(encoding="utf-8")
     assert 'id="post-chat"' in reference and 'id="schema-session"' in reference
     assert "fonts.googleapis.com" not in (tmp_path / "index.html").read_text(encoding="utf-8")
+    # The state machines are drawn by the site's own Mermaid, loaded before the theme's script (which would
+    # otherwise fetch one from a CDN), and only on pages with a diagram.
+    workflows = (tmp_path / "workflows" / "index.html").read_text(encoding="utf-8")
+    assert re.search(r'<script src="\.\./assets/javascripts/mermaid\.min\.js"></script><script src="[^"]*/bundle\.',
+                     workflows)
+    assert (tmp_path / "assets" / "javascripts" / "mermaid.min.js").stat().st_size > 1_000_000
+    assert "mermaid.min.js" not in (tmp_path / "index.html").read_text(encoding="utf-8")
 
 
 def test_the_readmes_links_lead_somewhere() -> None:
