@@ -116,6 +116,25 @@ def test_every_abbreviation_in_the_prose_has_its_glossary_entry() -> None:
     assert not undefined, f"define these in docs/glossary.md: {undefined}"
 
 
+def test_the_workflows_page_draws_every_state_machine_as_it_is() -> None:
+    """Each statemachines/*.asl.json is drawn on docs/workflows.md: the same states and the same transitions."""
+    diagrams = [block.text for block in examples.blocks((DOCS / "workflows.md").read_text(encoding="utf-8"))
+                if block.lang == "mermaid"]
+    for path in sorted((ROOT / "statemachines").glob("*.asl.json")):
+        definition = json.loads(path.read_text(encoding="utf-8"))
+        drawn = next((text for text in diagrams if f"[*] --> {definition['StartAt']}:" in text), None)
+        assert drawn is not None, f"{path.name} is not drawn"
+        transitions = {(name, target) for name, state in definition["States"].items()
+                       for target in [state.get("Next"), state.get("Default"),
+                                      *(choice.get("Next") for choice in state.get("Choices", [])),
+                                      *(catch["Next"] for catch in state.get("Catch", []))] if target}
+        arrows = set(re.findall(r"(?m)^\s*([\w?]+)\s*-->\s*([\w?]+)", drawn))
+        assert arrows == transitions, (path.name, sorted(transitions - arrows), sorted(arrows - transitions))
+        ends = set(re.findall(r"(?m)^\s*([\w?]+) --> \[\*\]", drawn))
+        states = {name for pair in arrows for name in pair} | ends
+        assert states == set(definition["States"]), (path.name, sorted(set(definition["States"]) ^ states))
+
+
 def test_the_api_reference_covers_every_operation_and_schema() -> None:
     document = json.loads((ROOT / "openapi.json").read_text(encoding="utf-8"))
     page = render_file()
