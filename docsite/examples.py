@@ -402,8 +402,9 @@ class PageRun:
     def __init__(self, page: Page, target: Target) -> None:
         self.page = page
         self.target = target
-        slug = re.sub(r"[^a-z0-9]+", "-", page.path.stem.lower() if page.path.parent == DOCS
-                      else "-".join(page.path.relative_to(DOCS).with_suffix("").parts).lower())[:24]
+        path = page.path.resolve()
+        name = "-".join(path.relative_to(DOCS).with_suffix("").parts) if path.is_relative_to(DOCS) else path.stem
+        slug = re.sub(r"[^a-z0-9]+", "-", name.lower())[:24]
         self.devices = f"docs-{slug}-{{0}}-{secrets.token_hex(2)}"
         self.variables: dict[str, Any] = {}
         self.executed = 0

@@ -135,6 +135,19 @@ def test_the_workflows_page_draws_every_state_machine_as_it_is() -> None:
         assert states == set(definition["States"]), (path.name, sorted(set(definition["States"]) ^ states))
 
 
+def test_every_error_code_a_client_can_get_is_documented() -> None:
+    """Each ``code = "..."`` of an error class in the parley package appears in docs/, bar the two no client sees."""
+    never_answered = {"ANALYSIS_SUPERSEDED": "ends a workflow run quietly",
+                      "MALFORMED_USAGE_EVENT": "the usage recorder's, sends the event to the DLQ"}
+    docs = "\n".join(path.read_text(encoding="utf-8") for path in DOCS.rglob("*.md"))
+    codes = {code for path in (ROOT / "functions" / "shared" / "parley").rglob("*.py")
+             for code in re.findall(r'(?m)^\s+code = "([A-Z_]{3,})"$', path.read_text(encoding="utf-8"))}
+    assert len(codes) >= 20
+    assert set(never_answered) <= codes
+    undocumented = sorted(code for code in codes - set(never_answered) if not re.search(rf"\b{code}\b", docs))
+    assert not undocumented, undocumented
+
+
 def test_the_api_reference_covers_every_operation_and_schema() -> None:
     document = json.loads((ROOT / "openapi.json").read_text(encoding="utf-8"))
     page = render_file()
