@@ -75,6 +75,17 @@ def test_the_readmes_links_lead_somewhere() -> None:
     assert not missing, missing
 
 
+def test_the_readmes_make_run_lines_are_the_ones_getting_started_shows() -> None:
+    """The README shows the first lines of what make run prints; getting-started.md's copy is checked against the
+    local stack's real banner (test_getting_started_shows_what_make_run_prints)."""
+    readme = next(block.text for block in examples.blocks((ROOT / "README.md").read_text(encoding="utf-8"))
+                  if block.lang == "console").splitlines()
+    page = next(block.text for block in examples.blocks((DOCS / "getting-started.md").read_text(encoding="utf-8"))
+                if block.lang == "console").splitlines()
+    shown = [line for line in readme if line.strip() != "…"]
+    assert len(shown) >= 3 and all(line in page for line in shown), [line for line in shown if line not in page]
+
+
 def test_the_readme_is_short() -> None:
     assert len((ROOT / "README.md").read_text(encoding="utf-8").splitlines()) <= 300
 
