@@ -58,13 +58,14 @@ $(NODE_STAMP): verify/package.json verify/package-lock.json
 # beside it) and the web app's tests
 test: test-python test-web
 
-# verify is mostly installs, sam build and child interpreters: it overlaps pytest well on two cores; its log
+# pytest runs on two workers (pytest-xdist), a whole test module per worker, so module-scoped fixtures stay one
+# per module. verify is mostly installs, sam build and child interpreters: it overlaps pytest well; its log
 # follows the tests' and either failing fails the target.
 test-python: $(STAMP) $(MERMAID)
 	$(BIN)/ruff check .
 	$(BIN)/cfn-lint template.yaml
 	@mkdir -p .aws-sam; $(MAKE) --no-print-directory verify > .aws-sam/verify.log 2>&1 & verify=$$!; \
-	$(BIN)/python -m pytest; tests=$$?; \
+	$(BIN)/python -m pytest -n 2 --dist loadfile; tests=$$?; \
 	wait $$verify; verified=$$?; echo "---- make verify ----"; cat .aws-sam/verify.log; \
 	if [ $$verified -ne 0 ]; then echo "make verify FAILED (above; also in .aws-sam/verify.log)"; fi; \
 	exit $$(( tests != 0 || verified != 0 ))

@@ -50,7 +50,7 @@ def measure(runs: int) -> tuple[float, float]:
 
     from local_stack.lambdas import FunctionRunner, LambdaContext
     from local_stack.template import Stack
-    from parley import clients
+    from parley.core import clients
 
     runner = FunctionRunner(Stack(parameters={"Stage": "bench", "AuthMode": "device"}),
                             env_overrides={"POWERTOOLS_TRACE_DISABLED": "true", "POWERTOOLS_LOG_LEVEL": "WARNING"})

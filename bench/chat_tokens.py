@@ -10,8 +10,8 @@ from __future__ import annotations
 from bench.registry import benchmark
 from parley.ai.offline import estimate_tokens
 from parley.ai.types import AiRequest, Turn
-from parley.chat import Chat
-from parley.prompts.tutor import TutorPersona
+from parley.tutor.chat import Chat
+from parley.tutor.persona import TutorPersona
 
 LEARNER = "Last weekend I went to the market with my sister and we bought some vegetables for the dinner."
 TUTOR = "That sounds lovely! What did you cook with the vegetables, and did your sister help you?"

@@ -16,11 +16,11 @@ SIZES = (10, 100, 1000)
 
 def measure() -> list[tuple[int, int, int, int]]:
     """[(messages, requests, query pages, target)]."""
-    from parley import keys
-    from parley.ids import iso_micros, new_ulid, utcnow
-    from parley.models import StartSession
-    from parley.store import Store
-    from parley.tutor import Tutor
+    from parley.core.ids import iso_micros, new_ulid, utcnow
+    from parley.data import keys
+    from parley.data.store import Store
+    from parley.tutor.models import StartSession
+    from parley.tutor.service import Tutor
 
     rows = []
     with emulated_table() as table:

@@ -20,11 +20,13 @@ def measure() -> list[tuple[str, int, int, int]]:
     """[(action, route requests, envelope requests with Parley's id, with the client's id)]."""
     from pydantic import TypeAdapter
 
-    from parley import envelope as env
+    from parley.actions.context import Services
+    from parley.actions.dispatch import ActionApi
+    from parley.actions.requests import ActionRequest
     from parley.analysis.service import Analyses
-    from parley.models import NewMessage, Settings, StartSession
-    from parley.store import Store
-    from parley.tutor import Tutor
+    from parley.data.store import Store
+    from parley.tutor.models import NewMessage, Settings, StartSession
+    from parley.tutor.service import Tutor
 
     def unused() -> Any:
         raise AssertionError("not a data action")
@@ -34,15 +36,15 @@ def measure() -> list[tuple[str, int, int, int]]:
         store = Store(table)
         tutor = Tutor(store, retention_days=90)
         analyses = Analyses(store)
-        envelope = env.Envelope(env.Services(tutor=tutor, chat=unused, speaker=unused, transcriptions=unused,
-                                             analyses=lambda: analyses, stream_url=lambda *a: unused()))
+        envelope = ActionApi(Services(tutor=tutor, chat=unused, speaker=unused, transcriptions=unused,
+                                     analyses=lambda: analyses, stream_url=lambda *a: unused()))
 
         def count(call: Callable[[], Any]) -> int:
             store.calls.clear()
             call()
             return store.requests
 
-        actions: TypeAdapter[Any] = TypeAdapter(env.ActionRequest)  # validated as the route validates them
+        actions: TypeAdapter[Any] = TypeAdapter(ActionRequest)  # validated as the route validates them
 
         def act(owner: str, action: str, **fields: Any) -> int:
             parsed = actions.validate_python({"action": action, **fields})
@@ -82,7 +84,7 @@ def measure() -> list[tuple[str, int, int, int]]:
 
 def _analysis(analyses: Any, owner: str, session_id: str) -> Any:
     """GET /sessions/{id}/analysis, as a native client asks for what get_session_detail shows."""
-    from parley.errors import NotFound
+    from parley.core.errors import NotFound
 
     try:
         return analyses.get(owner, session_id)

@@ -92,8 +92,9 @@ def measure(polls: int, mode: str = POLL_ONLY) -> int:
     from local_stack.resources import provision
     from local_stack.speech import announce_job_state, emulate_speech, finish_job, transcript_document
     from local_stack.template import Stack
-    from parley import clients, keys
-    from parley.transcription import job_name
+    from parley.core import clients
+    from parley.data import keys
+    from parley.speech.transcription.objects import job_name
 
     stack = Stack(parameters={"Stage": "bench", "AuthMode": "device"})
     runner = FunctionRunner(stack)

@@ -36,8 +36,8 @@ def main() -> None:
     print(f"Parley local stack listening on {local.url}  (AWS emulated at {local.moto_endpoint})", flush=True)
     websocket_url = getattr(local, "websocket_url", "")
     if websocket_url:
-        print(f"  WebSocket: {websocket_url}/?deviceId={device}  (@connections {local.websocket_callback_url})",
-              flush=True)
+        callback = getattr(local, "websocket_callback_url", "")
+        print(f"  WebSocket: {websocket_url}/?deviceId={device}  (@connections {callback})", flush=True)
     if web is not None:
         web.start(local_config(local.url, websocket_url))
         local.on_stop(web.stop)

@@ -94,6 +94,31 @@ def pause(seconds: float) -> None:
         time.sleep(seconds)
 
 
+class _SnapshotEnviron(os._Environ):  # type: ignore[name-defined,misc]  # os.environ's own class
+    """``os.environ`` whose whole-mapping reads (``items()``, ``values()``, ``copy()``) read one
+    atomic snapshot. ``environment`` removes a function's variables again when its invocation
+    ends, under the lock; a thread that does not hold it (a test's boto3 client reading proxy
+    variables with ``os.environ.items()``) would otherwise list a key, find it gone a moment later
+    and fail with a KeyError (``os._Environ`` lists the keys, then reads each)."""
+
+    def _snapshot(self) -> dict[str, str]:
+        data = self.__dict__["_data"].copy()  # one C-level dict copy: atomic under the GIL
+        return {self.decodekey(k): self.decodevalue(v) for k, v in data.items()}
+
+    def items(self) -> Any:
+        return self._snapshot().items()
+
+    def values(self) -> Any:
+        return self._snapshot().values()
+
+    def copy(self) -> dict[str, str]:
+        return self._snapshot()
+
+
+if type(os.environ) is os._Environ:  # type: ignore[attr-defined]
+    os.environ.__class__ = _SnapshotEnviron
+
+
 @contextlib.contextmanager
 def environment(values: Mapping[str, str]) -> Iterator[None]:
     """Put ``values`` into os.environ for the duration, then restore exactly what was there."""

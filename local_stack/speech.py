@@ -5,7 +5,7 @@ without writing a transcript. ``emulate_speech()`` (a context manager, active in
 makes both behave like the services:
 
 - **Polly** refuses an engine the voice does not support (``EngineNotSupportedException``, from
-  the published table in ``parley.speech.POLLY_VOICES``) and a sample rate its output format does
+  the published table in ``parley.speech.voices.POLLY_VOICES``) and a sample rate its output format does
   not have (``InvalidSampleRateException``), then speaks: espeak-ng from the ``espeakng-loader``
   wheel (``local_stack.voices``, one espeak voice per Polly voice), encoded as the ``OutputFormat``
   asks - ``mp3`` (LAME, 48 kbit/s), ``ogg_vorbis`` or ``pcm`` (16-bit little-endian mono) - at
@@ -192,7 +192,7 @@ def recognise_job(media: JobMedia) -> dict[str, Any] | JobFailure:
     try:
         decoded = decode(data)
     except UndecodableAudio:
-        from parley.transcription import detect_format
+        from parley.speech.transcription.audio import detect_format
 
         found = detect_format(data[:64])
         return JobFailure(FORMAT_MISMATCH if found and media.media_format and found != media.media_format
@@ -317,7 +317,7 @@ def emulate_speech(transcript_for: TranscriptFor | None = None, *, speak: bool =
     from moto.polly.responses import PollyResponse
     from moto.transcribe.models import FakeTranscriptionJob
 
-    from parley.speech import POLLY_VOICES
+    from parley.speech.voices import POLLY_VOICES
 
     decide = transcript_for or TRANSCRIBE
     original_synthesize = PollyResponse.speech

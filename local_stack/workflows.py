@@ -50,7 +50,7 @@ import uuid
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 from unittest import mock
 
 import boto3
@@ -133,9 +133,11 @@ def _lambda_service_failure(env: Any, ex: Any) -> Any:
 
     error = f"Lambda.{ex.response.get('Error', {}).get('Code', 'Unknown')}"
     cause = str(ex.response.get("Error", {}).get("Message", ""))
+    # EventDetails is a TypedDict of every event's details, all optional in AWS's model (mypy sees them required)
+    details = cast("EventDetails", {"lambdaFunctionFailedEventDetails": LambdaFunctionFailedEventDetails(
+        error=error, cause=cause)})
     return FailureEvent(env=env, error_name=CustomErrorName(error), event_type=HistoryEventType.LambdaFunctionFailed,
-                        event_details=EventDetails(lambdaFunctionFailedEventDetails=LambdaFunctionFailedEventDetails(
-                            error=error, cause=cause)))
+                        event_details=details)
 
 
 _VALID_DEFINITIONS: set[str] = set()

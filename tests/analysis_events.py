@@ -8,7 +8,7 @@ from typing import Any
 import boto3
 
 from local_stack.template import ACCOUNT
-from parley import keys
+from parley.data import keys
 
 SAMPLE_OWNER = "DEVICE#sample-device-0001"
 CONVERSATION = [

@@ -10,6 +10,7 @@ import json
 import os
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 # Fake credentials and a fixed region before anything creates a boto3 client.
@@ -27,10 +28,13 @@ from moto import mock_aws
 from local_stack.gateway import HttpResponse, RestGateway
 from local_stack.lambdas import FunctionRunner
 from local_stack.resources import provision
+from local_stack.speech import emulate_speech
 from local_stack.template import Stack
 from local_stack.workflows import Workflows
-from parley import clients
+from parley.core import clients
 
+TRANSCRIBE_FIXTURES = Path(__file__).resolve().parent / "fixtures" / "transcribe"
+WEBM = b"\x1a\x45\xdf\xa3" + bytes(200)  # a WebM header and no clusters: audio of unknown length
 TEST_PARAMETERS = {"Stage": "test", "AuthMode": "device", "CorsAllowOrigin": "https://app.example.com"}
 MOTO_CONFIG = {"stepfunctions": {"execute_state_machine": True}}
 
@@ -49,8 +53,14 @@ def runner(stack: Stack) -> FunctionRunner:
 
 
 @pytest.fixture
-def aws(stack: Stack) -> Iterator[dict[str, str]]:
-    """Emulated AWS with the template's table, bucket, bus and queues; yields their names."""
+def aws(stack: Stack, request: pytest.FixtureRequest) -> Iterator[dict[str, str]]:
+    """Emulated AWS with the template's table, bucket, bus and queues; yields their names.
+
+    A module marked ``pytestmark = pytest.mark.shared_aws`` gets one emulator for all its tests
+    (``module_aws``): for modules whose tests keep apart by owner (each test its own device)."""
+    if request.node.get_closest_marker("shared_aws"):
+        yield request.getfixturevalue("module_aws")
+        return
     clients.reset()
     with mock_aws(config=MOTO_CONFIG):  # type: ignore[arg-type]
         yield provision(stack)
@@ -159,11 +169,8 @@ def bus(stack: Stack, runner: FunctionRunner, aws: dict[str, str]) -> Any:
 
 @pytest.fixture(scope="module")
 def module_aws(stack: Stack) -> Iterator[dict[str, str]]:
-    """``aws`` shared by a whole test module, which saves provisioning the emulator per test.
-
-    Only for modules whose tests keep apart by owner (each test its own device): such a module
-    overrides ``aws`` with ``@pytest.fixture(scope="module") def aws(module_aws): return module_aws``.
-    """
+    """``aws`` shared by a whole test module (``pytest.mark.shared_aws``): it saves provisioning the
+    emulator per test."""
     clients.reset()
     with mock_aws(config=MOTO_CONFIG):  # type: ignore[arg-type]
         yield provision(stack)
@@ -190,3 +197,29 @@ def atomic_dynamodb() -> Iterator[None]:
 
     with mock.patch.object(DynamoHandler, "call_action", call_action):
         yield
+
+
+# -- the emulated Transcribe (local_stack/speech.py) -------------------------------------------------
+def transcribe_output(name: str) -> dict[str, Any]:
+    """A Transcribe job's output JSON from tests/fixtures/transcribe/."""
+    return json.loads((TRANSCRIBE_FIXTURES / f"{name}.json").read_text(encoding="utf-8"))  # type: ignore[no-any-return]
+
+
+class FakeTranscribe:
+    """What the emulated Transcribe does when a job has run: set ``outcome`` per test."""
+
+    def __init__(self) -> None:
+        self.outcome: Any = transcribe_output("greeting")
+        self.jobs: list[str] = []
+
+    def __call__(self, job: Any) -> Any:
+        self.jobs.append(job.transcription_job_name)
+        return self.outcome
+
+
+@pytest.fixture
+def transcribe(aws: dict[str, str]) -> Iterator[FakeTranscribe]:
+    """moto's Transcribe answering every job with ``transcribe.outcome`` (Polly stays silent)."""
+    fake = FakeTranscribe()
+    with emulate_speech(fake, speak=False):
+        yield fake

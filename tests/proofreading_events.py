@@ -7,7 +7,7 @@ from typing import Any
 
 import boto3
 
-from parley import keys
+from parley.data import keys
 
 SAMPLE_OWNER = "DEVICE#sample-device-0001"
 

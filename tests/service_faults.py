@@ -5,7 +5,7 @@
 for a request that matches a ``Fault``, answers what the service answers when it fails: the
 status, headers and body of that service's protocol (JSON ``__type``, REST-XML ``<Error>``,
 Lambda's ``X-Amz-Function-Error``). botocore parses it into its own ``ClientError`` with the real
-code, and retries it as it would in AWS (standard mode, ``parley.clients``' attempts); Step
+code, and retries it as it would in AWS (standard mode, ``parley.core.clients``' attempts); Step
 Functions names it as it names a service's error (``DynamoDb.ProvisionedThroughputExceededException``,
 ``Lambda.TooManyRequestsException``, ``S3.S3Exception``...).
 

@@ -8,8 +8,8 @@ from typing import Any
 
 import boto3
 
-from parley import keys
-from parley.ids import iso_micros, utcnow
+from parley.core.ids import iso_micros, utcnow
+from parley.data import keys
 
 OWNER = "DEVICE#sample-device-0001"
 GREETING = Path(__file__).resolve().parent / "fixtures" / "transcribe" / "greeting.json"

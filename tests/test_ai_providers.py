@@ -25,7 +25,6 @@ from botocore.stub import Stubber
 from moto import mock_aws
 
 from local_stack.template import load_template
-from parley import clients
 from parley.ai import fallback as fallback_module
 from parley.ai import models
 from parley.ai.anthropic_api import AnthropicProvider, secret_api_key
@@ -48,12 +47,13 @@ from parley.ai.types import (
 from parley.analysis.judge import Conversation, Judge
 from parley.analysis.metrics import measure
 from parley.analysis.report import judge_schema
-from parley.config import AiEnv
-from parley.errors import QuotaExceeded
-from parley.pricing import DEFAULT_PRICES
+from parley.core import clients
+from parley.core.config import AiEnv
+from parley.core.errors import QuotaExceeded
 from parley.proofreading.engine import EngineLimits, parse_answer, web_search_status
 from parley.proofreading.models import EngineSettings, answer_schema
-from parley.usage import UsageEvent
+from parley.usage.events import UsageEvent
+from parley.usage.pricing import DEFAULT_PRICES
 
 ROOT = Path(__file__).resolve().parent.parent
 HAIKU = "global.anthropic.claude-haiku-4-5-20251001-v1:0"  # the default BedrockModelId
@@ -997,8 +997,8 @@ def test_stream_usage_is_published_once_after_the_final_answer() -> None:
 
 # -- caching figures ------------------------------------------------------------------------------
 def test_the_tutor_and_judge_prompts_are_under_haiku_4_5s_cache_minimum_so_no_breakpoint_is_sent() -> None:
-    from parley.prompts import analysis
-    from parley.prompts.tutor import TutorPersona, system_prompt
+    from parley.analysis import prompt as analysis
+    from parley.tutor.persona import TutorPersona, system_prompt
 
     tutor = sum(estimate_tokens(t) for t in system_prompt(TutorPersona("Emma", "UK", "advanced", "business")))
     judge = estimate_tokens(analysis.system_prompt())

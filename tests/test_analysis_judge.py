@@ -11,10 +11,10 @@ import pytest
 from parley.ai.deadline import Deadline
 from parley.ai.offline import OfflineProvider
 from parley.ai.types import AiAnswer, AiRequest, ModelRefused, TokenUsage
+from parley.analysis import prompt
 from parley.analysis.judge import MAX_TOKENS, NOT_MEASURED, Conversation, Judge, is_learners, largest_valid_answer
 from parley.analysis.metrics import SpokenWord, measure
-from parley.errors import InvalidModelOutput
-from parley.prompts import analysis as prompt
+from parley.core.errors import InvalidModelOutput
 
 CONVERSATION = Conversation(turns=(
     ("assistant", "Hi! What did you do at the weekend?"),

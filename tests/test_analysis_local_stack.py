@@ -5,17 +5,9 @@ from __future__ import annotations
 
 import time
 
-import pytest
-
-from local_stack import workflows as local_workflows
 from tests.test_local_stack import call, local_url
 
 __all__ = ["local_url"]  # the module-scoped local stack fixture, reused here
-
-# The local stack creates the template's state machines through ``local_stack.workflows.attach``
-# (issue 4). Until that hook exists there is no state machine to start, so this test waits for it.
-pytestmark = pytest.mark.skipif(not hasattr(local_workflows, "attach"),
-                                reason="local_stack/workflows.py has no attach(local) yet: no state machines")
 
 LEARNER = ["I go to the market yesterday with my sister.",
            "We bought a lot of apples and the weather was very good.",

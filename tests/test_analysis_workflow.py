@@ -27,10 +27,11 @@ from local_stack.lambdas import FunctionRunner
 from local_stack.resources import provision
 from local_stack.template import Stack
 from local_stack.workflows import Workflows
-from parley import clients, keys
 from parley.ai.types import ProviderError
-from parley.ids import utcnow
-from parley.quota import month_of
+from parley.core import clients
+from parley.core.ids import utcnow
+from parley.data import keys
+from parley.usage.quota import month_of
 from tests.conftest import MOTO_CONFIG, ApiClient, assert_error, test_workflows_of
 from tests.test_analysis_judge import Scripted, valid_answer
 

@@ -1,4 +1,4 @@
-"""parley.audio_length: a recording's length from its container's first and last bytes.
+"""parley.speech.audio_length: a recording's length from its container's first and last bytes.
 
 The files are built here to each container's published layout (the WAV through the standard
 library's writer), with a known length; the reader gets only a head and a tail window, as the
@@ -13,7 +13,7 @@ import wave
 
 import pytest
 
-from parley.audio_length import WINDOW, audio_seconds
+from parley.speech.audio_length import WINDOW, audio_seconds
 
 
 def windows(data: bytes, fmt: str, window: int = WINDOW) -> float | None:

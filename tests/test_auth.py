@@ -11,9 +11,9 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from parley.auth import Authenticator
-from parley.config import AuthorizerEnv
-from parley.errors import Unauthorized
+from parley.core.auth import Authenticator
+from parley.core.config import AuthorizerEnv
+from parley.core.errors import Unauthorized
 
 REGION, POOL, CLIENT = "us-east-1", "us-east-1_TestPool1", "client-abc123"
 ISSUER = f"https://cognito-idp.{REGION}.amazonaws.com/{POOL}"

@@ -1,7 +1,7 @@
 """POST /chat and the tutor's turn: the prompt, the history budget, saving, retries, failures.
 
 Through the API (template routes, authorizer, handler) with the offline engine; the domain
-(``parley.chat.Chat``) directly on moto where a test needs a failing or recording engine, a fake
+(``parley.tutor.chat.Chat``) directly on moto where a test needs a failing or recording engine, a fake
 clock, or a long session.
 """
 
@@ -15,8 +15,8 @@ from typing import Any
 import boto3
 import pytest
 
+import parley.tutor.chat as chat_module
 from local_stack.lambdas import FunctionRunner
-from parley import keys
 from parley.ai.caching import estimate_tokens
 from parley.ai.fallback import CircuitBreaker, FallbackProvider
 from parley.ai.types import (
@@ -29,13 +29,14 @@ from parley.ai.types import (
     TokenUsage,
     Turn,
 )
-from parley.chat import WINDOW_STEP_TURNS, Chat, ChatRequest, fit_history
-from parley.errors import ServiceUnavailable
-from parley.models import StartSession
-from parley.prompts.tutor import ACCENTS, LEVELS, TOPICS, TutorPersona, system_prompt
-from parley.store import Store
-from parley.tutor import Tutor
-from parley.usage import UsageEvent
+from parley.core.errors import ServiceUnavailable
+from parley.data import keys
+from parley.data.store import Store
+from parley.tutor.chat import WINDOW_STEP_TURNS, Chat, ChatRequest, fit_history
+from parley.tutor.models import StartSession
+from parley.tutor.persona import ACCENTS, LEVELS, TOPICS, TutorPersona, system_prompt
+from parley.tutor.service import Tutor
+from parley.usage.events import UsageEvent
 from tests.conftest import ApiClient, assert_error
 
 OWNER = "DEVICE#chat-tests-0001"
@@ -396,10 +397,9 @@ def test_chat_publishes_one_usage_event_on_the_bus(api: ApiClient, aws: dict[str
 
 def test_provider_down_is_a_503_with_a_clear_body(api: ApiClient, runner: FunctionRunner,
                                                   monkeypatch: pytest.MonkeyPatch) -> None:
-    module = runner.module("ChatFunction")
     down = Recording(ProviderError("Bedrock is unavailable (ServiceUnavailableException)", engine="bedrock",
                                    retryable=False, status=503))
-    monkeypatch.setattr(module, "build_provider", lambda env: down)
+    monkeypatch.setattr(chat_module, "build_provider", lambda env: down)
     session_id = start(api)
     response = api.post("/chat", {"sessionId": session_id, "message": "Are you there?", "messageId": "there-000001"})
     error = assert_error(response, 503, "AI_UNAVAILABLE")
@@ -410,12 +410,11 @@ def test_provider_down_is_a_503_with_a_clear_body(api: ApiClient, runner: Functi
 
 def test_a_retired_model_is_a_503_naming_the_model_not_the_learners_400(
         api: ApiClient, runner: FunctionRunner, monkeypatch: pytest.MonkeyPatch) -> None:
-    module = runner.module("ChatFunction")
     retired = Recording(ProviderMisconfigured(
         "The AI model 'claude-sonnet-4-5' is not available on the Anthropic API (retired or mistyped); the operator "
         "must set AnthropicModelId (or ProofreadingModels) to an active model.", engine="anthropic",
         model="claude-sonnet-4-5", operator_action="Choose an active model.", status=404))
-    monkeypatch.setattr(module, "build_provider", lambda env: retired)
+    monkeypatch.setattr(chat_module, "build_provider", lambda env: retired)
     session_id = start(api)
     response = api.post("/chat", {"sessionId": session_id, "message": "Hello?", "messageId": "retired-0001"})
     error = assert_error(response, 503, "AI_NOT_CONFIGURED")

@@ -8,14 +8,10 @@ from typing import Any
 
 import pytest
 
-from parley.envelope import SeedStoredAnalysis
+from parley.actions.replies import SeedStoredAnalysis
 from tests.conftest import ApiClient, assert_error
 
-
-@pytest.fixture(scope="module")
-def aws(module_aws: dict[str, str]) -> dict[str, str]:
-    """One emulator for the module: every test keeps to its own device."""
-    return module_aws
+pytestmark = pytest.mark.shared_aws  # its tests keep apart by owner: one emulator for the module
 
 
 def ok(response: Any, status: int = 200) -> Any:

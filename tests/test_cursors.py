@@ -9,14 +9,10 @@ from typing import Any
 
 import pytest
 
-from parley import keys
+from parley.data import keys
 from tests.conftest import ApiClient, assert_error
 
-
-@pytest.fixture(scope="module")
-def aws(module_aws: dict[str, str]) -> dict[str, str]:
-    """One emulator for the module: every test keeps to its own device."""
-    return module_aws
+pytestmark = pytest.mark.shared_aws  # its tests keep apart by owner: one emulator for the module
 
 
 def decoded(cursor: str) -> dict[str, Any]:

@@ -68,3 +68,20 @@ def test_concurrent_writes_and_scans_never_collide(aws: dict[str, str], fast_thr
         errors = [e for n in range(ROUNDS) for e in _round("race", f"R{n}-")]
     assert errors == []
     assert boto3.client("dynamodb").describe_table(TableName="race")["Table"]["ItemCount"] in (0, ROUNDS * 800)
+
+
+def test_reading_all_of_os_environ_survives_a_function_environment_ending_meanwhile() -> None:
+    """local_stack.lambdas puts a function's variables into os.environ and removes them when its
+    invocation ends; a thread listing the environment meanwhile (botocore and requests read the proxy
+    variables with ``os.environ.items()``) must not find a listed key gone (KeyError)."""
+    import os
+
+    from local_stack import lambdas
+
+    assert type(os.environ).__name__ == "_SnapshotEnviron"
+    with lambdas.environment({"PARLEY_RACE_PROBE": "1"}):
+        listing = iter(os.environ.items())
+        first = next(listing)  # the reader has started ...
+    rest = list(listing)  # ... and the invocation ended before it read on
+    assert ("PARLEY_RACE_PROBE", "1") in [first, *rest]
+    assert "PARLEY_RACE_PROBE" not in os.environ

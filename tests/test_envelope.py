@@ -11,8 +11,10 @@ import pytest
 from boto3.dynamodb.conditions import Key
 
 from local_stack.speech import emulate_speech
-from parley.envelope import ACTIONS, Envelope, GetSessionsAction, Services, SttAction
-from parley.transcription import TranscriptionOut
+from parley.actions.context import Services
+from parley.actions.dispatch import ADAPTERS, ActionApi
+from parley.actions.requests import ACTIONS, GetSessionsAction, SttAction
+from parley.speech.transcription.models import TranscriptionOut
 from tests.conftest import ApiClient, assert_error
 
 LEARNER = ["I go to the market yesterday with my sister.",
@@ -31,10 +33,7 @@ def ok(response: Any, status: int = 200) -> Any:
     return response.json()
 
 
-@pytest.fixture(scope="module")
-def aws(module_aws: dict[str, str]) -> dict[str, str]:
-    """One emulator for the module: every test keeps to its own device (tests/conftest.py)."""
-    return module_aws
+pytestmark = pytest.mark.shared_aws  # its tests keep apart by owner: one emulator for the module
 
 
 @pytest.fixture
@@ -151,18 +150,18 @@ def test_a_client_id_whose_session_is_gone_can_start_a_new_one(api: ApiClient, a
 
 
 def test_two_starts_of_one_client_id_make_one_session(aws: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
-    from parley import clients
-    from parley.models import StartSession
-    from parley.store import Store
-    from parley.tutor import Tutor
+    from parley.core import clients
+    from parley.data.store import Store
+    from parley.tutor.models import StartSession
+    from parley.tutor.service import Tutor
 
     tutor = Tutor(Store(clients.table(aws["Table"])), retention_days=90)
     winner, created = tutor.start_session("DEVICE#racer-0001", StartSession(client_session_id="raced-id-01"))
     assert created
     # The other request read before the winner wrote: it sees no client id, and its write is refused.
-    real = tutor._client_alias
+    real = tutor.sessions.client_alias
     calls = iter([None])
-    monkeypatch.setattr(tutor, "_client_alias", lambda owner, cid: next(calls, None) or real(owner, cid))
+    monkeypatch.setattr(tutor.sessions, "client_alias", lambda owner, cid: next(calls, None) or real(owner, cid))
     loser, created = tutor.start_session("DEVICE#racer-0001", StartSession(client_session_id="raced-id-01"))
     assert (loser.session_id, created) == (winner.session_id, False)
     assert len(tutor.list_sessions("DEVICE#racer-0001", limit=10, cursor=None).items) == 1
@@ -334,12 +333,12 @@ class FakeClock:
         self.now += seconds
 
 
-def _envelope(clock: FakeClock, transcriptions: Any = None, analyses: Any = None) -> Envelope:
+def _envelope(clock: FakeClock, transcriptions: Any = None, analyses: Any = None) -> ActionApi:
     def unused() -> Any:
         raise AssertionError("not used by this action")
 
     tutor: Any = type("T", (), {"resolve_session_id": lambda self, owner, sid: sid})()
-    return Envelope(Services(tutor=tutor, chat=unused, speaker=unused, transcriptions=lambda: transcriptions,
+    return ActionApi(Services(tutor=tutor, chat=unused, speaker=unused, transcriptions=lambda: transcriptions,
                              analyses=lambda: analyses, stream_url=lambda *a: unused()),
                     clock=clock, pause=clock.pause)
 
@@ -401,7 +400,7 @@ def test_a_running_analysis_answers_202_with_its_resource() -> None:
         def get(self, owner: str, session_id: str) -> AnalysisStatus:
             return running
 
-    from parley.envelope import AnalyzeAction
+    from parley.actions.requests import AnalyzeAction
 
     clock = FakeClock()
     reply, status = _envelope(clock, analyses=Analyses()).handle(
@@ -455,23 +454,35 @@ class FakeLambda:
 def test_the_stream_url_functions_own_error_is_passed_on_as_it_answered_it() -> None:
     import json
 
-    from parley.envelope import RouteAnswer, stream_url_from
+    from parley.speech.transcription.stream_url import CalledFunctionError, stream_urls_by_call
 
-    refused = {"statusCode": 422, "body": json.dumps({"error": {"code": "VALIDATION_ERROR", "message": "no",
-                                                                "details": [{"field": "query.sampleRate"}]}})}
+    refused = {"error": {"status": 429, "code": "QUOTA_EXCEEDED", "message": "no", "details": [{"limit": "tokens"}],
+                         "headers": {"Retry-After": "60"}}}
     fake = FakeLambda(refused)
-    with pytest.raises(RouteAnswer) as caught:
-        stream_url_from(fake, "parley-test-transcription-stream-url")("DEVICE#d-000001", "en-US", 16000)
-    assert (caught.value.status, caught.value.code, caught.value.details) == (
-        422, "VALIDATION_ERROR", [{"field": "query.sampleRate"}])
-    event = json.loads(fake.calls[0]["Payload"])
-    assert event["requestContext"]["authorizer"]["owner"] == "DEVICE#d-000001"  # the caller's owner, nobody else's
-    assert event["queryStringParameters"] == {"languageCode": "en-US", "sampleRate": "16000"}
+    with pytest.raises(CalledFunctionError) as caught:
+        stream_urls_by_call(fake, "parley-test-transcription-stream-url")("DEVICE#d-000001", "en-US", 16000)
+    assert (caught.value.status, caught.value.code, caught.value.details, caught.value.headers) == (
+        429, "QUOTA_EXCEEDED", [{"limit": "tokens"}], {"Retry-After": "60"})
+    call = json.loads(fake.calls[0]["Payload"])["streamUrlCall"]
+    assert call["owner"] == "DEVICE#d-000001"  # the caller's owner, nobody else's
+    assert (call["language"], call["sample_rate"]) == ("en-US", 16000)
 
 
 def test_a_crashed_stream_url_function_is_a_503() -> None:
-    from parley.envelope import stream_url_from
-    from parley.errors import ServiceUnavailable
+    from parley.core.errors import ServiceUnavailable
+    from parley.speech.transcription.stream_url import stream_urls_by_call
 
     with pytest.raises(ServiceUnavailable):
-        stream_url_from(FakeLambda({"errorType": "KeyError"}, "Unhandled"), "f")("DEVICE#d-000001", "en-US", 16000)
+        stream_urls_by_call(FakeLambda({"errorType": "KeyError"}, "Unhandled"), "f")("DEVICE#d-000001", "en-US", 16000)
+
+
+def test_an_answer_that_is_neither_a_url_nor_an_error_is_a_503() -> None:
+    from parley.core.errors import ServiceUnavailable
+    from parley.speech.transcription.stream_url import stream_urls_by_call
+
+    with pytest.raises(ServiceUnavailable):
+        stream_urls_by_call(FakeLambda({"statusCode": 200}), "f")("DEVICE#d-000001", "en-US", 16000)
+
+
+def test_every_action_has_exactly_one_adapter() -> None:
+    assert set(ADAPTERS) == set(ACTIONS)

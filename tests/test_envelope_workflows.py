@@ -4,7 +4,6 @@ get_transcribe_url), on moto with the state machines executing, against their re
 from __future__ import annotations
 
 import base64
-from collections.abc import Iterator
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -12,10 +11,9 @@ import boto3
 import pytest
 
 from local_stack.lambdas import released
-from local_stack.speech import JobFailure, emulate_speech
-from tests.conftest import ApiClient, assert_error
+from local_stack.speech import JobFailure
+from tests.conftest import WEBM, ApiClient, FakeTranscribe, assert_error
 from tests.test_envelope import CONVERSATION, act, ok
-from tests.test_transcription_workflow import WEBM, FakeTranscribe
 
 
 @pytest.fixture
@@ -36,12 +34,6 @@ def finish_workflows(workflows: Any, chat_module: Any, monkeypatch: pytest.Monke
     monkeypatch.setattr(chat_module, "PAUSE", run_to_end)
     return workflows
 
-
-@pytest.fixture
-def transcribe(workflows: Any) -> Iterator[FakeTranscribe]:
-    fake = FakeTranscribe()
-    with emulate_speech(fake, speak=False):
-        yield fake
 
 
 def test_get_transcribe_url_is_the_stream_url_route(api: ApiClient, workflows: Any) -> None:

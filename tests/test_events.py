@@ -17,7 +17,8 @@ import pytest
 
 from local_stack.lambdas import FunctionRunner, direct_invocations
 from local_stack.template import Stack
-from parley import clients, keys
+from parley.core import clients
+from parley.data import keys
 from tests import analysis_events, proofreading_events, speech_events
 
 EVENTS = Path(__file__).resolve().parent.parent / "events"

@@ -40,14 +40,15 @@ from local_stack.lambdas import FunctionRunner
 from local_stack.resources import provision
 from local_stack.speech import NO_OUTPUT, JobFailure, emulate_speech, finish_job, job_state_change
 from local_stack.template import Stack
-from parley import clients, keys
-from parley.ids import utcnow
-from tests.conftest import MOTO_CONFIG, ApiClient, test_workflows_of
+from parley.core import clients
+from parley.core.ids import utcnow
+from parley.data import keys
+from tests.conftest import MOTO_CONFIG, WEBM, ApiClient, test_workflows_of
 from tests.service_faults import Fault, ServiceFaults
 from tests.test_analysis_judge import Scripted, valid_answer
-from tests.test_transcription_workflow import WEBM, fixture
+from tests.test_transcription_workflow import fixture
 
-# Attempts botocore makes for one call of our functions (parley.clients: max_attempts counts the retries):
+# Attempts botocore makes for one call of our functions (parley.core.clients: max_attempts counts the retries):
 # a fault that outlasts them reaches the function, and the workflow's Retry.
 SDK_ATTEMPTS = clients._CONFIG.retries["max_attempts"] + 1
 pytestmark = pytest.mark.faults
@@ -148,7 +149,7 @@ def leftovers(env: SimpleNamespace, transcription_id: str) -> dict[str, list[str
 @contextlib.contextmanager
 def later(hours: float) -> Iterator[None]:
     """The API's clock ``hours`` ahead (past the workflow's timeout)."""
-    import parley.transcription as transcription
+    import parley.speech.transcription.service as transcription
 
     ahead = utcnow() + timedelta(hours=hours)
     original = transcription.utcnow
@@ -464,14 +465,14 @@ def _reply_save(env: SimpleNamespace, times: int | None) -> Fault:
 def chat_backoff(env: SimpleNamespace, monkeypatch: pytest.MonkeyPatch) -> list[float]:
     """The chat function's backoff between saves, recorded instead of slept."""
     module = env.runner.module("ChatFunction")
-    original, slept = module.chat_turn, []
+    original, slept = module.chat_from, []
 
-    def chat_turn(store: Any) -> Any:
-        chat = original(store)
+    def chat_from(env: Any, store: Any) -> Any:
+        chat = original(env, store)
         chat.sleep = slept.append
         return chat
 
-    monkeypatch.setattr(module, "chat_turn", chat_turn)
+    monkeypatch.setattr(module, "chat_from", chat_from)
     return slept
 
 

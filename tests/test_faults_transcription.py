@@ -9,15 +9,8 @@ from typing import Any
 from unittest import mock
 
 from local_stack.speech import NO_OUTPUT, JobFailure
-from tests.conftest import ApiClient, assert_error
-from tests.test_transcription_workflow import (
-    WEBM,
-    FakeTranscribe,
-    fixture,
-    leftovers,
-    submit,
-    transcribe,  # noqa: F401 - the fixture, used by name
-)
+from tests.conftest import WEBM, ApiClient, FakeTranscribe, assert_error
+from tests.test_transcription_workflow import fixture, leftovers, submit
 
 
 @contextlib.contextmanager
@@ -78,7 +71,7 @@ def _outcome(fake: FakeTranscribe, outcome: Any) -> Iterator[None]:
     fake.outcome = fixture("greeting")
 
 
-def test_a_batch_of_faulty_runs_leaves_nothing_behind(api: ApiClient, workflows: Any, transcribe: FakeTranscribe,  # noqa: F811
+def test_a_batch_of_faulty_runs_leaves_nothing_behind(api: ApiClient, workflows: Any, transcribe: FakeTranscribe,
                                                       aws: dict[str, str]) -> None:
     outcomes = {}
     for name, inject, _expected in FAULTS:

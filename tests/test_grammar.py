@@ -1,4 +1,4 @@
-"""Harper (parley.grammar): English errors at the right offsets, Korean never sent to it, its findings
+"""Harper (parley.ai.grammar): English errors at the right offsets, Korean never sent to it, its findings
 as the offline proofreader's corrections, and the analysis report's measured accuracy quoting the learner."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import pytest
 
 from local_stack.lambdas import FunctionRunner
 from local_stack.workflows import Workflows
-from parley import grammar
+from parley.ai import grammar
 from parley.proofreading.models import ModelCorrection
 from parley.proofreading.offline_rules import rule_corrections
 from parley.proofreading.offsets import place

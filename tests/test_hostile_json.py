@@ -12,7 +12,7 @@ import pytest
 from local_stack.gateway import RestGateway
 from local_stack.lambdas import FunctionRunner
 from local_stack.template import Stack
-from parley import jsonlimits
+from parley.core import jsonlimits
 from tests.conftest import ApiClient, assert_error
 from tests.test_proofreading_websocket import Sockets, Ws, sockets, ws
 
@@ -25,10 +25,7 @@ BODIES = {"deep": DEEP, "deep-in-a-field": DEEP_IN_A_FIELD, "huge-number": HUGE_
           "huge-in-a-list": HUGE_IN_A_LIST}
 
 
-@pytest.fixture(scope="module")
-def aws(module_aws: dict[str, str]) -> dict[str, str]:
-    """One emulator for the module: nothing here is stored (every request is refused)."""
-    return module_aws
+pytestmark = pytest.mark.shared_aws  # its tests keep apart by owner: one emulator for the module
 
 
 def json_routes(stack: Stack) -> list[tuple[str, str]]:

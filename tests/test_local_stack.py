@@ -136,9 +136,9 @@ def test_a_burst_at_the_quota_limit_overshoots_by_at_most_one_reservation(local_
     HTTP server (docs/security.md states the bound)."""
     import boto3
 
-    from parley import keys
-    from parley.ids import utcnow
-    from parley.quota import month_of
+    from parley.core.ids import utcnow
+    from parley.data import keys
+    from parley.usage.quota import month_of
 
     # Given an owner with a monthly limit of 2,000 tokens, one token short of it
     device, limit = "local-burst-device-01", 2_000

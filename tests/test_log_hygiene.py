@@ -18,10 +18,9 @@ from local_stack.bus import BusRelay
 from local_stack.lambdas import FunctionRunner
 from local_stack.speech import NO_OUTPUT, emulate_speech
 from local_stack.template import Stack
-from parley.observability import logger
-from tests.conftest import ApiClient, assert_error
+from parley.core.observability import logger
+from tests.conftest import WEBM, ApiClient, FakeTranscribe, assert_error
 from tests.test_proofreading_websocket import Sockets, Ws, sockets, ws
-from tests.test_transcription_workflow import WEBM, FakeTranscribe
 
 __all__ = ["sockets", "ws"]  # the WebSocket tests' fixtures, reused here
 EVENTS = Path(__file__).resolve().parent.parent / "events"

@@ -26,7 +26,7 @@ class _Capture(logging.Handler):
 
 @pytest.fixture
 def logs() -> Iterator[_Capture]:
-    from parley.observability import logger
+    from parley.core.observability import logger
 
     target = logging.getLogger(logger.name)
     formatter = logger.registered_formatter if hasattr(logger, "registered_formatter") else None

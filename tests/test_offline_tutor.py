@@ -9,7 +9,7 @@ import pytest
 
 from parley.ai.offline import QUESTIONS, OfflineProvider
 from parley.ai.types import AiRequest, Turn
-from parley.prompts.tutor import TutorPersona, system_prompt
+from parley.tutor.persona import TutorPersona, system_prompt
 
 FRAGMENTS = ["should", "I think I should practise more", "yesterday", "and", "the market"]
 

@@ -12,24 +12,20 @@ import boto3
 import pytest
 from boto3.dynamodb.conditions import Key
 
-from parley import keys
 from parley.ai.types import AiAnswer, AiRequest, ModelRefused, ProviderError, TokenUsage
-from parley.errors import InvalidModelOutput, NotFound, PromptBudgetExceeded
-from parley.prompts import proofreading as texts
+from parley.core.errors import InvalidModelOutput, NotFound, PromptBudgetExceeded
+from parley.data import keys
+from parley.data.store import Store
+from parley.proofreading import instructions as texts
 from parley.proofreading.conversations import Conversations
 from parley.proofreading.engine import EngineLimits, Proofreader, parse_answer
+from parley.proofreading.library import PromptLibrary, PromptLimits
 from parley.proofreading.models import ModelCorrection, NewPromptFile, PromptIn
 from parley.proofreading.offline_rules import rule_corrections
 from parley.proofreading.offsets import place, utf16_units
-from parley.proofreading.prompts import PromptLibrary, PromptLimits
-from parley.store import Store
 from tests.conftest import ApiClient, assert_error
 
-
-@pytest.fixture(scope="module")
-def aws(module_aws: dict[str, str]) -> dict[str, str]:
-    """One emulator for the module: every test is its own owner, so they keep apart."""
-    return module_aws
+pytestmark = pytest.mark.shared_aws  # its tests keep apart by owner: one emulator for the module
 
 
 @pytest.fixture
@@ -369,8 +365,8 @@ def test_proofreading_publishes_one_usage_event_per_call(api: ApiClient, aws: di
 def test_over_quota_no_model_call_and_nothing_saved(api: ApiClient, aws: dict[str, str]) -> None:
     table = boto3.resource("dynamodb").Table(aws["Table"])
     owner = f"DEVICE#{api.device_id}"
-    from parley.ids import utcnow
-    from parley.quota import month_of
+    from parley.core.ids import utcnow
+    from parley.usage.quota import month_of
 
     table.put_item(Item={"PK": owner, "SK": keys.QUOTA_SK, "monthlyTokens": 10})
     table.put_item(Item={"PK": owner, "SK": keys.usage_month_sk(month_of(utcnow())), "totalTokens": 10})

@@ -15,10 +15,7 @@ FILE_MAX = 50_000  # PromptFileMaxBytes
 MAX_FILES = 10  # PromptMaxFiles
 
 
-@pytest.fixture(scope="module")
-def aws(module_aws: dict[str, str]) -> dict[str, str]:
-    """One emulator for the module: every test is its own device (``api``), so they keep apart."""
-    return module_aws
+pytestmark = pytest.mark.shared_aws  # its tests keep apart by owner: one emulator for the module
 
 
 def objects_of(aws: dict[str, str], api: ApiClient) -> list[str]:

@@ -18,18 +18,16 @@ from moto.apigatewaymanagementapi.models import ApiGatewayManagementApiBackend
 from moto.core.exceptions import JsonRESTError
 
 from local_stack.lambdas import FunctionRunner, direct_invocations
-from parley import clients, keys
 from parley.ai.types import AiAnswer, AiRequest, ProviderError, TokenUsage
-from parley.proofreading import service, websocket
-from parley.proofreading.websocket import FRAME_LIMIT_BYTES, MESSAGE_LIMIT_BYTES, split_text
+from parley.core import clients
+from parley.data import keys
+from parley.proofreading import frames, service
+from parley.proofreading.frames import FRAME_LIMIT_BYTES, MESSAGE_LIMIT_BYTES, split_text
 
 DOMAIN = "abc123defg.execute-api.us-east-1.amazonaws.com"
 
 
-@pytest.fixture(scope="module")
-def aws(module_aws: dict[str, str]) -> dict[str, str]:
-    """One emulator for the module: every test connects as its own device, so they keep apart."""
-    return module_aws
+pytestmark = pytest.mark.shared_aws  # its tests keep apart by owner: one emulator for the module
 
 
 @pytest.fixture
@@ -512,7 +510,7 @@ def test_a_client_that_comes_back_mid_answer_gets_the_text_so_far_then_the_rest(
 
 def test_an_answer_follows_a_resend_on_another_live_connection(
         ws: Ws, device: str, sockets: Sockets, engine: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(websocket, "FOLLOW_CHECK_SECONDS", 0.0)  # look up the connection on every post
+    monkeypatch.setattr(frames, "FOLLOW_CHECK_SECONDS", 0.0)  # look up the connection on every post
     answer = "word " * 2_000
     first = ws.connect(device)
     second: list[str] = []

@@ -16,14 +16,14 @@ import boto3
 
 from local_stack.bus import BusRelay
 from local_stack.lambdas import FunctionRunner, LambdaContext, environment
-from parley import keys
 from parley.ai.metering import request_bound
 from parley.ai.offline import OfflineProvider
 from parley.ai.types import AiRequest
-from parley.chat import Chat
-from parley.ids import utcnow
-from parley.pricing import DEFAULT_PRICES
-from parley.quota import month_of
+from parley.core.ids import utcnow
+from parley.data import keys
+from parley.tutor.chat import Chat
+from parley.usage.pricing import DEFAULT_PRICES
+from parley.usage.quota import month_of
 from tests.conftest import atomic_dynamodb
 
 ENVIRONMENTS = 20
@@ -97,6 +97,6 @@ def test_twenty_environments_at_the_limit_answer_once_and_stay_within_one_reserv
 
 
 def _persona() -> Any:
-    from parley.prompts.tutor import TutorPersona
+    from parley.tutor.persona import TutorPersona
 
     return TutorPersona("Emma", "US", "intermediate", "daily")

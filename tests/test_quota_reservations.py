@@ -12,17 +12,17 @@ from typing import Any
 import boto3
 import pytest
 
-from parley import keys
 from parley.ai.metering import MeteredProvider, prompt_bytes, request_bound
 from parley.ai.offline import OfflineProvider
 from parley.ai.types import AiAnswer, AiRequest, ProviderError, TokenUsage, Turn, UsageReport
-from parley.errors import QuotaExceeded
-from parley.ids import utcnow
-from parley.pricing import DEFAULT_PRICES
-from parley.quota import Bound, Limits, QuotaGuard, month_of, reservation_attribute
-from parley.store import Store
-from parley.usage import UsageEvent
-from parley.usage_ledger import UsageLedger
+from parley.core.errors import QuotaExceeded
+from parley.core.ids import utcnow
+from parley.data import keys
+from parley.data.store import Store
+from parley.usage.events import UsageEvent
+from parley.usage.ledger import UsageLedger
+from parley.usage.pricing import DEFAULT_PRICES
+from parley.usage.quota import Bound, Limits, QuotaGuard, month_of, reservation_attribute
 from tests.conftest import atomic_dynamodb
 
 OWNER = "DEVICE#reserve-device-01"

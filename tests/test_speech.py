@@ -13,8 +13,8 @@ import pytest
 from botocore.stub import Stubber
 
 from local_stack.speech import emulate_speech
-from parley import clients
-from parley.speech import ACCENT_LANGUAGES, MAX_TEXT_CHARS, POLLY_VOICES, choose_voice
+from parley.core import clients
+from parley.speech.voices import ACCENT_LANGUAGES, MAX_TEXT_CHARS, POLLY_VOICES, choose_voice
 from tests.conftest import ApiClient, assert_error
 
 # Polly's published voice list (docs.aws.amazon.com/polly/latest/dg/available-voices.html), checked
@@ -87,7 +87,7 @@ def test_defaults_come_from_the_saved_settings(api: ApiClient, polly: None) -> N
 
 
 def test_a_usage_event_is_published_per_call(api: ApiClient, polly: None) -> None:
-    with mock.patch("parley.usage.UsagePublisher.publish") as publish:
+    with mock.patch("parley.usage.publisher.UsagePublisher.publish") as publish:
         api.post("/speech", {"text": "One two three.", "accent": "AU", "gender": "male"})
     (event,), _ = publish.call_args
     assert (event.engine, event.model, event.characters, event.operation) == ("polly", "standard", 14, "tts")
@@ -127,7 +127,7 @@ def test_polly_failing_after_retries_is_a_503(api: ApiClient, polly: None) -> No
         client.meta.events.unregister("before-send.polly.SynthesizeSpeech", failing)
     assert_error(response, 503, "SERVICE_UNAVAILABLE")
     assert response.headers.get("Retry-After")
-    assert calls["n"] == 5  # parley.clients: standard mode, the first try and 4 retries
+    assert calls["n"] == 5  # parley.core.clients: standard mode, the first try and 4 retries
 
 
 def test_a_polly_client_error_that_is_ours_is_not_hidden(api: ApiClient, polly: None) -> None:

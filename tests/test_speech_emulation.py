@@ -31,7 +31,7 @@ from local_stack.speech import (
     recognise_job,
 )
 from local_stack.template import Stack
-from parley.speech import POLLY_VOICES, choose_voice
+from parley.speech.voices import POLLY_VOICES, choose_voice
 from tests.conftest import ApiClient, test_workflows_of
 from tests.speech_samples import SENTENCES, word_error_rate
 

@@ -13,7 +13,7 @@ import urllib.request
 from typing import Any
 
 from local_stack import audio, voices
-from parley.transcription import UploadUrlRequest
+from parley.speech.transcription.models import UploadUrlRequest
 from tests.speech_samples import SENTENCES, word_error_rate
 from tests.test_local_stack import call, local_url
 

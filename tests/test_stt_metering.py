@@ -5,21 +5,17 @@ get_transcribe_url (and tts / POST /speech); over quota each answers 429 and sta
 from __future__ import annotations
 
 import base64
-from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
 
 import boto3
-import pytest
 from boto3.dynamodb.conditions import Key
 
 from local_stack.bus import BusRelay
-from local_stack.speech import emulate_speech
-from parley import keys
-from parley.ids import utcnow
-from parley.quota import month_of
-from tests.conftest import ApiClient, assert_error
-from tests.test_transcription_workflow import WEBM, FakeTranscribe
+from parley.core.ids import utcnow
+from parley.data import keys
+from parley.usage.quota import month_of
+from tests.conftest import WEBM, ApiClient, FakeTranscribe, assert_error
 
 MACHINE = "TranscriptionStateMachine"
 
@@ -46,12 +42,6 @@ def at_the_cost_limit(aws: dict[str, str], owner: str) -> None:
                               "totalTokens": 0, "estimatedCostUsd": Decimal("5.0"),
                               "committedTokens": 0, "committedCostUnits": 5 * 10**10})
 
-
-@pytest.fixture
-def transcribe(workflows: Any) -> Iterator[FakeTranscribe]:
-    fake = FakeTranscribe()
-    with emulate_speech(fake, speak=False):
-        yield fake
 
 
 def test_over_quota_every_speech_entry_is_429_and_starts_nothing(api: ApiClient, workflows: Any,

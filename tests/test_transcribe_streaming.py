@@ -1,6 +1,6 @@
 """The streaming Transcribe emulator, spoken to by a client written here as one is written for AWS:
 it encodes the event stream frames itself (prelude, headers, CRCs), signs the URL with SigV4 (through
-``parley.transcription.stream_url``, as the API does) and sends 16 kHz PCM in 100 ms chunks."""
+``parley.speech.transcription.stream_url``, as the API does) and sends 16 kHz PCM in 100 ms chunks."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from websockets.sync.client import connect
 
 from local_stack import audio, voices
 from local_stack.transcribe_streaming import StreamingTranscribe
-from parley.transcription import stream_url
+from parley.speech.transcription.stream_url import stream_url
 from tests.speech_samples import SENTENCES, word_error_rate
 
 CREDENTIALS = Credentials("stream-test-key", "stream-test-secret")

@@ -18,11 +18,11 @@ from typing import Any
 import boto3
 import pytest
 
-from local_stack.speech import JobFailure, announce_job_state, emulate_speech, finish_job, job_state_change
-from parley import keys
-from parley.transcription import job_name
-from tests.conftest import ApiClient, test_workflows_of
-from tests.test_transcription_workflow import WEBM, FakeTranscribe, bus_events, leftovers, rule_matches
+from local_stack.speech import JobFailure, announce_job_state, finish_job, job_state_change
+from parley.data import keys
+from parley.speech.transcription.objects import job_name
+from tests.conftest import WEBM, ApiClient, FakeTranscribe, test_workflows_of
+from tests.test_transcription_workflow import bus_events, leftovers, rule_matches
 
 MACHINE = "TranscriptionStateMachine"
 FUNCTION = "TranscriptionJobEventsFunction"
@@ -49,12 +49,6 @@ def short_wait(stack: Any, runner: Any, aws: dict[str, str]) -> Iterator[Any]:
     with _installed(stack, runner, "1").installed() as installed:
         yield installed
 
-
-@pytest.fixture
-def transcribe(aws: dict[str, str]) -> Iterator[FakeTranscribe]:
-    fake = FakeTranscribe()
-    with emulate_speech(fake, speak=False):
-        yield fake
 
 
 def submit(api: ApiClient, workflows: Any) -> tuple[str, str, str]:

@@ -8,45 +8,19 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 from unittest import mock
 
 import boto3
 import pytest
 
-from local_stack.speech import NO_OUTPUT, JobFailure, emulate_speech
-from parley import keys
-from parley.transcription import parse_transcript
-from tests.conftest import ApiClient
+from local_stack.speech import NO_OUTPUT, JobFailure
+from parley.data import keys
+from parley.speech.transcription.transcript import parse_transcript
+from tests.conftest import WEBM, ApiClient, FakeTranscribe, transcribe_output
 
-FIXTURES = Path(__file__).resolve().parent / "fixtures" / "transcribe"
-WEBM = b"\x1a\x45\xdf\xa3" + bytes(200)
 MACHINE = "TranscriptionStateMachine"
-
-
-def fixture(name: str) -> dict[str, Any]:
-    return json.loads((FIXTURES / f"{name}.json").read_text(encoding="utf-8"))
-
-
-class FakeTranscribe:
-    """What the emulated Transcribe does when a job has run: set ``outcome`` per test."""
-
-    def __init__(self) -> None:
-        self.outcome: Any = fixture("greeting")
-        self.jobs: list[str] = []
-
-    def __call__(self, job: Any) -> Any:
-        self.jobs.append(job.transcription_job_name)
-        return self.outcome
-
-
-@pytest.fixture
-def transcribe(workflows: Any) -> Iterator[FakeTranscribe]:
-    fake = FakeTranscribe()
-    with emulate_speech(fake, speak=False):
-        yield fake
+fixture = transcribe_output
 
 
 def submit(api: ApiClient, workflows: Any, **extra: Any) -> tuple[str, Any]:
@@ -93,7 +67,7 @@ def test_parser_takes_the_items_not_the_segment_alternatives() -> None:
 def test_parser_on_silence_and_on_garbage() -> None:
     silent = parse_transcript(fixture("silence"))
     assert (silent.text, silent.words, silent.duration_seconds) == ("", [], 0.0)
-    from parley.transcription import TranscriptMalformed
+    from parley.speech.transcription.errors import TranscriptMalformed
 
     with pytest.raises(TranscriptMalformed):
         parse_transcript({"results": {"items": [{"type": "pronunciation", "alternatives": []}]}})
@@ -308,7 +282,7 @@ def test_a_completed_job_is_metered_by_its_recordings_length(api: ApiClient, wor
 
 def test_a_completed_job_of_unknown_length_is_metered_at_transcribes_minimum(
         api: ApiClient, workflows: Any, transcribe: FakeTranscribe, aws: dict[str, str], bus: Any) -> None:
-    from parley.transcription import MIN_BILLED_SECONDS
+    from parley.speech.transcription.metering import MIN_BILLED_SECONDS
 
     transcribe.outcome = NO_OUTPUT
     submit(api, workflows)  # WEBM: a header and no clusters, so no length

@@ -11,7 +11,7 @@ from urllib.parse import parse_qs, urlsplit
 import boto3
 import pytest
 
-from parley.transcription import MAX_INLINE_AUDIO_BYTES, MAX_UPLOAD_BYTES, detect_format
+from parley.speech.transcription.audio import MAX_INLINE_AUDIO_BYTES, MAX_UPLOAD_BYTES, detect_format
 from tests.conftest import ApiClient, assert_error
 
 SAMPLES = {

@@ -16,10 +16,11 @@ from botocore.exceptions import ClientError
 from pydantic import ValidationError
 
 from local_stack.template import Stack
-from parley.config import MeteringEnv
-from parley.pricing import DEFAULT_PRICES, PriceTable
-from parley.usage import PublishOutcome, UsageEvent, UsagePublisher, publisher_from
-from parley.usage_ledger import parse_usage_event
+from parley.core.config import MeteringEnv
+from parley.usage.events import UsageEvent
+from parley.usage.ledger import parse_usage_event
+from parley.usage.pricing import DEFAULT_PRICES, PriceTable
+from parley.usage.publisher import PublishOutcome, UsagePublisher, publisher_from
 
 OWNER = "DEVICE#pricing-device-01"
 

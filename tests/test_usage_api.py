@@ -12,18 +12,20 @@ from typing import Any
 import boto3
 import pytest
 
+import parley.tutor.chat as chat_module
 from local_stack.bus import BusRelay
 from local_stack.lambdas import FunctionRunner
-from parley import keys
 from parley.ai.metering import MeteredProvider
 from parley.ai.offline import OfflineProvider
 from parley.ai.types import AiAnswer, AiRequest, Turn
-from parley.api import make_resolver
-from parley.errors import QuotaExceeded
-from parley.ids import utcnow
-from parley.quota import Limits, QuotaGuard, month_of
-from parley.store import Store
-from parley.usage import UsageEvent, UsagePublisher
+from parley.core.api import make_resolver
+from parley.core.errors import QuotaExceeded
+from parley.core.ids import utcnow
+from parley.data import keys
+from parley.data.store import Store
+from parley.usage.events import UsageEvent
+from parley.usage.publisher import UsagePublisher
+from parley.usage.quota import Limits, QuotaGuard, month_of
 from tests.conftest import ApiClient, assert_error
 
 
@@ -214,11 +216,9 @@ def test_an_override_item_replaces_the_defaults_per_owner(aws: dict[str, str]) -
 def test_a_chat_turn_over_quota_is_429_and_reaches_no_engine(api: ApiClient, runner: FunctionRunner,
                                                             aws: dict[str, str], bus: BusRelay,
                                                             monkeypatch: pytest.MonkeyPatch) -> None:
-    """End to end through POST /chat (issue 3's endpoint) when the template has it."""
-    if "ChatFunction" not in runner.specs:
-        pytest.skip("POST /chat is not in the template yet")
+    """End to end through POST /chat."""
     stub = StubProvider()
-    monkeypatch.setattr(runner.module("ChatFunction"), "build_provider", lambda _env: stub)
+    monkeypatch.setattr(chat_module, "build_provider", lambda _env: stub)
     owner = owner_of(api)
     # Under quota: the turn is answered and shows up in GET /usage once the bus has delivered it
     assert api.post("/chat", {"message": "I went to the market yesterday."}).status == 200

@@ -18,9 +18,10 @@ from moto.events.models import EventPattern
 from local_stack.bus import BusRelay
 from local_stack.lambdas import FunctionRunner
 from local_stack.template import Stack
-from parley import keys
-from parley.errors import MalformedUsageEvent
-from parley.usage import UsageEvent, UsagePublisher
+from parley.core.errors import MalformedUsageEvent
+from parley.data import keys
+from parley.usage.events import UsageEvent
+from parley.usage.publisher import UsagePublisher
 
 RECORDER = "UsageRecorderFunction"
 UNITS = ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens", "characters", "audio_seconds",

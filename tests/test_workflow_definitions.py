@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from local_stack.template import ROOT, Stack
-from parley.transcription import WORKFLOW_TIMEOUT
+from parley.speech.transcription.service import WORKFLOW_TIMEOUT
 
 MACHINES = {"transcription": ROOT / "statemachines" / "transcription.asl.json",
             "analysis": ROOT / "statemachines" / "analysis.asl.json"}

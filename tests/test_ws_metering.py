@@ -11,9 +11,9 @@ import pytest
 
 from local_stack.bus import BusRelay
 from local_stack.lambdas import FunctionRunner
-from parley import keys
-from parley.ids import utcnow
-from parley.quota import month_of
+from parley.core.ids import utcnow
+from parley.data import keys
+from parley.usage.quota import month_of
 from tests.test_proofreading_websocket import Sockets, Streamer, Ws, engine, sockets, ws
 
 __all__ = ["engine", "sockets", "ws"]  # the WebSocket tests' fixtures, reused here
@@ -63,7 +63,7 @@ def test_a_complete_answer_is_metered_with_the_engines_figures(ws: Ws, sockets: 
 def test_an_owner_over_its_message_rate_is_throttled_then_disconnected(ws: Ws, sockets: Sockets, runner: FunctionRunner,
                                                                         aws: dict[str, str],
                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
-    from parley import ratelimit
+    from parley.usage import ratelimit
 
     monkeypatch.setattr(ratelimit, "wall_clock", lambda: 1_800_000_000.0)  # one window, whatever the time
     limit = runner.module("WsMessageFunction").ENV.ws_messages_per_minute

@@ -9,23 +9,19 @@ from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from parley import clients
-from parley.analysis.service import Analyses, AnalysisStatus, Progress
-from parley.api import make_resolver, owner_of
-from parley.config import AnalysisApiEnv
-from parley.observability import logger, tracer
-from parley.quota import guard_from
-from parley.store import Store
+from parley.analysis.service import Analyses, AnalysisStatus, Progress, analyses_from
+from parley.core import clients
+from parley.core.api import make_resolver, owner_of
+from parley.core.config import AnalysisApiEnv
+from parley.core.observability import logger, tracer
+from parley.data.store import Store
 
 ENV = AnalysisApiEnv.load(os.environ)
 app = make_resolver(cors_allow_origin=ENV.cors_allow_origin, max_body_bytes=ENV.max_body_bytes)
 
 
 def analyses() -> Analyses:
-    store = Store(clients.table(ENV.table_name))
-    return Analyses(store, retention_days=ENV.data_retention_days,
-                    min_learner_turns=ENV.analysis_min_learner_turns, sfn=clients.client("stepfunctions"),
-                    state_machine_arn=ENV.analysis_state_machine_arn, quota=guard_from(ENV, store))
+    return analyses_from(ENV, Store(clients.table(ENV.table_name)))
 
 
 @app.post("/sessions/<sessionId>/analysis", summary="Analyse a session (CAFP report)", tags=["Analysis"],

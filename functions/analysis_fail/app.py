@@ -12,11 +12,11 @@ from typing import Any
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, ConfigDict, Field
 
-from parley import clients
 from parley.analysis.service import Analyses, StartInput, failure_reason
-from parley.config import AnalysisStepsEnv
-from parley.observability import logger, tracer
-from parley.store import Store
+from parley.core import clients
+from parley.core.config import AnalysisStepsEnv
+from parley.core.observability import logger, tracer
+from parley.data.store import Store
 
 ENV = AnalysisStepsEnv.load(os.environ)
 

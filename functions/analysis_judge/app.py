@@ -15,7 +15,6 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from parley import clients
 from parley.ai.deadline import Deadline
 from parley.ai.factory import build_provider, preload_sdk
 from parley.ai.metering import MeteredProvider
@@ -23,11 +22,12 @@ from parley.ai.types import AiProvider
 from parley.analysis.judge import Judge
 from parley.analysis.metrics import Measurements
 from parley.analysis.service import Analyses, StartInput
-from parley.config import AnalysisJudgeEnv
-from parley.observability import logger, tracer
-from parley.quota import guard_from
-from parley.store import Store
-from parley.usage import publisher_from
+from parley.core import clients
+from parley.core.config import AnalysisJudgeEnv
+from parley.core.observability import logger, tracer
+from parley.data.store import Store
+from parley.usage.publisher import publisher_from
+from parley.usage.quota import guard_from
 
 ENV = AnalysisJudgeEnv.load(os.environ)
 preload_sdk(ENV)

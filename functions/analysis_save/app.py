@@ -11,12 +11,12 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from parley import clients
 from parley.analysis.report import AnalysisReport
 from parley.analysis.service import Analyses, StartInput
-from parley.config import AnalysisStepsEnv
-from parley.observability import logger, tracer
-from parley.store import Store
+from parley.core import clients
+from parley.core.config import AnalysisStepsEnv
+from parley.core.observability import logger, tracer
+from parley.data.store import Store
 
 ENV = AnalysisStepsEnv.load(os.environ)
 

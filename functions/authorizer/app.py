@@ -1,4 +1,4 @@
-"""API Gateway REQUEST authorizer: decides the owner of the request (see ``parley.auth``)."""
+"""API Gateway REQUEST authorizer: decides the owner of the request (see ``parley.core.auth``)."""
 
 from __future__ import annotations
 
@@ -7,10 +7,10 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from parley.auth import Authenticator
-from parley.config import AuthorizerEnv
-from parley.errors import Unauthorized
-from parley.observability import OwnerHasher, logger
+from parley.core.auth import Authenticator
+from parley.core.config import AuthorizerEnv
+from parley.core.errors import Unauthorized
+from parley.core.observability import OwnerHasher, logger
 
 ENV = AuthorizerEnv.load(os.environ)
 AUTH = Authenticator(ENV)

@@ -10,14 +10,14 @@ from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from parley import clients
-from parley.api import make_resolver, owner_of
-from parley.config import PromptsEnv
-from parley.observability import logger, tracer
+from parley.core import clients
+from parley.core.api import make_resolver, owner_of
+from parley.core.config import PromptsEnv
+from parley.core.observability import logger, tracer
+from parley.data.store import Store
+from parley.proofreading.library import PromptLibrary
 from parley.proofreading.models import NewPromptFile, Prompt, PromptFileCreated, PromptFileList, PromptIn, PromptPage
-from parley.proofreading.prompts import PromptLibrary
 from parley.proofreading.service import prompt_library
-from parley.store import Store
 
 ENV = PromptsEnv.load(os.environ)
 app = make_resolver(cors_allow_origin=ENV.cors_allow_origin, max_body_bytes=ENV.max_body_bytes)

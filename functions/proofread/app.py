@@ -8,16 +8,16 @@ from typing import Any
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from parley import clients
 from parley.ai.factory import preload_sdk
-from parley.api import make_resolver, owner_of
-from parley.config import ProofreadingEnv
-from parley.observability import logger, tracer
+from parley.core import clients
+from parley.core.api import make_resolver, owner_of
+from parley.core.config import ProofreadingEnv
+from parley.core.observability import logger, tracer
+from parley.data.store import Store
 from parley.proofreading import service
 from parley.proofreading.engine import Proofreader
 from parley.proofreading.models import ProofreadRequest, ProofreadResult
-from parley.store import Store
-from parley.usage import publisher_from
+from parley.usage.publisher import publisher_from
 
 ENV = ProofreadingEnv.load(os.environ)
 preload_sdk(ENV)  # the Anthropic SDK, in the init phase, only if this deployment calls it

@@ -8,13 +8,13 @@ from typing import Any
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from parley import clients
-from parley.api import make_resolver, owner_of
-from parley.config import ApiEnv
-from parley.models import Settings, SettingsOut
-from parley.observability import logger, tracer
-from parley.store import Store
-from parley.tutor import Tutor
+from parley.core import clients
+from parley.core.api import make_resolver, owner_of
+from parley.core.config import ApiEnv
+from parley.core.observability import logger, tracer
+from parley.data.store import Store
+from parley.tutor.models import Settings, SettingsOut
+from parley.tutor.service import Tutor
 
 ENV = ApiEnv.load(os.environ)
 app = make_resolver(cors_allow_origin=ENV.cors_allow_origin, max_body_bytes=ENV.max_body_bytes)

@@ -8,15 +8,13 @@ from typing import Any
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from parley import clients
-from parley.api import make_resolver, owner_of
-from parley.config import SpeechEnv
-from parley.observability import logger, tracer
-from parley.quota import guard_from
-from parley.speech import Speaker, SpeechOut, SpeechRequest, voice_settings
-from parley.store import Store
-from parley.tutor import Tutor
-from parley.usage import publisher_from
+from parley.core import clients
+from parley.core.api import make_resolver, owner_of
+from parley.core.config import SpeechEnv
+from parley.core.observability import logger, tracer
+from parley.data.store import Store
+from parley.speech.voices import SpeechOut, SpeechRequest, speaker_from, voice_settings
+from parley.tutor.service import Tutor
 
 ENV = SpeechEnv.load(os.environ)
 app = make_resolver(cors_allow_origin=ENV.cors_allow_origin, max_body_bytes=ENV.max_body_bytes)
@@ -28,8 +26,7 @@ def speak(body: SpeechRequest) -> SpeechOut:
     store = Store(clients.table(ENV.table_name))
     accent, gender = voice_settings(Tutor(store, retention_days=ENV.data_retention_days), owner,
                                     body.accent, body.gender)
-    speaker = Speaker(clients.client("polly"), publisher_from(ENV), guard_from(ENV, store))
-    return SpeechOut.of(speaker.speak(owner, body.text, accent, gender))
+    return SpeechOut.of(speaker_from(ENV, store).speak(owner, body.text, accent, gender))
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True)

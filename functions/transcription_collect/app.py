@@ -1,6 +1,6 @@
 """The transcription workflow's collect task: read Transcribe's output, parse it, save it, publish usage.
 
-Raises named exceptions (parley.transcription) that statemachines/transcription.asl.json catches.
+Raises named exceptions (parley.speech.transcription) that statemachines/transcription.asl.json catches.
 """
 
 from __future__ import annotations
@@ -10,9 +10,9 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from parley.config import TranscriptionStepsEnv
-from parley.observability import logger, tracer
-from parley.transcription import steps_from
+from parley.core.config import TranscriptionStepsEnv
+from parley.core.observability import logger, tracer
+from parley.speech.transcription.steps import steps_from
 
 ENV = TranscriptionStepsEnv.load(os.environ)
 

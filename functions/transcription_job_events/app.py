@@ -14,11 +14,12 @@ from typing import Any
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from parley import clients
-from parley.config import TranscriptionStepsEnv
-from parley.observability import logger, tracer
-from parley.store import Store
-from parley.transcription import JobEvents, steps_from
+from parley.core import clients
+from parley.core.config import TranscriptionStepsEnv
+from parley.core.observability import logger, tracer
+from parley.data.store import Store
+from parley.speech.transcription.job_events import JobEvents
+from parley.speech.transcription.steps import steps_from
 
 ENV = TranscriptionStepsEnv.load(os.environ)
 

@@ -8,26 +8,22 @@ from typing import Any
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from parley import clients
-from parley.api import make_resolver, owner_of
-from parley.config import TranscriptionsEnv
-from parley.observability import logger, tracer
-from parley.pricing import PriceTable
-from parley.quota import guard_from
-from parley.store import Store
-from parley.transcription import CreateTranscription, TranscriptionOut, Transcriptions, UploadUrlOut, UploadUrlRequest
-from parley.tutor import Tutor
+from parley.core import clients
+from parley.core.api import make_resolver, owner_of
+from parley.core.config import TranscriptionsEnv
+from parley.core.observability import logger, tracer
+from parley.data.store import Store
+from parley.speech.transcription.models import CreateTranscription, TranscriptionOut, UploadUrlOut, UploadUrlRequest
+from parley.speech.transcription.service import Transcriptions, transcriptions_from
+from parley.tutor.service import Tutor
 
 ENV = TranscriptionsEnv.load(os.environ)
 app = make_resolver(cors_allow_origin=ENV.cors_allow_origin, max_body_bytes=ENV.max_body_bytes)
 
 
 def transcriptions() -> Transcriptions:
-    store = Store(clients.table(ENV.table_name))
-    return Transcriptions(store, clients.client("s3"), clients.client("stepfunctions"),
-                          bucket=ENV.audio_bucket_name, state_machine_arn=ENV.state_machine_arn,
-                          retention_days=ENV.data_retention_days, upload_url_seconds=ENV.upload_url_seconds,
-                          quota=guard_from(ENV, store), prices=PriceTable.with_overrides(ENV.price_table_overrides))
+    return transcriptions_from(ENV, Store(clients.table(ENV.table_name)), state_machine_arn=ENV.state_machine_arn,
+                               upload_url_seconds=ENV.upload_url_seconds)
 
 
 def _check_session(owner: str, session_id: str | None) -> None:

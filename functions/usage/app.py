@@ -9,14 +9,14 @@ from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from parley import clients
-from parley.api import make_resolver, owner_of
-from parley.config import UsageApiEnv
-from parley.ids import utcnow
-from parley.observability import logger, tracer
-from parley.quota import guard_from, month_of
-from parley.store import Store
-from parley.usage_ledger import UsageLedger, UsageReport
+from parley.core import clients
+from parley.core.api import make_resolver, owner_of
+from parley.core.config import UsageApiEnv
+from parley.core.ids import utcnow
+from parley.core.observability import logger, tracer
+from parley.data.store import Store
+from parley.usage.ledger import UsageLedger, UsageReport
+from parley.usage.quota import guard_from, month_of
 
 ENV = UsageApiEnv.load(os.environ)
 app = make_resolver(cors_allow_origin=ENV.cors_allow_origin, max_body_bytes=ENV.max_body_bytes)

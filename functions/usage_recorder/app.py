@@ -20,12 +20,12 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from parley import clients
-from parley.config import UsageRecorderEnv
-from parley.errors import MalformedUsageEvent
-from parley.observability import logger, metrics, tracer
-from parley.store import Store
-from parley.usage_ledger import UsageLedger, log_rejected, parse_usage_event
+from parley.core import clients
+from parley.core.config import UsageRecorderEnv
+from parley.core.errors import MalformedUsageEvent
+from parley.core.observability import logger, metrics, tracer
+from parley.data.store import Store
+from parley.usage.ledger import UsageLedger, log_rejected, parse_usage_event
 
 ENV = UsageRecorderEnv.load(os.environ)
 processor = BatchProcessor(event_type=EventType.SQS)

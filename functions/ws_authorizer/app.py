@@ -12,10 +12,10 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from parley.auth import Authenticator, connect_headers
-from parley.config import AuthorizerEnv
-from parley.errors import Unauthorized
-from parley.observability import OwnerHasher, logger
+from parley.core.auth import Authenticator, connect_headers
+from parley.core.config import AuthorizerEnv
+from parley.core.errors import Unauthorized
+from parley.core.observability import OwnerHasher, logger
 
 ENV = AuthorizerEnv.load(os.environ)
 AUTH = Authenticator(ENV)

@@ -8,11 +8,11 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from parley import clients
-from parley.config import WebSocketConnectionEnv
-from parley.observability import logger, tracer
+from parley.core import clients
+from parley.core.config import WebSocketConnectionEnv
+from parley.core.observability import logger, tracer
+from parley.data.store import Store
 from parley.proofreading.connections import Connections
-from parley.store import Store
 
 ENV = WebSocketConnectionEnv.load(os.environ)
 

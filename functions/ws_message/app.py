@@ -15,17 +15,18 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from parley import clients
 from parley.ai.factory import preload_sdk
-from parley.config import ProofreadingEnv
-from parley.observability import logger, tracer
+from parley.core import clients
+from parley.core.config import ProofreadingEnv
+from parley.core.observability import logger, tracer
+from parley.data.store import Store
+from parley.data.ws_requests import Requests
 from parley.proofreading import service
 from parley.proofreading.connections import Connections, callback_url
-from parley.proofreading.requests import Requests
-from parley.proofreading.websocket import Channel, Job, MessageRouter
-from parley.ratelimit import RateLimiter
-from parley.store import Store
-from parley.usage import publisher_from
+from parley.proofreading.frames import Channel
+from parley.proofreading.websocket import Job, MessageRouter
+from parley.usage.publisher import publisher_from
+from parley.usage.ratelimit import RateLimiter
 
 ENV = ProofreadingEnv.load(os.environ)
 preload_sdk(ENV)

@@ -6,16 +6,16 @@ fallback between them import their SDKs only when they are built, so a function 
 the Anthropic API never pays for importing it.
 """
 
-from .types import (
-    AiAnswer,
-    AiProvider,
-    AiRequest,
-    ModelRefused,
-    ProviderError,
-    ProviderMisconfigured,
-    ProviderRejected,
-    TokenUsage,
-    Turn,
+from parley.ai.types import (
+           AiAnswer,
+           AiProvider,
+           AiRequest,
+           ModelRefused,
+           ProviderError,
+           ProviderMisconfigured,
+           ProviderRejected,
+           TokenUsage,
+           Turn,
 )
 
 __all__ = ["AiAnswer", "AiProvider", "AiRequest", "ModelRefused", "ProviderError", "ProviderMisconfigured",

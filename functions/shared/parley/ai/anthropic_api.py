@@ -42,10 +42,10 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from .caching import alternating, estimate_tokens, long_enough_to_cache, system_texts
-from .models import clamp_max_tokens, supports_structured_output
-from .schema import strict_schema
-from .types import (
+from parley.ai.caching import alternating, estimate_tokens, long_enough_to_cache, system_texts
+from parley.ai.models import clamp_max_tokens, supports_structured_output
+from parley.ai.schema import strict_schema
+from parley.ai.types import (
     AiAnswer,
     AiRequest,
     Engine,

@@ -1,7 +1,7 @@
 """Amazon Bedrock through boto3's Converse / ConverseStream API (no extra SDK).
 
 The ``bedrock-runtime`` client comes from a function of the read timeout this call may use
-(``parley.clients.model_client`` in a function, cached per whole second, with botocore's own retries
+(``parley.core.clients.model_client`` in a function, cached per whole second, with botocore's own retries
 off), so each call waits at most until the request's deadline; tests pass a Stubber-wrapped client.
 Errors are mapped once, here:
 
@@ -26,10 +26,24 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError, ParamValidationError, ReadTimeoutError
 
-from .caching import alternating, bedrock_supports_cache_point, estimate_tokens, long_enough_to_cache, system_texts
-from .models import clamp_max_tokens, supports_structured_output
-from .schema import strict_schema
-from .types import AiAnswer, AiRequest, Engine, ProviderError, ProviderMisconfigured, ProviderRejected, TokenUsage
+from parley.ai.caching import (
+    alternating,
+    bedrock_supports_cache_point,
+    estimate_tokens,
+    long_enough_to_cache,
+    system_texts,
+)
+from parley.ai.models import clamp_max_tokens, supports_structured_output
+from parley.ai.schema import strict_schema
+from parley.ai.types import (
+    AiAnswer,
+    AiRequest,
+    Engine,
+    ProviderError,
+    ProviderMisconfigured,
+    ProviderRejected,
+    TokenUsage,
+)
 
 ENGINE: Engine = "bedrock"
 ANSWER_TOOL = "answer"  # the forced tool that carries a structured answer where outputConfig is not used

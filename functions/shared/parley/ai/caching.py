@@ -32,8 +32,8 @@ import json
 import re
 from collections.abc import Sequence
 
-from .models import split_profile
-from .types import AiRequest, Turn
+from parley.ai.models import split_profile
+from parley.ai.types import AiRequest, Turn
 
 # By model family: the id without geography, provider, date or version suffix (see ``family``).
 MIN_CACHEABLE_BY_FAMILY: dict[str, int] = {

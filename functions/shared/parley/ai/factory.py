@@ -21,13 +21,13 @@ import functools
 from collections.abc import Callable
 from typing import Any
 
-from .. import clients
-from ..config import AiEnv
-from .bedrock import BedrockProvider
-from .fallback import CircuitBreaker, FallbackProvider
-from .models import bedrock_equivalent
-from .offline import OfflineProvider
-from .types import AiProvider
+from parley.ai.bedrock import BedrockProvider
+from parley.ai.fallback import CircuitBreaker, FallbackProvider
+from parley.ai.models import bedrock_equivalent
+from parley.ai.offline import OfflineProvider
+from parley.ai.types import AiProvider
+from parley.core import clients
+from parley.core.config import AiEnv
 
 _BREAKERS: dict[str, CircuitBreaker] = {}
 
@@ -43,7 +43,7 @@ def breaker_for(engine: str, env: AiEnv) -> CircuitBreaker:
 def preload_sdk(env: AiEnv) -> None:
     """Import the Anthropic SDK now (init phase) if, and only if, this function will call it."""
     if env.ai_provider == "anthropic_api":
-        from .anthropic_api import load_sdk
+        from parley.ai.anthropic_api import load_sdk
 
         load_sdk()
 
@@ -65,7 +65,7 @@ def assemble(env: AiEnv, *, bedrock_client: Any = None, anthropic_options: dict[
     if env.ai_provider == "bedrock":
         return FallbackProvider(bedrock(env.bedrock_model_id), None, breaker("bedrock", env))
 
-    from .anthropic_api import AnthropicProvider  # this module does not import the SDK
+    from parley.ai.anthropic_api import AnthropicProvider  # this module does not import the SDK
 
     primary = AnthropicProvider(env.anthropic_model_id, secret_name=env.anthropic_secret_name,
                                 timeout=env.ai_timeout_seconds, **{"max_retries": 0, **(anthropic_options or {})})

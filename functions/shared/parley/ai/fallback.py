@@ -36,9 +36,9 @@ import random
 import time
 from collections.abc import Callable, Iterator
 
-from ..observability import logger
-from .deadline import MIN_ATTEMPT_SECONDS, Deadline
-from .types import AiAnswer, AiProvider, AiRequest, Engine, ProviderError, ProviderMisconfigured
+from parley.ai.deadline import MIN_ATTEMPT_SECONDS, Deadline
+from parley.ai.types import AiAnswer, AiProvider, AiRequest, Engine, ProviderError, ProviderMisconfigured, UsageReport
+from parley.core.observability import logger
 
 Emit = Callable[[str, str], None]
 
@@ -54,7 +54,7 @@ def emit_metric(name: str, engine: str) -> None:
     """One count with dimension Engine, flushed at once (no handler decorator needed)."""
     from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
-    from ..observability import metrics
+    from parley.core.observability import metrics
 
     try:
         with single_metric(name=name, unit=MetricUnit.Count, value=1, namespace=metrics.namespace) as metric:
@@ -173,7 +173,8 @@ class FallbackProvider:
                                                                 "wait_s": round(wait, 2)})
                 until.sleep(wait)
 
-    def _stream_attempts(self, engine: AiProvider, request: AiRequest, until: Deadline) -> Iterator[str | AiAnswer]:
+    def _stream_attempts(self, engine: AiProvider, request: AiRequest,
+                         until: Deadline) -> Iterator[str | UsageReport | AiAnswer]:
         attempt = 0
         while True:
             if until.remaining() < MIN_ATTEMPT_SECONDS:
@@ -227,7 +228,7 @@ class FallbackProvider:
         self.emit("ProviderFallbacks", self.primary.engine)
         return dataclasses.replace(answer, fallback_from=self.primary.engine)
 
-    def stream(self, request: AiRequest) -> Iterator[str | AiAnswer]:
+    def stream(self, request: AiRequest) -> Iterator[str | UsageReport | AiAnswer]:
         deadline = self.deadline_of(request)
         if not self.breaker.allow():
             yield from self._secondary_stream(request, deadline, self._skipped())
@@ -247,7 +248,7 @@ class FallbackProvider:
         self.breaker.success()
 
     def _secondary_stream(self, request: AiRequest, deadline: Deadline,
-                          cause: ProviderError) -> Iterator[str | AiAnswer]:
+                          cause: ProviderError) -> Iterator[str | UsageReport | AiAnswer]:
         if self.secondary is None:
             raise cause
         for item in self._stream_attempts(self.secondary, request, deadline):

@@ -29,13 +29,14 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from ..observability import logger
-from ..pricing import PriceTable
-from ..quota import Bound, QuotaGuard, Reservation
-from ..usage import Product, UsageEvent, UsagePublisher
-from .anthropic_api import MAX_CONTINUATIONS
-from .caching import estimate_tokens, system_texts
-from .types import AiAnswer, AiProvider, AiRequest, Engine, TokenUsage, UsageReport
+from parley.ai.anthropic_api import MAX_CONTINUATIONS
+from parley.ai.caching import estimate_tokens, system_texts
+from parley.ai.types import AiAnswer, AiProvider, AiRequest, Engine, TokenUsage, UsageReport
+from parley.core.observability import logger
+from parley.usage.events import Product, UsageEvent
+from parley.usage.pricing import PriceTable
+from parley.usage.publisher import UsagePublisher
+from parley.usage.quota import Bound, QuotaGuard, Reservation
 
 PROMPT_OVERHEAD_TOKENS = 16  # the engine's own framing of a request
 MESSAGE_OVERHEAD_TOKENS = 8  # role markers around each message

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterator
 
-from .types import AiAnswer, AiRequest, Engine, TokenUsage
+from parley.ai.types import AiAnswer, AiRequest, Engine, TokenUsage
 
 Responder = Callable[[AiRequest], str]
 _RESPONDERS: dict[str, Responder] = {}
@@ -31,7 +31,7 @@ def estimate_tokens(text: str) -> int:
 
 
 # -- the tutor's replies ----------------------------------------------------------------------------
-# The tutor's system prompt (parley.prompts.tutor) names the level and the topic; the offline tutor
+# The tutor's system prompt (parley.tutor.persona) names the level and the topic; the offline tutor
 # reads them there (it imports no domain) and answers like a tutor: a short reaction, a recast of one
 # slip in the learner's last message when Harper finds one, and a question on the topic at the level,
 # a different one each turn. It never turns the learner's own words into a question.
@@ -119,7 +119,7 @@ def _setting(system: str, markers: dict[str, str], default: str) -> str:
 
 def _recast(message: str) -> str | None:
     """The first sentence of ``message`` with the slips Harper finds in it mended (or None)."""
-    from .. import grammar  # the offline engine's own helper; absent without harper-py
+    from parley.ai import grammar  # the offline engine's own helper; absent without harper-py
 
     if not grammar.available():
         return None

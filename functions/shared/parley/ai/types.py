@@ -6,8 +6,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
-from ..errors import BadRequest, ServiceUnavailable, UnprocessableEntity
-from .deadline import Deadline
+from parley.ai.deadline import Deadline
+from parley.core.errors import BadRequest, ServiceUnavailable, UnprocessableEntity
 
 Engine = Literal["anthropic", "bedrock", "offline"]
 WebSearch = Literal["used", "not used", "unavailable"]

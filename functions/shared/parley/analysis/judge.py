@@ -27,28 +27,28 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from ..ai.deadline import MIN_ATTEMPT_SECONDS, Deadline
-from ..ai.types import AiAnswer, AiProvider, AiRequest, ModelRefused, Turn
-from ..errors import InvalidModelOutput
-from ..ids import iso_micros, utcnow
-from ..prompts import analysis as prompt
-from . import offline as _offline  # noqa: F401 - registers the offline engine's analysis answer
-from .metrics import Measurements
-from .report import (
+from parley.ai.deadline import MIN_ATTEMPT_SECONDS, Deadline
+from parley.ai.types import AiAnswer, AiProvider, AiRequest, ModelRefused, Turn
+from parley.analysis import offline as _offline  # noqa: F401 - registers the offline engine's analysis answer
+from parley.analysis import prompt
+from parley.analysis.metrics import Measurements
+from parley.analysis.report import (
     MAX_CORRECTIONS,
     MAX_VOCABULARY,
     AnalysisReport,
-    Correction,
     DimensionScore,
     Evidence,
     JudgeAnswer,
     JudgedScore,
     JudgedScores,
     QuoteCheck,
+    ReportCorrection,
     Scores,
     VocabularyTip,
     judge_schema,
 )
+from parley.core.errors import InvalidModelOutput
+from parley.core.ids import iso_micros, utcnow
 
 # The largest valid answer (every line at its 300-character limit, 10 corrections, 8 tips, 3 items
 # to practise) is 19,409 characters of JSON: about 4,850 tokens of English at 4 characters a token,
@@ -194,7 +194,7 @@ def assemble(answer: JudgeAnswer, conversation: Conversation, measurements: Meas
     """The learner's report: quotes verified, pronunciation gated on speech, evidence attached."""
     learner = conversation.learner
     checked = dropped = 0
-    corrections: list[Correction] = []
+    corrections: list[ReportCorrection] = []
     for correction in answer.corrections:
         checked += 1
         if not is_learners(correction.original, learner):
@@ -236,7 +236,7 @@ def largest_valid_answer() -> str:
     score = JudgedScore(score=10, reason=line)
     answer = JudgeAnswer(
         scores=JudgedScores(complexity=score, accuracy=score, fluency=score, pronunciation=score), cefr="C2",
-        corrections=[Correction(original=line, corrected=line, why=line)] * MAX_CORRECTIONS,
+        corrections=[ReportCorrection(original=line, corrected=line, why=line)] * MAX_CORRECTIONS,
         better_vocabulary=[VocabularyTip(instead_of=line, suggestion=line, why=line)] * MAX_VOCABULARY,
         practise_next=[line] * 3)
     return answer_json(answer)

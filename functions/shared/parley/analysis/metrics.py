@@ -7,7 +7,7 @@ Three sources, each used only where it exists:
 - the transcripts saved under the session (word timings and recognition confidences): speech rate,
   articulation rate, pause statistics and mean recognition confidence (a labelled pronunciation
   *proxy*: how sure the recogniser was of what it heard, not a pronunciation assessment);
-- the learner's English messages checked by Harper (``parley.grammar``): grammar and word errors per
+- the learner's English messages checked by Harper (``parley.ai.grammar``): grammar and word errors per
   100 words, each quoting the learner (measured accuracy, beside the judge's Accuracy score).
 
 Definitions (also in docs/api/analysis.md):
@@ -37,7 +37,7 @@ from statistics import fmean
 
 from pydantic import Field
 
-from ..models import ApiModel
+from parley.core.models import ApiModel
 
 PAUSE_THRESHOLD_S = 0.25
 LONG_PAUSE_S = 1.0
@@ -278,7 +278,7 @@ def measure_speech(recordings: Iterable[Sequence[SpokenWord]]) -> SpeechMetrics 
 
 def measure_grammar(learner_messages: Sequence[str], *, dialect: str = "US") -> GrammarMetrics | None:
     """Harper's learner errors in the learner's English turns (None without English turns)."""
-    from .. import grammar
+    from parley.ai import grammar
 
     english = [(i, m) for i, m in enumerate(learner_messages, start=1) if m.strip() and grammar.is_english(m)]
     if not english:

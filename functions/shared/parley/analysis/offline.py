@@ -13,9 +13,9 @@ import json
 import re
 from typing import Any
 
-from ..ai import offline
-from ..ai.types import AiRequest
-from .report import JudgeAnswer
+from parley.ai import offline
+from parley.ai.types import AiRequest
+from parley.analysis.report import JudgeAnswer
 
 # (pattern, replacement, why) - each match is quoted from the learner's text as it was written.
 _RULES: tuple[tuple[str, str, str], ...] = (

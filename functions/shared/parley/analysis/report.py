@@ -12,8 +12,8 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 from pydantic.alias_generators import to_camel
 
-from ..models import ApiModel
-from .metrics import Measurements
+from parley.analysis.metrics import Measurements
+from parley.core.models import ApiModel
 
 Cefr = Literal["A1", "A2", "B1", "B2", "C1", "C2"]
 Dimension = Literal["complexity", "accuracy", "fluency", "pronunciation"]
@@ -50,7 +50,7 @@ class JudgedScores(_Judged):
         return self
 
 
-class Correction(_Judged):
+class ReportCorrection(_Judged):
     original: Quote = Field(description="The learner's exact words, copied character for character.")
     corrected: Quote
     why: Line
@@ -67,7 +67,7 @@ class JudgeAnswer(_Judged):
 
     scores: JudgedScores
     cefr: Cefr = Field(description="CEFR estimate of the learner's level in this conversation.")
-    corrections: list[Correction] = Field(max_length=MAX_CORRECTIONS)
+    corrections: list[ReportCorrection] = Field(max_length=MAX_CORRECTIONS)
     better_vocabulary: list[VocabularyTip] = Field(max_length=MAX_VOCABULARY)
     practise_next: list[Line] = Field(min_length=3, max_length=3, description="Exactly three things to practise.")
 
@@ -106,7 +106,7 @@ class QuoteCheck(ApiModel):
 class AnalysisReport(ApiModel):
     scores: Scores
     cefr: Cefr
-    corrections: list[Correction]
+    corrections: list[ReportCorrection]
     better_vocabulary: list[VocabularyTip]
     practise_next: list[str]
     measurements: Measurements

@@ -23,29 +23,28 @@ from datetime import timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Literal
 
-from boto3.dynamodb.conditions import Key
 from botocore.exceptions import ClientError
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
-from .. import keys
-from ..errors import AnalysisSuperseded, NotEnoughToAnalyse, NotFound, ServiceUnavailable
-from ..ids import is_ulid, iso_micros, parse_iso, utcnow
-from ..models import ApiModel
-from ..observability import logger
-from ..prompts.analysis import VERSION as PROMPT_VERSION
-from ..quota import QuotaGuard
-from ..store import Store, error_code
-from .metrics import Measurements, SpokenWord, measure
-from .report import DIMENSIONS, AnalysisReport, Cefr
+from parley.analysis.metrics import Measurements, SpokenWord, measure
+from parley.analysis.prompt import VERSION as PROMPT_VERSION
+from parley.analysis.report import DIMENSIONS, AnalysisReport, Cefr
+from parley.core.errors import AnalysisSuperseded, NotEnoughToAnalyse, NotFound, ServiceUnavailable
+from parley.core.ids import is_ulid, iso_micros, parse_iso, utcnow
+from parley.core.models import ApiModel
+from parley.core.observability import logger
+from parley.data import keys
+from parley.data.analyses import ITEM_TYPE, AnalysisRecords
+from parley.data.sessions import SessionRecords
+from parley.data.store import Store, error_code
+from parley.usage.quota import QuotaGuard
 
 if TYPE_CHECKING:  # the judge (and the offline engine it registers) is only the judge function's
-    from .judge import Conversation
+    from parley.analysis.judge import Conversation
 
 AnalysisState = Literal["running", "completed", "failed"]
-ITEM_TYPE = "ANALYSIS"
 STALE_AFTER = timedelta(minutes=15)  # the state machine times out after 10 minutes
-MAX_BATCH_GET = 100
 
 
 # -- boundary models ----------------------------------------------------------------------------
@@ -144,16 +143,14 @@ def slope(values: Sequence[float]) -> float | None:
     return sum((x - mean_x) * (y - mean_y) for x, y in enumerate(values)) / denominator
 
 
-def _conditional_failed(exc: ClientError) -> bool:
-    return error_code(exc) == "ConditionalCheckFailedException"
-
-
 class Analyses:
     """Everything the API and the workflow's tasks do with a session's analysis."""
 
     def __init__(self, store: Store, *, retention_days: int = 90, min_learner_turns: int = 3,
                  sfn: Any = None, state_machine_arn: str = "", quota: QuotaGuard | None = None) -> None:
         self.store = store
+        self.records = AnalysisRecords(store)
+        self.sessions = SessionRecords(store)
         self.quota = quota
         self.retention = timedelta(days=retention_days)
         self.min_learner_turns = min_learner_turns
@@ -162,27 +159,24 @@ class Analyses:
 
     # -- reading the session ----------------------------------------------------------------------
     def _meta(self, owner: str, session_id: str) -> dict[str, Any]:
-        item = self.store.get(owner, keys.session_meta_sk(session_id)) if is_ulid(session_id) else None
+        item = self.sessions.meta(owner, session_id) if is_ulid(session_id) else None
         if not item:
             raise NotFound(f"Session {session_id!r} was not found.")
         return item
 
     def _transcript_sks(self, owner: str, session_id: str) -> list[str]:
-        return [k["SK"] for k in self.store.keys_with_prefix(owner, keys.session_transcripts_prefix(session_id))]
+        return self.sessions.transcript_sort_keys(owner, session_id)
 
     def conversation(self, owner: str, session_id: str, *, meta: dict[str, Any] | None = None) -> Conversation:
         meta = meta or self._meta(owner, session_id)
-        items = self.store.query_all(
-            key=Key("PK").eq(owner) & Key("SK").begins_with(keys.message_sk(session_id, "")),
-            ProjectionExpression="#r, content", ExpressionAttributeNames={"#r": "role"})
+        items = self.sessions.messages(owner, session_id, turns_only=True)
         turns = tuple((str(i["role"]), str(i["content"])) for i in items)
-        from .judge import Conversation  # here, not at the top: only the judge function needs the judge
+        from parley.analysis.judge import Conversation  # here, not at the top: only the judge function needs the judge
 
         return Conversation(turns=turns, level=meta.get("level"), topic=meta.get("topic"))
 
     def recordings(self, owner: str, session_id: str) -> list[list[SpokenWord]]:
-        items = self.store.query_all(
-            key=Key("PK").eq(owner) & Key("SK").begins_with(keys.session_transcripts_prefix(session_id)))
+        items = self.sessions.transcripts(owner, session_id)
         recordings = []
         for item in items:
             words = []
@@ -199,7 +193,7 @@ class Analyses:
 
     # -- the workflow's tasks ---------------------------------------------------------------------
     def measure(self, owner: str, session_id: str) -> Measurements:
-        from .. import grammar
+        from parley.ai import grammar
 
         meta = self._meta(owner, session_id)
         conversation = self.conversation(owner, session_id, meta=meta)
@@ -212,41 +206,20 @@ class Analyses:
     def save(self, task: StartInput, report: AnalysisReport) -> CompletedDetail:
         now = iso_micros(utcnow())
         scores: dict[str, int | None] = {d: getattr(report.scores, d).score for d in DIMENSIONS}
-        try:
-            self.store.update(
-                Key={"PK": task.owner, "SK": keys.analysis_sk(task.session_id)},
-                UpdateExpression="SET #st = :done, report = :report, scores = :scores, cefr = :cefr, "
-                                 "completedAt = :now REMOVE #err, failedAt",
-                ConditionExpression="attribute_exists(SK) AND executionName = :name",
-                ExpressionAttributeNames={"#st": "status", "#err": "error"},
-                ExpressionAttributeValues={
-                    ":done": "completed", ":report": report.model_dump_json(by_alias=True), ":scores": scores,
-                    ":cefr": report.cefr, ":now": now, ":name": task.execution_name},
-            )
-        except ClientError as exc:
-            if _conditional_failed(exc):
-                raise AnalysisSuperseded(
-                    f"Analysis {task.execution_name} was superseded (or its session deleted); not saved.") from exc
-            raise
+        if not self.records.complete(task.owner, task.session_id, execution=task.execution_name,
+                                     report_json=report.model_dump_json(by_alias=True), scores=scores,
+                                     cefr=report.cefr, now=now):
+            raise AnalysisSuperseded(
+                f"Analysis {task.execution_name} was superseded (or its session deleted); not saved.")
         return CompletedDetail(owner=task.owner, session_id=task.session_id, execution_name=task.execution_name,
                                cefr=report.cefr, scores=scores, completed_at=now)
 
     def fail(self, task: StartInput, error: str, reason: str) -> bool:
         """Mark the run's analysis failed; False when a newer run owns the item (nothing changed)."""
-        try:
-            self.store.update(
-                Key={"PK": task.owner, "SK": keys.analysis_sk(task.session_id)},
-                UpdateExpression="SET #st = :failed, #err = :err, failedAt = :now",
-                ConditionExpression="attribute_exists(SK) AND executionName = :name",
-                ExpressionAttributeNames={"#st": "status", "#err": "error"},
-                ExpressionAttributeValues={":failed": "failed", ":err": {"code": error[:80], "reason": reason[:600]},
-                                           ":now": iso_micros(utcnow()), ":name": task.execution_name},
-            )
-        except ClientError as exc:
-            if _conditional_failed(exc):
-                logger.info("Failure not recorded: superseded", extra={"execution": task.execution_name})
-                return False
-            raise
+        if not self.records.fail(task.owner, task.session_id, execution=task.execution_name,
+                                 error={"code": error[:80], "reason": reason[:600]}, now=iso_micros(utcnow())):
+            logger.info("Failure not recorded: superseded", extra={"execution": task.execution_name})
+            return False
         return True
 
     # -- the API ----------------------------------------------------------------------------------
@@ -269,7 +242,7 @@ class Analyses:
 
     def get(self, owner: str, session_id: str) -> AnalysisStatus:
         meta = self._meta(owner, session_id)
-        item = self.store.get(owner, keys.analysis_sk(session_id))
+        item = self.records.get(owner, session_id)
         if not item:
             raise NotFound(f"Session {session_id!r} has not been analysed; POST to this URL to start.")
         return self._status(item, fingerprint(meta, self._transcript_sks(owner, session_id)))
@@ -286,7 +259,7 @@ class Analyses:
                 details=[{"field": "turnCount", "message": f"needs at least {self.min_learner_turns}",
                           "value": turns}])
         current_fp = fingerprint(meta, self._transcript_sks(owner, session_id))
-        existing = self.store.get(owner, keys.analysis_sk(session_id))
+        existing = self.records.get(owner, session_id)
         if existing and existing.get("fingerprint") == current_fp:
             shown = self._status(existing, current_fp)
             if shown.status != "failed":
@@ -301,15 +274,7 @@ class Analyses:
             "status": "running", "fingerprint": current_fp, "attempt": attempt, "executionName": name,
             "requestedAt": now, "expiresAt": int((utcnow() + self.retention).timestamp()),
         }
-        condition: dict[str, Any] = (
-            {"ConditionExpression": "executionName = :seen",
-             "ExpressionAttributeValues": {":seen": existing["executionName"]}}
-            if existing else {"ConditionExpression": "attribute_not_exists(SK)"})
-        try:
-            self.store.put(item, **condition)
-        except ClientError as exc:
-            if not _conditional_failed(exc):
-                raise
+        if not self.records.claim(item, seen_execution=existing["executionName"] if existing else None):
             # Another request started it a moment ago: that one runs, this one reports it.
             return self.get(owner, session_id), False
         execution = StartInput(owner=owner, session_id=session_id, fingerprint=current_fp, execution_name=name)
@@ -325,11 +290,9 @@ class Analyses:
         return self._status(item, current_fp), True
 
     def progress(self, owner: str, *, limit: int) -> Progress:
-        low, high = keys.SESSION_META_RANGE
-        page = self.store.query_page(key=Key("PK").eq(owner) & Key("SK").between(low, high), limit=limit,
-                                     forward=False)
+        page = self.sessions.page(owner, limit=limit, paged=False)
         metas = {m["sessionId"]: m for m in page.items}
-        found = self._batch_get(owner, [keys.analysis_sk(sid) for sid in metas])
+        found = self.records.scores(owner, list(metas))
         rows = []
         for item in found:
             if item.get("status") != "completed" or "scores" not in item:
@@ -349,25 +312,6 @@ class Analyses:
                 average=round(sum(values) / len(values), 2) if values else None,
                 change_per_session=None if change is None else round(change, 2))
         return Progress(sessions_examined=len(metas), sessions=rows, trend=trend)
-
-    def _batch_get(self, owner: str, sort_keys: list[str]) -> list[dict[str, Any]]:
-        found: list[dict[str, Any]] = []
-        client = self.store.client
-        for start in range(0, len(sort_keys), MAX_BATCH_GET):
-            request: dict[str, Any] = {self.store.name: {
-                "Keys": [{"PK": owner, "SK": sk} for sk in sort_keys[start:start + MAX_BATCH_GET]],
-                "ProjectionExpression": "sessionId, #st, scores, cefr, completedAt",
-                "ExpressionAttributeNames": {"#st": "status"}}}
-            for _ in range(6):
-                if not request:
-                    break
-                self.store.calls["BatchGetItem"] += 1
-                result = client.batch_get_item(RequestItems=request)
-                found.extend(result.get("Responses", {}).get(self.store.name, []))
-                request = result.get("UnprocessedKeys") or {}
-            if request:
-                raise ServiceUnavailable("The data store is busy; retry in a moment.", headers={"Retry-After": "1"})
-        return found
 
 
 # -- why an analysis failed, in words a learner can act on ----------------------------------------
@@ -392,3 +336,13 @@ def failure_reason(error: str, cause: str | None) -> str:
     if error in _OWN_MESSAGE and message:
         return message[:600]
     return _REASONS.get(error, f"The analysis failed unexpectedly ({error}); try again.")
+
+
+def analyses_from(env: Any, store: Store) -> Analyses:
+    """The analysis API side, configured from a function's environment (``AnalysisApiEnv``, ``ChatEnv``)."""
+    from parley.core import clients
+    from parley.usage.quota import guard_from
+
+    return Analyses(store, retention_days=env.data_retention_days, min_learner_turns=env.analysis_min_learner_turns,
+                    sfn=clients.client("stepfunctions"), state_machine_arn=env.analysis_state_machine_arn,
+                    quota=guard_from(env, store))

@@ -12,10 +12,10 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from .. import keys
-from ..api import OWNER_PATTERN
-from ..ids import iso_micros, utcnow
-from ..store import Store
+from parley.core.api import OWNER_PATTERN
+from parley.core.ids import iso_micros, utcnow
+from parley.data import keys
+from parley.data.store import Store
 
 
 # -- connections ---------------------------------------------------------------------------------

@@ -11,14 +11,20 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from boto3.dynamodb.conditions import Key
-from botocore.exceptions import ClientError
-
-from .. import keys
-from ..errors import NotFound, ServiceUnavailable
-from ..ids import is_ulid, iso_micros, new_ulid, utcnow
-from ..store import Listing, Store, error_code
-from .models import ConversationDetail, ConversationPage, ConversationSummary, Correction, Exchange, Mode, Usage
+from parley.core.errors import NotFound, ServiceUnavailable
+from parley.core.ids import is_ulid, iso_micros, new_ulid, utcnow
+from parley.data import keys
+from parley.data.conversations import ConversationRecords
+from parley.data.store import Store
+from parley.proofreading.models import (
+    ConversationDetail,
+    ConversationPage,
+    ConversationSummary,
+    Correction,
+    Exchange,
+    Mode,
+    Usage,
+)
 
 TITLE_CHARS = 80
 _SAVE_ATTEMPTS = 4
@@ -50,10 +56,11 @@ def _exchange(item: dict[str, Any]) -> Exchange:
 class Conversations:
     def __init__(self, store: Store, *, retention_days: int) -> None:
         self.store = store
+        self.records = ConversationRecords(store)
         self.retention = timedelta(days=retention_days)
 
     def _meta(self, owner: str, conversation_id: str) -> dict[str, Any]:
-        item = self.store.get(owner, keys.conversation_sk(conversation_id)) if is_ulid(conversation_id) else None
+        item = self.records.get(owner, conversation_id) if is_ulid(conversation_id) else None
         if not item:
             raise NotFound(f"Conversation {conversation_id!r} was not found.")
         return item
@@ -64,27 +71,15 @@ class Conversations:
             self._meta(owner, conversation_id)
 
     def page(self, owner: str, *, limit: int, cursor: str | None, engine: str | None = None) -> ConversationPage:
-        conversations = (keys.CONVERSATION_PREFIX, keys.CONVERSATION_PREFIX + "~")
-        if engine:
-            index = keys.conversation_engine_gsi1pk(owner, engine)
-            listing = Listing(f"conversations?engine={engine}", exact={"PK": owner, "GSI1PK": index},
-                              ranges={"SK": conversations, "GSI1SK": conversations})
-            page = self.store.query_page(index=keys.GSI1, key=Key("GSI1PK").eq(index), limit=limit,
-                                         listing=listing, cursor=cursor, forward=False)
-        else:
-            listing = Listing("conversations", exact={"PK": owner}, ranges={"SK": conversations})
-            page = self.store.query_page(key=Key("PK").eq(owner) & Key("SK").begins_with(keys.CONVERSATION_PREFIX),
-                                         limit=limit, listing=listing, cursor=cursor, forward=False)
+        page = self.records.page(owner, limit=limit, cursor=cursor, engine=engine)
         return ConversationPage(items=[_summary(i) for i in page.items], next_cursor=page.cursor)
 
     def _exchanges(self, owner: str, conversation_id: str) -> list[Exchange]:
-        items = self.store.query_all(
-            key=Key("PK").eq(owner) & Key("SK").begins_with(keys.conversation_turn_prefix(conversation_id)))
-        return [_exchange(i) for i in items]
+        return [_exchange(i) for i in self.records.exchanges(owner, conversation_id)]
 
     def exchange(self, owner: str, conversation_id: str, turn: int) -> Exchange | None:
         """One saved exchange (None once deleted or expired): what a replayed WebSocket answer reads."""
-        item = self.store.get(owner, keys.conversation_turn_sk(conversation_id, turn))
+        item = self.records.exchange(owner, conversation_id, turn)
         return _exchange(item) if item else None
 
     def get(self, owner: str, conversation_id: str) -> ConversationDetail:
@@ -99,11 +94,8 @@ class Conversations:
         return self._exchanges(owner, conversation_id)[-max_turns:]
 
     def delete(self, owner: str, conversation_id: str) -> int:
-        meta = self._meta(owner, conversation_id)
-        turns = list(self.store.keys_with_prefix(owner, keys.conversation_turn_prefix(conversation_id)))
-        self.store.delete_keys(turns)
-        self.store.delete(owner, meta["SK"])
-        return len(turns) + 1
+        self._meta(owner, conversation_id)
+        return self.records.delete(owner, conversation_id)
 
     def record(self, owner: str, conversation_id: str | None, *, mode: Mode, prompt_id: str | None, text: str,
                output: str, corrections: list[Correction] | None, engine: str, model: str,
@@ -126,29 +118,16 @@ class Conversations:
             }
             if corrections is not None:
                 exchange["corrections"] = [c.model_dump(by_alias=True) for c in corrections]
-            if meta is None:
-                head: dict[str, Any] = {"Put": {"Item": {
-                    "PK": owner, "SK": keys.conversation_sk(new_id),
-                    "GSI1PK": keys.conversation_engine_gsi1pk(owner, engine), "GSI1SK": keys.conversation_sk(new_id),
-                    "type": "CONVERSATION", "conversationId": new_id,
-                    "title": title_of(text), "mode": mode, "engine": engine, "model": model,
-                    **({"promptId": prompt_id} if prompt_id else {}), "turnCount": 1, "createdAt": at,
-                    "updatedAt": at, "expiresAt": expires,
-                }, "ConditionExpression": "attribute_not_exists(SK)"}}
-            else:
-                head = {"Update": {
-                    "Key": {"PK": owner, "SK": keys.conversation_sk(new_id)},
-                    "UpdateExpression": "SET turnCount = :turn, updatedAt = :at, expiresAt = :exp",
-                    "ConditionExpression": "attribute_exists(SK) AND turnCount = :seen",
-                    "ExpressionAttributeValues": {":turn": turn, ":seen": turn - 1, ":at": at, ":exp": expires},
-                }}
-            try:
-                body = {"Put": {"Item": exchange, "ConditionExpression": "attribute_not_exists(SK)"}}
-                self.store.transact([head, body])
+            summary = None if meta is not None else {
+                "PK": owner, "SK": keys.conversation_sk(new_id),
+                "GSI1PK": keys.conversation_engine_gsi1pk(owner, engine), "GSI1SK": keys.conversation_sk(new_id),
+                "type": "CONVERSATION", "conversationId": new_id,
+                "title": title_of(text), "mode": mode, "engine": engine, "model": model,
+                **({"promptId": prompt_id} if prompt_id else {}), "turnCount": 1, "createdAt": at,
+                "updatedAt": at, "expiresAt": expires,
+            }
+            if self.records.append(owner, exchange, summary=summary, at=at, expires=expires):
                 return new_id, turn
-            except ClientError as exc:
-                if error_code(exc) != "TransactionCanceledException":
-                    raise
-                # another exchange was saved to this conversation meanwhile: take the next turn
+            # another exchange was saved to this conversation meanwhile: take the next turn
         raise ServiceUnavailable("The conversation is being changed by another request; retry.",
                                  headers={"Retry-After": "1"})

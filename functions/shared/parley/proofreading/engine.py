@@ -22,14 +22,15 @@ from dataclasses import dataclass, replace
 
 from pydantic import ValidationError
 
-from ..ai.deadline import Deadline
-from ..ai.types import AiAnswer, AiProvider, AiRequest, ModelRefused, ProviderError, TokenUsage, Turn
-from ..errors import InvalidModelOutput, PayloadTooLarge, UnprocessableEntity
-from ..observability import logger
-from ..prompts import proofreading as texts
-from . import offline_rules  # noqa: F401 - registers the offline "proofread" responder
-from .conversations import Conversations
-from .models import (
+from parley.ai.deadline import Deadline
+from parley.ai.types import AiAnswer, AiProvider, AiRequest, ModelRefused, ProviderError, TokenUsage, Turn
+from parley.core.errors import InvalidModelOutput, PayloadTooLarge, UnprocessableEntity
+from parley.core.observability import logger
+from parley.proofreading import instructions as texts
+from parley.proofreading import offline_rules  # noqa: F401 - registers the offline "proofread" responder
+from parley.proofreading.conversations import Conversations
+from parley.proofreading.library import PromptContext, PromptLibrary
+from parley.proofreading.models import (
     ChatResult,
     EngineSettings,
     Mode,
@@ -39,8 +40,7 @@ from .models import (
     WebSearchStatus,
     answer_schema,
 )
-from .offsets import place
-from .prompts import PromptContext, PromptLibrary
+from parley.proofreading.offsets import place
 
 # (owner, operation, engine settings) -> the provider to use, metered for that owner and operation.
 ProviderFor = Callable[[str, str, EngineSettings], AiProvider]
@@ -109,7 +109,7 @@ def _ask(provider: AiProvider, request: AiRequest, on_delta: DeltaSink | None) -
         for part in stream:
             if isinstance(part, AiAnswer):
                 final = part
-            elif part:
+            elif isinstance(part, str) and part:
                 on_delta(part)
     finally:  # the client went away or a delta could not be sent: release the model's stream now
         close = getattr(stream, "close", None)

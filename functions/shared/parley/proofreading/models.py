@@ -6,7 +6,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
-from ..models import ApiModel
+from parley.core.models import ApiModel
 
 Category = Literal["spelling", "spacing", "grammar", "punctuation", "style", "fact-check"]
 CATEGORIES: tuple[str, ...] = ("spelling", "spacing", "grammar", "punctuation", "style", "fact-check")

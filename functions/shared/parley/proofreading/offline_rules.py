@@ -1,6 +1,6 @@
 """The offline engine's proofreader: Harper for English, deterministic rules for Korean.
 
-English (every sentence without Hangul, kana or CJK) is checked by Harper (``parley.grammar``):
+English (every sentence without Hangul, kana or CJK) is checked by Harper (``parley.ai.grammar``):
 spelling, agreement, articles, repeated words, spacing and punctuation, with Harper's first
 suggestion as the replacement and its message as the explanation. Korean text never goes to Harper;
 its sentences get these rules (each a correction with the exact offset a model is asked for):
@@ -21,10 +21,9 @@ from __future__ import annotations
 import json
 import re
 
-from .. import grammar
-from ..ai import offline
-from ..ai.types import AiRequest
-from ..observability import logger
+from parley.ai import grammar, offline
+from parley.ai.types import AiRequest
+from parley.core.observability import logger
 
 _COPY = re.compile(r"<copy>(.*)</copy>", re.DOTALL)
 _DOUBLE_SPACE = re.compile(r"(?<=\S) {2,}(?=\S)")

@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from .models import Correction, ModelCorrection
+from parley.proofreading.models import Correction, ModelCorrection
 
 
 @dataclass(frozen=True)

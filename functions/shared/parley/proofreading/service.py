@@ -8,17 +8,18 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from ..ai.factory import build_provider
-from ..ai.metering import MeteredProvider
-from ..ai.types import AiProvider
-from ..config import AiEnv, PromptsEnv, ProofreadingEnv
-from ..quota import guard_from
-from ..store import Store
-from ..usage import Product, UsagePublisher
-from .conversations import Conversations
-from .engine import EngineLimits, Proofreader, ProviderFor
-from .models import MAX_PROOFREAD_CHARS, EngineSettings
-from .prompts import PromptLibrary, PromptLimits
+from parley.ai.factory import build_provider
+from parley.ai.metering import MeteredProvider
+from parley.ai.types import AiProvider
+from parley.core.config import AiEnv, PromptsEnv, ProofreadingEnv
+from parley.data.store import Store
+from parley.proofreading.conversations import Conversations
+from parley.proofreading.engine import EngineLimits, Proofreader, ProviderFor
+from parley.proofreading.library import PromptLibrary, PromptLimits
+from parley.proofreading.models import MAX_PROOFREAD_CHARS, EngineSettings
+from parley.usage.events import Product
+from parley.usage.publisher import UsagePublisher
+from parley.usage.quota import guard_from
 
 PRODUCT: Product = "proofreading"
 

@@ -1,0 +1,210 @@
+"""The replies of the action API: the original backend's shapes, with Parley's fuller objects beside them."""
+
+from __future__ import annotations
+
+from typing import Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
+
+from parley.analysis.report import DIMENSIONS, AnalysisReport
+from parley.core.models import ApiModel
+from parley.speech.transcription.models import TranscriptionOut
+from parley.speech.voices import SpeechOut
+from parley.tutor.chat import ChatUsage
+from parley.tutor.models import Accent, Gender, Level, Message, Role, Session, Settings, SpeechRate, Topic
+
+
+class SeedChatReply(ApiModel):
+    message: str = Field(description="The tutor's reply")
+    translation: str | None = Field(None, description="Always null: Parley does not translate replies")
+    role: Literal["assistant"] = "assistant"
+    engine: str | None
+    model: str | None
+    fallback_from: str | None = None
+    usage: ChatUsage
+    history_truncated: bool
+
+
+class SeedTranscript(ApiModel):
+    success: bool = Field(description="True when the transcript is here; false while it is still running")
+    transcript: str | None = Field(None, description="The text (when status is completed)")
+    status: Literal["queued", "running", "completed"]
+    transcription_id: str
+    poll: str | None = Field(None, description="While not completed: GET this for the result")
+    transcription: TranscriptionOut
+
+
+class SeedFillers(BaseModel):
+    count: int
+    words: list[str]
+    percentage: float
+
+
+class SeedCorrection(BaseModel):
+    original: str
+    corrected: str
+    explanation: str
+
+
+class SeedVocabulary(BaseModel):
+    total_words: int
+    unique_words: int
+    advanced_words: list[str]
+    suggested_words: list[str]
+
+
+class SeedAnalysis(BaseModel):
+    """The seed's analysis object (snake_case keys, scores 0-100)."""
+
+    model_config = ConfigDict(defer_build=True)
+
+    cafp_scores: dict[str, int | None] = Field(description="Parley's 1-10 scores x 10; pronunciation is null "
+                                                           "when the session has no recordings")
+    fillers: SeedFillers
+    grammar_corrections: list[SeedCorrection]
+    vocabulary: SeedVocabulary
+    overall_feedback: str
+    improvement_tips: list[str]
+
+
+class _Camel(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, defer_build=True)
+
+
+class StoredFillers(_Camel, SeedFillers):
+    pass
+
+
+class StoredCorrection(_Camel, SeedCorrection):
+    pass
+
+
+class StoredVocabulary(_Camel, SeedVocabulary):
+    pass
+
+
+class SeedStoredAnalysis(_Camel):
+    """The analysis as ``get_session_detail`` shows it: the same content as ``analyze``'s, with
+    camelCase keys at every level, as the rest of that answer (``analyze`` keeps the seed's
+    snake_case object)."""
+
+    cafp_scores: dict[str, int | None]
+    fillers: StoredFillers
+    grammar_corrections: list[StoredCorrection]
+    vocabulary: StoredVocabulary
+    overall_feedback: str
+    improvement_tips: list[str]
+
+
+class SeedAnalysisReply(ApiModel):
+    success: bool = Field(description="True when the analysis is here; false while it is still running")
+    status: Literal["running", "completed"]
+    session_id: str = Field(description="The analysed session (the client's id when it gave one)")
+    analysis: SeedAnalysis | None = None
+    poll: str | None = Field(None, description="While running: GET this for the result")
+    report: AnalysisReport | None = Field(None, description="Parley's full report (evidence, CEFR, measurements)")
+
+
+class SeedSettingsOut(ApiModel):
+    """The saved settings under the seed's keys (``speed``), in the spellings every route answers."""
+
+    accent: Accent
+    gender: Gender
+    speed: SpeechRate
+    level: Level
+    topic: Topic
+    tutor_name: str
+
+    @classmethod
+    def of(cls, saved: Settings) -> SeedSettingsOut:
+        return cls(accent=saved.accent, gender=saved.gender, speed=saved.speech_rate, level=saved.level,
+                   topic=saved.topic, tutor_name=saved.tutor_name)
+
+
+class SeedSettingsReply(ApiModel):
+    success: bool = True
+    settings: SeedSettingsOut
+    is_default: bool = Field(description="True when nothing was saved yet (these are the defaults)")
+    updated_at: str | None
+
+
+class SeedSessionReply(ApiModel):
+    """start_session and end_session: the session (the one shape every route answers), and the
+    seed's top-level keys."""
+
+    success: bool = True
+    session_id: str = Field(description="The id the request named (the client's own, when it gave one)")
+    started_at: str
+    ended_at: str | None = None
+    session: Session
+
+
+class SeedMessageReply(ApiModel):
+    success: bool = True
+    message_id: str
+    message: Message
+
+
+class SeedSessionsReply(ApiModel):
+    sessions: list[Session] = Field(description="Newest first; the same session object as GET /sessions")
+    has_more: bool
+    last_key: str | None = Field(None, description="Send back as lastKey for the next page")
+
+
+class SeedMessageOut(ApiModel):
+    message_id: str
+    role: Role
+    content: str
+    translation: str | None
+    timestamp: str
+    turn_number: int
+
+
+class SeedSessionDetailReply(ApiModel):
+    session: Session
+    messages: list[SeedMessageOut]
+    analysis: SeedStoredAnalysis | None = Field(None, description="The completed analysis, if any")
+
+
+class SeedDeleteReply(ApiModel):
+    success: bool = True
+    deleted_count: int
+
+
+class SeedTranscribeUrlReply(ApiModel):
+    url: str
+    expires_in: int = Field(description="Seconds the URL is valid")
+    expires_at: str
+    language_code: str
+    media_encoding: str
+    sample_rate: int
+
+
+SeedReply = (SeedChatReply | SpeechOut | SeedTranscript | SeedAnalysisReply | SeedSettingsReply | SeedSessionReply
+             | SeedMessageReply | SeedSessionsReply | SeedSessionDetailReply | SeedDeleteReply
+             | SeedTranscribeUrlReply)
+
+
+# -- mapping Parley's results to the seed's shapes ---------------------------------------------
+AnalysisShape = TypeVar("AnalysisShape", SeedAnalysis, SeedStoredAnalysis)
+
+
+def seed_analysis(report: AnalysisReport, model: type[AnalysisShape] = SeedAnalysis) -> AnalysisShape:  # type: ignore[assignment]
+    text = report.measurements.text
+    words = text.learner_words if text else 0
+    filler_words = [w for w, n in sorted((text.filler_breakdown if text else {}).items()) for _ in range(n)]
+    reasons = " ".join(getattr(report.scores, d).reason for d in DIMENSIONS if getattr(report.scores, d).score)
+    return model.model_validate({
+        "cafp_scores": {d: None if (s := getattr(report.scores, d).score) is None else s * 10 for d in DIMENSIONS},
+        "fillers": {"count": len(filler_words), "words": filler_words,
+                    "percentage": round(len(filler_words) / max(words, 1) * 100, 1)},
+        "grammar_corrections": [{"original": c.original, "corrected": c.corrected, "explanation": c.why}
+                                for c in report.corrections],
+        "vocabulary": {"total_words": words,
+                       "unique_words": round((text.type_token_ratio or 0) * words) if text else 0,
+                       "advanced_words": [], "suggested_words": [tip.suggestion for tip in report.better_vocabulary]},
+        "overall_feedback": f"Estimated level: CEFR {report.cefr}. {reasons}".strip(),
+        "improvement_tips": list(report.practise_next),
+    })
+

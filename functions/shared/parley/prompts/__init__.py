@@ -1,1 +1,0 @@
-"""The instructions the app gives the model, one module per feature, kept out of the code paths."""

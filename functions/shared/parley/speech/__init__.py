@@ -1,0 +1,1 @@
+"""Speech: Polly voices (text to speech) and transcription (speech to text, batch and streaming)."""
