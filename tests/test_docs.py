@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import re
@@ -157,6 +158,37 @@ def test_every_error_code_a_client_can_get_is_documented() -> None:
     assert set(never_answered) <= codes
     undocumented = sorted(code for code in codes - set(never_answered) if not re.search(rf"\b{code}\b", docs))
     assert not undocumented, undocumented
+
+
+def test_the_code_the_docs_name_is_there() -> None:
+    """A file path (``tests/test_speech.py``, ``parley/core/api.py``) or a dotted name
+    (``parley.usage.quota.QuotaGuard``) in the docs' code names something that exists: code moved without its
+    docs fails here."""
+    made_by_runs = {"web/e2e/artifacts/screenshots", "web/e2e/artifacts/results"}  # written by the browser tests
+    path_pattern = re.compile(r"(?<![\w./-])(?:(?:functions|tests|local_stack|docsite|statemachines|verify|bench"
+                              r"|events|web|stacks|layers)/[\w./-]*|parley/[\w./-]*\.py|parley/[\w/]+/)")
+    shared = ROOT / "functions" / "shared"
+    sys.path.insert(0, str(shared))
+    missing = []
+    for path in sorted(DOCS.rglob("*.md")):
+        for span in re.findall(r"`([^`\n]+)`", path.read_text(encoding="utf-8")):
+            if re.search(r"[<*{…]", span):
+                continue  # a pattern or a placeholder, not a name
+            for name in path_pattern.findall(span):
+                name = name.rstrip(".,/")
+                if name not in made_by_runs and not ((ROOT / name).exists() or (shared / name).exists()):
+                    missing.append(f"{_page_id(path)}: {name}")
+            for dotted in re.findall(r"(?<![\w./-])parley(?:\.\w+)+", span):
+                parts = dotted.split(".")
+                found = next((i for i in range(len(parts), 0, -1)
+                              if (shared / "/".join(parts[:i])).with_suffix(".py").exists()
+                              or (shared / "/".join(parts[:i]) / "__init__.py").exists()), 0)
+                target: object = importlib.import_module(".".join(parts[:found])) if found else None
+                for attribute in parts[found:]:
+                    target = getattr(target, attribute, None)
+                if target is None:
+                    missing.append(f"{_page_id(path)}: {dotted}")
+    assert not missing, "\n".join(missing)
 
 
 def test_the_api_reference_covers_every_operation_and_schema() -> None:
