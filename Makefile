@@ -14,7 +14,7 @@ NODE_STAMP := verify/node_modules/.installed
 PORT ?= 3000
 REGION := us-east-1
 # What `sam build` reads, and what `make verify` checks: a rerun with none of them changed is a no-op.
-BUILD_INPUTS := template.yaml samconfig.toml $(shell find functions layers -type f ! -name '*.pyc' ! -path '*/__pycache__/*')
+BUILD_INPUTS := template.yaml $(wildcard stacks/*.yaml) samconfig.toml $(shell find functions layers -type f ! -name '*.pyc' ! -path '*/__pycache__/*')
 VERIFY_INPUTS := $(BUILD_INPUTS) $(wildcard statemachines/*.asl.json verify/*.py) local_stack/template.py
 BUILT := .aws-sam/build/template.yaml
 VERIFIED := .aws-sam/verify/.passed
@@ -63,7 +63,7 @@ test: test-python test-web
 # follows the tests' and either failing fails the target.
 test-python: $(STAMP) $(MERMAID)
 	$(BIN)/ruff check .
-	$(BIN)/cfn-lint template.yaml
+	$(BIN)/cfn-lint template.yaml stacks/*.yaml
 	@mkdir -p .aws-sam; $(MAKE) --no-print-directory verify > .aws-sam/verify.log 2>&1 & verify=$$!; \
 	$(BIN)/python -m pytest -n 2 --dist loadfile; tests=$$?; \
 	wait $$verify; verified=$$?; echo "---- make verify ----"; cat .aws-sam/verify.log; \
@@ -97,7 +97,7 @@ chromium:
 ## lint: ruff, cfn-lint, mypy (in .venv, on the layer's versions) and sam validate --lint
 lint: $(STAMP) $(LINT_STAMP)
 	$(BIN)/ruff check .
-	$(BIN)/cfn-lint template.yaml
+	$(BIN)/cfn-lint template.yaml stacks/*.yaml
 	$(BIN)/mypy
 	$(LINT_BIN)/sam validate --lint --region $(REGION)
 
@@ -126,8 +126,8 @@ run: $(STAMP)
 openapi: $(STAMP)
 	$(BIN)/python -m local_stack.openapi --write openapi.json
 
-## docs: regenerate openapi.json, docs/parameters.md's table and the template's alarms, then build the site into site/
-# (MkDocs, strict: a broken link or anchor fails; the API reference is rendered from openapi.json)
+## docs: regenerate openapi.json and docs/parameters.md's table from the code and template, then build the site
+# into site/ (MkDocs, strict: a broken link or anchor fails; the API reference is rendered from openapi.json)
 docs: openapi $(MERMAID)
 	$(BIN)/python -m local_stack.docs --write
 	NO_MKDOCS_2_WARNING=1 $(BIN)/python -m mkdocs build --strict --site-dir site

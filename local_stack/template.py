@@ -4,6 +4,11 @@ The local stack and the tests derive everything from the template: the routes (e
 ``Api`` events), each function's environment (Globals merged with its own variables, intrinsics
 resolved), and the AWS resources to create in the emulator (tables, buckets, buses, queues, state
 machines) from their own properties. There is no second, hand-kept list to drift from it.
+
+A value named once and read elsewhere (``AWS::SSM::Parameter``'s ``Value``) resolves to what it
+names, and a nested stack's output (``!GetAtt Child.Outputs.X`` of an ``AWS::CloudFormation::Stack``
+whose ``TemplateURL`` is a local file) to the child template's output, given the parameters the parent
+passes it - as CloudFormation would.
 """
 
 from __future__ import annotations
@@ -122,7 +127,7 @@ class Stack:
             "AWS::Serverless::StateMachine": "Name", "AWS::StepFunctions::StateMachine": "StateMachineName",
             "AWS::SNS::Topic": "TopicName", "AWS::Logs::LogGroup": "LogGroupName",
             "AWS::Serverless::LayerVersion": "LayerName", "AWS::Serverless::Api": "Name",
-            "AWS::SecretsManager::Secret": "Name",
+            "AWS::SecretsManager::Secret": "Name", "AWS::SSM::Parameter": "Name",
         }.get(kind)
         if key and key in props:
             return str(self.resolve(props[key]))
@@ -163,6 +168,11 @@ class Stack:
         }.get(kind, f"arn:aws:local:{r}:{a}:{logical_id}/{name}")
 
     def get_att(self, logical_id: str, attribute: str) -> str:
+        kind = self.resources[logical_id]["Type"]
+        if kind == "AWS::SSM::Parameter" and attribute == "Value":
+            return str(self.resolve(self.resources[logical_id]["Properties"]["Value"]))
+        if kind == "AWS::CloudFormation::Stack" and attribute.startswith("Outputs."):
+            return str(self.nested(logical_id).output(attribute.removeprefix("Outputs.")))
         if attribute == "Arn":
             return self.arn(logical_id)
         if attribute == "QueueUrl":
@@ -170,6 +180,17 @@ class Stack:
         if attribute in ("QueueName", "Name"):
             return self.physical_name(logical_id)
         return f"{self.physical_name(logical_id)}.{attribute}"
+
+    def nested(self, logical_id: str) -> Stack:
+        """A nested stack (``AWS::CloudFormation::Stack`` with a local ``TemplateURL``), its parameters
+        resolved here."""
+        props = self.resources[logical_id]["Properties"]
+        values = {name: str(self.resolve(value)) for name, value in (props.get("Parameters") or {}).items()}
+        return type(self)(load_template(ROOT / str(props["TemplateURL"])), parameters=values, region=self.region,
+                          account=self.account)
+
+    def output(self, name: str) -> Any:
+        return self.resolve(self.template["Outputs"][name]["Value"])
 
     def _sub(self, text: str, extra: Mapping[str, Any]) -> str:
         def replace(match: re.Match[str]) -> str:
@@ -238,7 +259,8 @@ class Stack:
             environment = {k: "" if v is None else str(v) for k, v in self.resolve(env_vars).items()}
             specs[logical_id] = FunctionSpec(
                 logical_id=logical_id, name=self.physical_name(logical_id),
-                code_uri=ROOT / str(props["CodeUri"]), handler=str(props.get("Handler", "app.handler")),
+                code_uri=ROOT / str(props["CodeUri"]),
+                handler=str(props.get("Handler", globals_fn.get("Handler", "app.handler"))),
                 environment=environment, timeout=int(props.get("Timeout", globals_fn.get("Timeout", 3))),
                 memory=int(props.get("MemorySize", globals_fn.get("MemorySize", 128))),
                 events=props.get("Events") or {},

@@ -1056,7 +1056,7 @@ def test_iam_allows_exactly_the_mapped_profiles_and_the_models_they_route_to() -
 
 
 def test_the_configuration_alarm_watches_the_metric_the_fallback_layer_emits() -> None:
-    alarm = load_template()["Resources"]["AiConfigurationErrorAlarm"]["Properties"]
+    alarm = load_template(ROOT / "stacks/monitoring.yaml")["Resources"]["AiConfigurationErrorAlarm"]["Properties"]
     names = {m["MetricStat"]["Metric"]["MetricName"] for m in alarm["Metrics"] if "MetricStat" in m}
     engines = {d["Value"] for m in alarm["Metrics"] if "MetricStat" in m
                for d in m["MetricStat"]["Metric"]["Dimensions"] if d["Name"] == "Engine"}

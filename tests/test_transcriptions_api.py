@@ -134,7 +134,10 @@ def test_stream_url_is_a_presigned_transcribe_websocket(api: ApiClient) -> None:
 def test_stream_url_function_may_only_stream_and_meter(stack: Any) -> None:
     """Its credentials sign the URL: besides streaming, it may only reserve quota and publish usage."""
     props = stack.resources["TranscriptionStreamUrlFunction"]["Properties"]
-    statements = [s for p in props["Policies"] for s in p["Statement"]]
+    # Its own statements, and those of the shared managed policies it names (UsagePublishingPolicy).
+    documents = [stack.resources[p["Ref"]]["Properties"]["PolicyDocument"] if "Ref" in p else p
+                 for p in props["Policies"]]
+    statements = [s for d in documents for s in d["Statement"]]
     actions = sorted(a for s in statements for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"]))
     assert actions == ["dynamodb:GetItem", "dynamodb:UpdateItem", "events:PutEvents", "sqs:SendMessage",
                        "transcribe:StartStreamTranscriptionWebSocket"]

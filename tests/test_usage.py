@@ -111,19 +111,25 @@ def test_a_bad_override_fails_the_cold_start(bad: str) -> None:
         MeteringEnv.load({"EVENT_BUS_NAME": "parley-test", "PRICE_TABLE_OVERRIDES": bad})
 
 
-def test_the_template_parameter_reaches_every_function() -> None:
+def test_the_template_parameter_reaches_every_function_that_meters() -> None:
     # Given the stack deployed with an override of the Polly neural price
     overrides = '{"pollyCharactersPerMillion": {"neural": 20}}'
     stack = Stack(parameters={"Stage": "test", "AuthMode": "device", "PriceTableOverrides": overrides,
                               "QuotaMonthlyTokens": "1000", "QuotaMonthlyCostUsd": "2.5"})
-    # When a function builds its publisher from its environment
-    speech_like = next(iter(stack.functions().values()))
-    env = MeteringEnv.load(speech_like.environment)
-    publisher = publisher_from(env, events_client=object())
-    # Then the override prices its events, and the default quota limits are the parameters'
-    assert publisher.priced(event(engine="polly", model="neural", characters=1_000_000)).estimated_cost_usd == 20.0
-    assert (env.quota_monthly_tokens, env.quota_monthly_cost_usd) == (1000, 2.5)
-    assert all("USAGE_PARKING_QUEUE_URL" in spec.environment for spec in stack.functions().values())
+    functions = stack.functions()
+    # (each function gets only what its environment model reads: the metering ones read the prices)
+    metering = {k: spec for k, spec in functions.items() if "PRICE_TABLE_OVERRIDES" in spec.environment}
+    publishing = {k for k, r in stack.resources.items() if r["Type"] == "AWS::Serverless::Function"
+                  and {"Ref": "UsagePublishingPolicy"} in r["Properties"].get("Policies", [])}
+    assert "SpeechFunction" in metering and publishing <= set(metering)
+    for logical_id, spec in metering.items():
+        # When a function builds its publisher from its environment
+        env = MeteringEnv.load(spec.environment)
+        publisher = publisher_from(env, events_client=object())
+        # Then the override prices its events, and the default quota limits are the parameters'
+        assert publisher.priced(event(engine="polly", model="neural", characters=1_000_000)).estimated_cost_usd == 20.0
+        assert (env.quota_monthly_tokens, env.quota_monthly_cost_usd) == (1000, 2.5), logical_id
+        assert "USAGE_PARKING_QUEUE_URL" in spec.environment, logical_id
 
 
 def test_costs_add_up_exactly() -> None:

@@ -1,5 +1,6 @@
-"""Hosting the web app: the template's private bucket behind CloudFront (WebHosting=enabled), and the
-local stack's static server, which answers as the distribution does."""
+"""Hosting the web app: a private bucket behind CloudFront in a nested stack of its own
+(stacks/web-hosting.yaml, created when WebHosting=enabled), and the local stack's static server, which
+answers as the distribution does."""
 
 from __future__ import annotations
 
@@ -11,11 +12,13 @@ from typing import Any
 
 import pytest
 
-from local_stack.template import Stack, load_template
+from local_stack.template import ROOT, Stack, load_template
 from local_stack.web import IMMUTABLE, NO_CACHE, WebApp, local_config
 
 TEMPLATE = load_template()
-RESOURCES: dict[str, Any] = TEMPLATE["Resources"]
+HOSTING_STACK = TEMPLATE["Resources"]["WebAppHosting"]
+RESOURCES: dict[str, Any] = {**TEMPLATE["Resources"],
+                             **load_template(ROOT / HOSTING_STACK["Properties"]["TemplateURL"])["Resources"]}
 HOSTING = ("WebBucket", "WebBucketPolicy", "WebOriginAccessControl", "WebSpaRouting", "WebSecurityHeaders",
            "WebDistribution")
 CACHING_DISABLED = "4135ea2d-6df8-44a3-9df3-4b5a84be39ad"
@@ -24,10 +27,12 @@ CACHING_OPTIMIZED = "658327ea-f89d-4fab-a63d-7e88639e58f6"
 
 def test_hosting_is_switched_by_one_parameter_and_off_by_default() -> None:
     assert TEMPLATE["Parameters"]["WebHosting"]["Default"] == "disabled"
+    assert HOSTING_STACK["Type"] == "AWS::CloudFormation::Stack" and HOSTING_STACK["Condition"] == "HostWeb"
     for logical_id in HOSTING:
-        assert RESOURCES[logical_id]["Condition"] == "HostWeb", logical_id
+        assert logical_id not in TEMPLATE["Resources"] and RESOURCES[logical_id], logical_id  # all in the nested stack
     for output in ("WebUrl", "WebBucketName", "WebDistributionId"):
         assert TEMPLATE["Outputs"][output]["Condition"] == "HostWeb"
+        assert TEMPLATE["Outputs"][output]["Value"]["Fn::GetAtt"][0] == "WebAppHosting"
 
 
 def test_the_bucket_is_private_and_read_only_by_the_distribution() -> None:
@@ -64,8 +69,12 @@ def test_the_cors_origin_and_sign_in_callbacks_follow_the_distribution(hosting: 
     stack = Stack(parameters={"Stage": "prod", "AuthMode": "cognito", "WebHosting": hosting,
                               "CorsAllowOrigin": origin})
     resolve = stack.resolve
-    # (the local template reader spells a distribution's DomainName as <its name>.DomainName)
-    assert resolve(TEMPLATE["Globals"]["Function"]["Environment"]["Variables"]["CORS_ALLOW_ORIGIN"]) == expected
+    # (the local template reader spells a distribution's DomainName as <its name>.DomainName); the origin is
+    # chosen once, and every function that answers a browser gets it
+    assert stack.get_att("AllowedOrigin", "Value") == expected
+    for spec in stack.functions().values():
+        assert spec.environment.get("CORS_ALLOW_ORIGIN", expected) == expected, spec.logical_id
+    assert sum("CORS_ALLOW_ORIGIN" in spec.environment for spec in stack.functions().values()) >= 10
     api = resolve(RESOURCES["RestApi"]["Properties"])
     assert api["Cors"]["AllowOrigin"] == f"'{expected}'"
     assert {r["ResponseParameters"]["Headers"]["Access-Control-Allow-Origin"]

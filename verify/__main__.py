@@ -63,6 +63,35 @@ def _functions_spec(stack: Any, raw: dict[str, Any], region: str) -> dict[str, A
     return {"region": region, "runtime": globals_fn.get("Runtime"), "layer": layers[0], "functions": functions}
 
 
+def loader_problems(path: str, sam_reads: Any) -> list[str]:
+    """SAM's YAML loader and the local stack's (PyYAML, which the tests use) must read a template alike:
+    the template uses flow mappings, where YAML loaders differ most."""
+    from local_stack.template import load_template
+
+    ours = json.loads(json.dumps(load_template(ROOT / path), default=str))
+    if ours == json.loads(json.dumps(sam_reads, default=str)):
+        return []
+    return [f"{path}: SAM's YAML loader and PyYAML read it differently (quote the plain scalars of its flow mappings)"]
+
+
+def nested_step(raw: dict[str, Any]) -> tuple[list[str], list[Any]]:
+    """Each nested stack's template (stacks/*.yaml): read alike, retention, and its own limits."""
+    from samtranslator.yaml_helper import yaml_parse  # in .venv-lint only
+
+    from . import cfn, translate
+
+    problems: list[str] = []
+    margins: list[Any] = []
+    for path in translate.nested_templates(raw).values():
+        text = (ROOT / path).read_text(encoding="utf-8")
+        child = yaml_parse(text)
+        problems += loader_problems(path, child) + cfn.check_retention(child)
+        margins += [cfn.Margin(f"{path}: {m.what}", m.used, m.limit)
+                    for m in cfn.limit_margins(child, len(text.encode()))
+                    if m.what in ("resources", "outputs", "parameters", "packaged template bytes (uploaded to S3)")]
+    return problems, margins
+
+
 def template_step(out: Path) -> int:
     from samtranslator.yaml_helper import yaml_parse  # in .venv-lint only
 
@@ -72,8 +101,10 @@ def template_step(out: Path) -> int:
     text = (ROOT / "template.yaml").read_text(encoding="utf-8")
     raw: dict[str, Any] = yaml_parse(text)
     runtime = str(raw["Globals"]["Function"]["Runtime"])
-    failures = _report("template", [*cfn.check_retention(raw), *cfn.check_api_logging(raw, {}),
-                                    *cfn.check_access_log_formats(raw)])
+    nested_problems, nested_margins = nested_step(raw)
+    failures = _report("template", [*loader_problems("template.yaml", raw), *cfn.check_retention(raw),
+                                    *cfn.check_api_logging(raw, {}), *cfn.check_access_log_formats(raw)])
+    failures += _report("nested stacks", nested_problems)
     failures += _report("runtime", runtime_problems(text, (ROOT / "functions/shared/Makefile").read_text(), runtime))
     out.mkdir(parents=True, exist_ok=True)
     for old in out.glob("functions-*.json"):
@@ -102,6 +133,7 @@ def template_step(out: Path) -> int:
                 (out / "asl-files.txt").write_text("\n".join(str(p) for p in written), encoding="utf-8")
                 (out / "transformed.json").write_text(json.dumps(transformed, indent=1), encoding="utf-8")
     assert margins is not None
+    margins += nested_margins
     # The switches that add or remove resources and grants, each once (structure and IAM only).
     for extra in OTHER_PARAMETER_SETS:
         if all(value in [str(v) for v in parameters.get(name, {}).get("AllowedValues", [])]

@@ -68,7 +68,8 @@ def _documents(stack: Stack) -> Iterator[tuple[str, dict[str, Any]]]:
             continue
         kind, props = resource["Type"], resource.get("Properties") or {}
         if kind == "AWS::IAM::Role":
-            for policy in props.get("Policies") or []:
+            # A conditional policy (SAM turns a function's !If policy into one) counts as its branch taken.
+            for policy in stack.resolve(props.get("Policies") or []):
                 yield f"{logical_id} {policy.get('PolicyName', '')}".strip(), policy["PolicyDocument"]
         elif kind in ("AWS::IAM::ManagedPolicy", "AWS::IAM::Policy"):
             yield logical_id, props["PolicyDocument"]

@@ -1,8 +1,9 @@
 """template.yaml through SAM's translator, as `sam deploy` would send it, without an AWS account.
 
-``sam package`` replaces each local CodeUri / ContentUri / DefinitionUri by the S3 object it uploaded;
-``packaged`` does the same with S3 URIs of the length ``resolve_s3`` produces, so the translator
-accepts the template and the size measured is the size CloudFormation gets.
+``sam package`` replaces each local CodeUri / ContentUri / DefinitionUri, and a nested stack's
+TemplateURL, by the S3 object it uploaded; ``packaged`` does the same with S3 URIs of the length
+``resolve_s3`` produces, so the translator accepts the template and the size measured is the size
+CloudFormation gets.
 """
 
 from __future__ import annotations
@@ -15,7 +16,10 @@ from collections.abc import Mapping
 from typing import Any
 
 ARTIFACT_URI = "s3://aws-sam-cli-managed-default-samclisourcebucket-0123456789ab/parley-dev/0123456789abcdef0123456789abcdef"
-_LOCAL_KEYS = ("CodeUri", "ContentUri", "DefinitionUri")
+ARTIFACT_URL = ("https://s3.us-east-1.amazonaws.com/aws-sam-cli-managed-default-samclisourcebucket-0123456789ab/parley-dev/"
+                "0123456789abcdef0123456789abcdef.template")
+_LOCAL_KEYS = ("CodeUri", "ContentUri", "DefinitionUri", "TemplateURL")
+NESTED_STACK = "AWS::CloudFormation::Stack"
 
 
 def packaged(template: Mapping[str, Any]) -> dict[str, Any]:
@@ -23,15 +27,25 @@ def packaged(template: Mapping[str, Any]) -> dict[str, Any]:
     for resource in copied.get("Resources", {}).values():
         props = resource.get("Properties") or {}
         for key in _LOCAL_KEYS:
-            if isinstance(props.get(key), str) and not props[key].startswith("s3://"):
-                props[key] = ARTIFACT_URI
+            if isinstance(props.get(key), str) and not props[key].startswith(("s3://", "https://")):
+                # A nested template is uploaded as an https:// object URL; code as an s3:// URI.
+                props[key] = ARTIFACT_URL if key == "TemplateURL" else ARTIFACT_URI
     return copied
 
 
 def packaged_text(template_text: str) -> str:
     """template.yaml's text with its local artefact paths replaced as ``sam package`` would."""
-    return re.sub(rf"^(\s+(?:{'|'.join(_LOCAL_KEYS)}):\s+)(?!s3://)\S+$", rf"\g<1>{ARTIFACT_URI}", template_text,
+    def uploaded(match: re.Match[str]) -> str:
+        return match.group(1) + (ARTIFACT_URL if match.group(2) == "TemplateURL" else ARTIFACT_URI)
+
+    return re.sub(rf"^(\s+({'|'.join(_LOCAL_KEYS)}):\s+)(?!s3://|https://)\S+$", uploaded, template_text,
                   flags=re.MULTILINE)
+
+
+def nested_templates(template: Mapping[str, Any]) -> dict[str, str]:
+    """The nested stacks' local template files, by the logical id of the stack resource."""
+    return {logical_id: str(r["Properties"]["TemplateURL"]) for logical_id, r in template.get("Resources", {}).items()
+            if r["Type"] == NESTED_STACK and not str(r["Properties"]["TemplateURL"]).startswith(("s3://", "https://"))}
 
 
 class _NoManagedPolicies:
