@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any
 import boto3
 
 from .lambdas import FunctionRunner
-from .periodic import Periodic
+from .periodic import InBackground
 from .template import Stack
 
 if TYPE_CHECKING:
@@ -121,7 +121,10 @@ def _transform(target: Target, event: dict[str, Any]) -> Any:
     return event
 
 
-class BusRelay:
+class BusRelay(InBackground):
+    name = "The local bus relay"
+    interval = 0.1
+
     def __init__(self, stack: Stack, runner: FunctionRunner, *, session: boto3.session.Session | None = None) -> None:
         self.stack = stack
         self.runner = runner
@@ -130,7 +133,6 @@ class BusRelay:
         self.sources: list[QueueSource] = []
         self.deliveries: list[Delivery] = []
         self._lock = threading.Lock()
-        self._background = Periodic("The local bus relay", self.pump)
         self._clients: dict[str, Any] = {}
 
     def client(self, service: str) -> Any:
@@ -334,13 +336,8 @@ class BusRelay:
                 self.client("sqs").delete_message(QueueUrl=source.queue_url, ReceiptHandle=message["ReceiptHandle"])
         return len(messages)
 
-    # -- in the background (the local stack) ---------------------------------------------------
-    def start(self, *, interval: float = 0.1) -> BusRelay:
-        self._background.start(interval)
-        return self
-
-    def stop(self) -> None:
-        self._background.stop()
+    def round(self) -> int:  # in the background (the local stack)
+        return self.pump()
 
 
 def attach(local: LocalStack) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Self
 
 LOG = logging.getLogger("local_stack")
 
@@ -37,3 +37,25 @@ class Periodic:
         if self._thread:
             self._thread.join(timeout=5)
             self._thread = None
+
+
+class InBackground:
+    """A part of the local stack that also works by itself while the stack runs: ``start()`` calls
+    its ``round`` every ``interval`` seconds (``Periodic``) until ``stop()``. Tests call the round
+    themselves instead, when they want each step under their control."""
+
+    name = "A background task"
+    interval = 1.0
+    _background: Periodic | None = None
+
+    def round(self) -> Any:
+        raise NotImplementedError
+
+    def start(self, *, interval: float | None = None) -> Self:
+        self._background = Periodic(self.name, self.round)
+        self._background.start(self.interval if interval is None else interval)
+        return self
+
+    def stop(self) -> None:
+        if self._background is not None:
+            self._background.stop()

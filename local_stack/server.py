@@ -27,7 +27,8 @@ from .template import Stack
 LOCAL_PARAMETERS = {"Stage": "local", "AuthMode": "device", "CorsAllowOrigin": "http://localhost:5173"}
 FAKE_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local", "AWS_SESSION_TOKEN": "local"}
 # Settings a developer may pass through from their shell to the functions (e.g. a real AI engine).
-PASS_THROUGH = ("AI_PROVIDER", "FALLBACK_TO_BEDROCK", "ANTHROPIC_MODEL_ID", "BEDROCK_MODEL_ID", "LOG_LEVEL")
+PASS_THROUGH = ("AI_PROVIDER", "FALLBACK_TO_BEDROCK", "ANTHROPIC_MODEL_ID", "BEDROCK_MODEL_ID", "LOG_LEVEL",
+                "WS_RESUME_GRACE_SECONDS")
 
 
 def _handler_class(local: LocalStack) -> type[BaseHTTPRequestHandler]:

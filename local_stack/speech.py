@@ -49,7 +49,7 @@ from typing import Any
 from unittest import mock
 from urllib.parse import unquote, urlsplit
 
-from .periodic import Periodic
+from .periodic import InBackground
 
 LOG = logging.getLogger("local_stack")
 
@@ -436,15 +436,16 @@ def announce_job_state(job_name: str, status: str, failure_reason: str | None = 
         raise RuntimeError(f"Could not put the Transcribe event: {result[0]}")
 
 
-class TranscribeClock:
+class TranscribeClock(InBackground):
     """The local stack's Transcribe: every ``interval`` seconds, advance every unfinished job one
     step and announce each job that has reached COMPLETED or FAILED once (whoever advanced it)."""
+
+    name = "The Transcribe clock"
 
     def __init__(self, account: str, region: str) -> None:
         self.account = account
         self.region = region
         self.announced: set[str] = set()
-        self._background = Periodic("The Transcribe clock", self.tick)
 
     def tick(self) -> list[str]:
         announced = []
@@ -458,12 +459,8 @@ class TranscribeClock:
                 announced.append(name)
         return announced
 
-    def start(self, *, interval: float = 1.0) -> TranscribeClock:
-        self._background.start(interval)
-        return self
-
-    def stop(self) -> None:
-        self._background.stop()
+    def round(self) -> list[str]:  # in the background (the local stack)
+        return self.tick()
 
 
 def attach(local: Any) -> None:

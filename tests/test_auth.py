@@ -148,7 +148,7 @@ def test_the_authorizer_answers_unauthorized_when_the_jwks_is_down(monkeypatch: 
     module = runner.module("AuthorizerFunction")
     jwks = Jwks()
     jwks.fail = OSError("network unreachable")
-    monkeypatch.setattr(module, "AUTH", Authenticator(ENV, jwks_fetcher=jwks))
+    monkeypatch.setattr(module.AUTHORIZER, "authenticator", Authenticator(ENV, jwks_fetcher=jwks))
     event = {"type": "REQUEST", "methodArn": "arn:aws:execute-api:us-east-1:123456789012:api/test/GET/settings",
              "headers": bearer(token())}
     with pytest.raises(Exception, match=r"^Unauthorized$"):

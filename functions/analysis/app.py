@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import os
-from typing import Annotated, Any
+from typing import Annotated
 
 from aws_lambda_powertools.event_handler.openapi.params import Query
-from aws_lambda_powertools.logging import correlation_paths
-from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from parley.analysis.service import Analyses, AnalysisStatus, Progress, analyses_from
 from parley.core import clients
-from parley.core.api import make_resolver, owner_of
+from parley.core.api import make_resolver, owner_of, rest_handler
 from parley.core.config import AnalysisApiEnv
-from parley.core.observability import logger, tracer
+from parley.core.observability import logger
 from parley.data.store import Store
 
 ENV = AnalysisApiEnv.load(os.environ)
@@ -51,7 +49,4 @@ def progress(
     return analyses().progress(owner_of(app), limit=limit)
 
 
-@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True)
-@tracer.capture_lambda_handler(capture_response=False)
-def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return app.resolve(event, context)
+handler = rest_handler(app)

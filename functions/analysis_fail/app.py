@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from parley.analysis.service import Analyses, StartInput, failure_reason
 from parley.core import clients
 from parley.core.config import AnalysisStepsEnv
-from parley.core.observability import logger, tracer
+from parley.core.observability import logger, task_handler
 from parley.data.store import Store
 
 ENV = AnalysisStepsEnv.load(os.environ)
@@ -34,8 +34,7 @@ class FailInput(StartInput):
     error: CaughtError
 
 
-@logger.inject_lambda_context(clear_state=True)
-@tracer.capture_lambda_handler(capture_response=False)
+@task_handler
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     task = FailInput.model_validate(event)
     reason = failure_reason(task.error.error, task.error.cause)

@@ -24,7 +24,7 @@ from parley.analysis.metrics import Measurements
 from parley.analysis.service import Analyses, StartInput
 from parley.core import clients
 from parley.core.config import AnalysisJudgeEnv
-from parley.core.observability import logger, tracer
+from parley.core.observability import logger, task_handler
 from parley.data.store import Store
 from parley.usage.publisher import publisher_from
 from parley.usage.quota import guard_from
@@ -42,8 +42,7 @@ def engine() -> AiProvider:
     return build_provider(ENV)
 
 
-@logger.inject_lambda_context(clear_state=True)
-@tracer.capture_lambda_handler(capture_response=False)
+@task_handler
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     task = JudgeInput.model_validate(event)
     logger.append_keys(session_id=task.session_id, execution=task.execution_name)

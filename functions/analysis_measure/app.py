@@ -15,7 +15,7 @@ from parley.ai import grammar
 from parley.analysis.service import Analyses, StartInput
 from parley.core import clients
 from parley.core.config import AnalysisStepsEnv
-from parley.core.observability import logger, tracer
+from parley.core.observability import logger, task_handler
 from parley.data.store import Store
 
 ENV = AnalysisStepsEnv.load(os.environ)
@@ -23,8 +23,7 @@ if grammar.available():
     grammar.warm_up()  # Harper's linter (about a second to build) in the init phase, not in the first analysis
 
 
-@logger.inject_lambda_context(clear_state=True)
-@tracer.capture_lambda_handler(capture_response=False)
+@task_handler
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     task = StartInput.model_validate(event)
     logger.append_keys(session_id=task.session_id, execution=task.execution_name)

@@ -9,22 +9,20 @@ from __future__ import annotations
 
 import os
 import time
-from typing import Annotated, Any
+from typing import Annotated
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 from aws_lambda_powertools.event_handler.openapi.params import Body
-from aws_lambda_powertools.logging import correlation_paths
-from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from parley.actions.errors import chat_validation_response
 from parley.actions.replies import SeedReply
 from parley.actions.requests import ChatBody
 from parley.ai.factory import preload_sdk
 from parley.core import clients
-from parley.core.api import make_resolver, owner_of
+from parley.core.api import make_resolver, owner_of, rest_handler
 from parley.core.config import ChatEnv
-from parley.core.observability import logger, tracer
+from parley.core.observability import logger
 from parley.data.store import Store
 from parley.tutor.chat import ChatReply, ChatRequest, chat_from
 
@@ -63,7 +61,4 @@ def chat(body: Annotated[ChatBody, Body()]) -> tuple[ChatReply | SeedReply, int]
         owner, body, deadline=deadline, wait_until=now + ENV.envelope_wait_seconds)
 
 
-@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True)
-@tracer.capture_lambda_handler(capture_response=False)
-def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return app.resolve(event, context)
+handler = rest_handler(app)

@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import os
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Query
-from aws_lambda_powertools.logging import correlation_paths
-from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from parley.core import clients
-from parley.core.api import make_resolver, owner_of
+from parley.core.api import PageCursor, PageLimit, make_resolver, no_content, owner_of, rest_handler
 from parley.core.config import ApiEnv
-from parley.core.observability import logger, tracer
+from parley.core.observability import logger
 from parley.data.store import Store
 from parley.proofreading.conversations import Conversations
 from parley.proofreading.models import ConversationDetail, ConversationPage
@@ -28,8 +26,8 @@ def conversations() -> Conversations:
 
 @app.get("/conversations", summary="List conversations, newest first", tags=["Proofreading"])
 def list_conversations(
-    limit: Annotated[int, Query(ge=1, le=100, description="Conversations per page")] = 20,
-    cursor: Annotated[str | None, Query(max_length=2048, description="nextCursor of the previous page")] = None,
+    limit: PageLimit = 20,
+    cursor: PageCursor = None,
     engine: Annotated[Literal["anthropic", "bedrock", "offline"] | None,
                       Query(description="Only conversations answered by this engine")] = None,
 ) -> ConversationPage:
@@ -46,10 +44,7 @@ def get_conversation(conversationId: str) -> ConversationDetail:  # noqa: N803 -
 def delete_conversation(conversationId: str) -> Response[str]:  # noqa: N803
     removed = conversations().delete(owner_of(app), conversationId)
     logger.info("Conversation deleted", extra={"conversation_id": conversationId, "items": removed})
-    return Response(status_code=204, body="")
+    return no_content()
 
 
-@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True)
-@tracer.capture_lambda_handler(capture_response=False)
-def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return app.resolve(event, context)
+handler = rest_handler(app)

@@ -3,15 +3,10 @@
 from __future__ import annotations
 
 import os
-from typing import Any
-
-from aws_lambda_powertools.logging import correlation_paths
-from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from parley.core import clients
-from parley.core.api import make_resolver, owner_of
+from parley.core.api import make_resolver, owner_of, rest_handler
 from parley.core.config import ApiEnv
-from parley.core.observability import logger, tracer
 from parley.data.store import Store
 from parley.tutor.models import Message, NewMessage
 from parley.tutor.service import Tutor
@@ -31,7 +26,4 @@ def save_message(sessionId: str, body: NewMessage) -> tuple[Message, int]:  # no
     return message, 201 if created else 200
 
 
-@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True)
-@tracer.capture_lambda_handler(capture_response=False)
-def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return app.resolve(event, context)
+handler = rest_handler(app)

@@ -3,17 +3,13 @@
 from __future__ import annotations
 
 import os
-from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import Response
-from aws_lambda_powertools.event_handler.openapi.params import Query
-from aws_lambda_powertools.logging import correlation_paths
-from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from parley.core import clients
-from parley.core.api import make_resolver, owner_of
+from parley.core.api import PageCursor, PageLimit, make_resolver, no_content, owner_of, rest_handler
 from parley.core.config import PromptsEnv
-from parley.core.observability import logger, tracer
+from parley.core.observability import logger
 from parley.data.store import Store
 from parley.proofreading.library import PromptLibrary
 from parley.proofreading.models import NewPromptFile, Prompt, PromptFileCreated, PromptFileList, PromptIn, PromptPage
@@ -34,10 +30,7 @@ def create_prompt(body: PromptIn) -> tuple[Prompt, int]:
 
 
 @app.get("/prompts", summary="List prompts, newest first", tags=["Proofreading"])
-def list_prompts(
-    limit: Annotated[int, Query(ge=1, le=100, description="Prompts per page")] = 20,
-    cursor: Annotated[str | None, Query(max_length=2048, description="nextCursor of the previous page")] = None,
-) -> PromptPage:
+def list_prompts(limit: PageLimit = 20, cursor: PageCursor = None) -> PromptPage:
     return library().page(owner_of(app), limit=limit, cursor=cursor)
 
 
@@ -56,7 +49,7 @@ def put_prompt(promptId: str, body: PromptIn) -> Prompt:  # noqa: N803
 def delete_prompt(promptId: str) -> Response[str]:  # noqa: N803
     files = library().delete(owner_of(app), promptId)
     logger.info("Prompt deleted", extra={"prompt_id": promptId, "files": files})
-    return Response(status_code=204, body="")
+    return no_content()
 
 
 @app.post("/prompts/<promptId>/files", summary="Register a file and get its upload URL", tags=["Proofreading"],
@@ -75,10 +68,7 @@ def list_files(promptId: str) -> PromptFileList:  # noqa: N803
             responses={204: {"description": "Deleted"}})
 def delete_file(promptId: str, fileId: str) -> Response[str]:  # noqa: N803
     library().delete_file(owner_of(app), promptId, fileId)
-    return Response(status_code=204, body="")
+    return no_content()
 
 
-@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True)
-@tracer.capture_lambda_handler(capture_response=False)
-def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return app.resolve(event, context)
+handler = rest_handler(app)

@@ -3,16 +3,11 @@
 from __future__ import annotations
 
 import os
-from typing import Any
-
-from aws_lambda_powertools.logging import correlation_paths
-from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from parley.ai.factory import preload_sdk
 from parley.core import clients
-from parley.core.api import make_resolver, owner_of
+from parley.core.api import make_resolver, owner_of, rest_handler
 from parley.core.config import ProofreadingEnv
-from parley.core.observability import logger, tracer
 from parley.data.store import Store
 from parley.proofreading import service
 from parley.proofreading.engine import Proofreader
@@ -38,7 +33,4 @@ def proofread(body: ProofreadRequest) -> ProofreadResult:
         remaining=lambda: context.get_remaining_time_in_millis() / 1000)
 
 
-@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True)
-@tracer.capture_lambda_handler(capture_response=False)
-def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return app.resolve(event, context)
+handler = rest_handler(app)

@@ -3,17 +3,13 @@
 from __future__ import annotations
 
 import os
-from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import Response
-from aws_lambda_powertools.event_handler.openapi.params import Query
-from aws_lambda_powertools.logging import correlation_paths
-from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from parley.core import clients
-from parley.core.api import make_resolver, owner_of
+from parley.core.api import PageCursor, PageLimit, make_resolver, no_content, owner_of, rest_handler
 from parley.core.config import ApiEnv
-from parley.core.observability import logger, tracer
+from parley.core.observability import logger
 from parley.data.store import Store
 from parley.tutor.models import Session, SessionDetail, SessionPage, StartSession
 from parley.tutor.service import Tutor
@@ -35,10 +31,7 @@ def start_session(body: StartSession) -> tuple[Session, int]:
 
 
 @app.get("/sessions", summary="List sessions, newest first", tags=["Tutor"])
-def list_sessions(
-    limit: Annotated[int, Query(ge=1, le=100, description="Sessions per page")] = 20,
-    cursor: Annotated[str | None, Query(max_length=2048, description="nextCursor of the previous page")] = None,
-) -> SessionPage:
+def list_sessions(limit: PageLimit = 20, cursor: PageCursor = None) -> SessionPage:
     return tutor().list_sessions(owner_of(app), limit=limit, cursor=cursor)
 
 
@@ -57,10 +50,7 @@ def end_session(sessionId: str) -> Session:  # noqa: N803
 def delete_session(sessionId: str) -> Response[str]:  # noqa: N803
     removed = tutor().delete_session(owner_of(app), sessionId)
     logger.info("Session deleted", extra={"session_id": sessionId, "items": removed})
-    return Response(status_code=204, body="")
+    return no_content()
 
 
-@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True)
-@tracer.capture_lambda_handler(capture_response=False)
-def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return app.resolve(event, context)
+handler = rest_handler(app)

@@ -3,15 +3,10 @@
 from __future__ import annotations
 
 import os
-from typing import Any
-
-from aws_lambda_powertools.logging import correlation_paths
-from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from parley.core import clients
-from parley.core.api import make_resolver, owner_of
+from parley.core.api import make_resolver, owner_of, rest_handler
 from parley.core.config import ApiEnv
-from parley.core.observability import logger, tracer
 from parley.data.store import Store
 from parley.tutor.models import Settings, SettingsOut
 from parley.tutor.service import Tutor
@@ -34,7 +29,4 @@ def put_settings(body: Settings) -> SettingsOut:
     return tutor().put_settings(owner_of(app), body)
 
 
-@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True)
-@tracer.capture_lambda_handler(capture_response=False)
-def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return app.resolve(event, context)
+handler = rest_handler(app)

@@ -11,13 +11,12 @@ from typing import Any
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from parley.core.config import TranscriptionStepsEnv
-from parley.core.observability import logger, tracer
+from parley.core.observability import task_handler
 from parley.speech.transcription.steps import steps_from
 
 ENV = TranscriptionStepsEnv.load(os.environ)
 
 
-@logger.inject_lambda_context(clear_state=True)
-@tracer.capture_lambda_handler(capture_response=False)
+@task_handler
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return steps_from(ENV).collect(event)

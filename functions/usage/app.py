@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 import os
-from typing import Annotated, Any
+from typing import Annotated
 
 from aws_lambda_powertools.event_handler.openapi.params import Query
-from aws_lambda_powertools.logging import correlation_paths
-from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from parley.core import clients
-from parley.core.api import make_resolver, owner_of
+from parley.core.api import make_resolver, owner_of, rest_handler
 from parley.core.config import UsageApiEnv
 from parley.core.ids import utcnow
-from parley.core.observability import logger, tracer
 from parley.data.store import Store
 from parley.usage.ledger import UsageLedger, UsageReport
 from parley.usage.quota import guard_from, month_of
@@ -31,7 +28,4 @@ def get_usage(
     return UsageLedger(store).report(owner_of(app), month or month_of(utcnow()), guard_from(ENV, store))
 
 
-@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True)
-@tracer.capture_lambda_handler(capture_response=False)
-def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return app.resolve(event, context)
+handler = rest_handler(app)

@@ -149,14 +149,23 @@ def map_error(exc: BaseException, model: str = "") -> ProviderError | ProviderRe
 class _Turn:
     """One answer being assembled across ``pause_turn`` continuations."""
 
+    params: dict[str, Any]  # the next message's request: the first, then each continuation's
     blocks: list[dict[str, Any]] = field(default_factory=list)  # every content block, for continuing
     text: list[str] = field(default_factory=list)
     after_search: list[str] | None = None  # text after the last search result (None: no search yet)
     usage: TokenUsage = field(default_factory=TokenUsage)
     model: str = ""
+    stop: str = "end_turn"
+    stop_details: Any = None
+    continuations: int = 0
 
-    def add_blocks(self, content: list[Any]) -> None:
-        for block in content:
+    def __post_init__(self) -> None:
+        self.asked: list[dict[str, Any]] = self.params["messages"]
+
+    def add_message(self, message: Any, usage: TokenUsage, *, model: str) -> None:
+        """One message of the answer (the whole of it, or up to a pause)."""
+        self.model = str(message.model or model)
+        for block in message.content:
             kind = getattr(block, "type", "")
             self.blocks.append(block.to_dict() if hasattr(block, "to_dict") else dict(block))
             if kind in _SEARCH_RESULTS:
@@ -165,14 +174,16 @@ class _Turn:
                 self.text.append(block.text)
                 if self.after_search is not None:
                     self.after_search.append(block.text)
+        self.usage += usage
+        self.stop = str(message.stop_reason or "end_turn")
+        self.stop_details = getattr(message, "stop_details", None)
 
-    def add_usage(self, usage: TokenUsage) -> None:
-        u = self.usage
-        self.usage = TokenUsage(
-            input_tokens=u.input_tokens + usage.input_tokens, output_tokens=u.output_tokens + usage.output_tokens,
-            cache_read_tokens=u.cache_read_tokens + usage.cache_read_tokens,
-            cache_write_tokens=u.cache_write_tokens + usage.cache_write_tokens,
-            web_searches=u.web_searches + usage.web_searches)
+    def carry_on(self, timeout: float) -> None:
+        """Ask again with the paused assistant content (every block so far) appended as-is, so the
+        model carries on where it stopped."""
+        self.continuations += 1
+        self.params = {**self.params, "messages": [*self.asked, {"role": "assistant", "content": list(self.blocks)}],
+                       "timeout": timeout}
 
 
 class AnthropicProvider:
@@ -278,73 +289,49 @@ class AnthropicProvider:
             web_searches=int(getattr(server, "web_search_requests", 0) or 0),
         )
 
-    @staticmethod
-    def _can_continue(request: AiRequest, continuation: int) -> bool:
-        if continuation >= MAX_CONTINUATIONS:
+    def _paused(self, request: AiRequest, turn: _Turn) -> bool:
+        """True when the model paused its answer (``pause_turn``, a long web search) and there is time
+        to let it carry on: ``turn.params`` then ask for the rest."""
+        if turn.stop != "pause_turn" or turn.continuations >= MAX_CONTINUATIONS:
             return False
-        return request.deadline is None or request.deadline.remaining() >= MIN_CONTINUATION_SECONDS
+        if request.deadline is not None and request.deadline.remaining() < MIN_CONTINUATION_SECONDS:
+            return False
+        turn.carry_on(self.attempt_timeout(request))
+        return True
 
-    @staticmethod
-    def _continued(params: dict[str, Any], asked: list[dict[str, Any]], turn: _Turn,
-                   timeout: float) -> dict[str, Any]:
-        """The request again with the paused assistant content (every block so far) appended as-is,
-        so the model carries on where it stopped."""
-        return {**params, "messages": [*asked, {"role": "assistant", "content": list(turn.blocks)}],
-                "timeout": timeout}
-
-    def _answer(self, request: AiRequest, turn: _Turn, stop: str, details: Any) -> AiAnswer:
-        searched = self._searches(request)
+    def _answer(self, request: AiRequest, turn: _Turn) -> AiAnswer:
+        searched, details = self._searches(request), turn.stop_details
         refusal = None
-        if stop == "refusal":
+        if turn.stop == "refusal":
             refusal = str(getattr(details, "explanation", None) or getattr(details, "category", None) or "") or None
         return AiAnswer(
             text="".join(turn.text), engine=ENGINE, model=turn.model or self.model, usage=turn.usage,
-            stop_reason=stop, answer_text="".join(turn.after_search) if turn.after_search is not None else None,
+            stop_reason=turn.stop, answer_text="".join(turn.after_search) if turn.after_search is not None else None,
             web_search=("used" if turn.usage.web_searches else "not used") if searched else None,
             refusal=refusal)
 
     def complete(self, request: AiRequest) -> AiAnswer:
-        params = self.message_params(request)
-        client = self.client()
-        sdk = load_sdk()
-        asked = params["messages"]
-        turn = _Turn()
-        continuation = 0
+        turn, client, sdk = _Turn(self.message_params(request)), self.client(), load_sdk()
         while True:
             try:
-                message = client.messages.create(**params)
+                message = client.messages.create(**turn.params)
             except sdk.AnthropicError as exc:
                 raise map_error(exc, self.model) from exc
-            turn.model = str(message.model or self.model)
-            turn.add_blocks(message.content)
-            turn.add_usage(self._usage(message.usage))
-            stop = str(message.stop_reason or "end_turn")
-            if stop == "pause_turn" and self._can_continue(request, continuation):
-                continuation += 1
-                params = self._continued(params, asked, turn, self.attempt_timeout(request))
-                continue
-            return self._answer(request, turn, stop, getattr(message, "stop_details", None))
+            turn.add_message(message, self._usage(message.usage), model=self.model)
+            if not self._paused(request, turn):
+                return self._answer(request, turn)
 
     def _usage_so_far(self, turn: _Turn, start: Any) -> UsageReport:
         """The usage of the answer so far when a message starts: the earlier continuations' and this
         message's input (``parley.ai.metering`` meters it if the stream ends before its answer)."""
-        done, now = turn.usage, self._usage(start.message.usage)
-        return UsageReport(engine=ENGINE, model=str(start.message.model or self.model), usage=TokenUsage(
-            input_tokens=done.input_tokens + now.input_tokens, output_tokens=done.output_tokens + now.output_tokens,
-            cache_read_tokens=done.cache_read_tokens + now.cache_read_tokens,
-            cache_write_tokens=done.cache_write_tokens + now.cache_write_tokens,
-            web_searches=done.web_searches + now.web_searches))
+        return UsageReport(engine=ENGINE, model=str(start.message.model or self.model),
+                           usage=turn.usage + self._usage(start.message.usage))
 
     def stream(self, request: AiRequest) -> Iterator[str | UsageReport | AiAnswer]:
-        params = self.message_params(request)
-        client = self.client()
-        sdk = load_sdk()
-        asked = params["messages"]
-        turn = _Turn()
-        continuation = 0
+        turn, client, sdk = _Turn(self.message_params(request)), self.client(), load_sdk()
         while True:
             try:
-                with client.messages.stream(**params) as events:
+                with client.messages.stream(**turn.params) as events:
                     for event in events:
                         kind = getattr(event, "type", "")
                         if kind == "message_start":  # the input is billed from here on: metering needs it
@@ -357,18 +344,10 @@ class AnthropicProvider:
                     message = events.get_final_message()
             except sdk.AnthropicError as exc:
                 raise map_error(exc, self.model) from exc
-            turn.model = str(message.model or self.model)
-            turn.add_blocks(message.content)
             usage = self._usage(message.usage)
-            if not usage.output_tokens:
-                usage = TokenUsage(input_tokens=usage.input_tokens, output_tokens=estimate_tokens("".join(turn.text)),
-                                   cache_read_tokens=usage.cache_read_tokens,
-                                   cache_write_tokens=usage.cache_write_tokens, web_searches=usage.web_searches)
-            turn.add_usage(usage)
-            stop = str(message.stop_reason or "end_turn")
-            if stop == "pause_turn" and self._can_continue(request, continuation):
-                continuation += 1
-                params = self._continued(params, asked, turn, self.attempt_timeout(request))
-                continue
-            yield self._answer(request, turn, stop, getattr(message, "stop_details", None))
-            return
+            turn.add_message(message, usage, model=self.model)
+            if not usage.output_tokens:  # a stream cut short may report none: count what it showed
+                turn.usage += TokenUsage(output_tokens=estimate_tokens("".join(turn.text)))
+            if not self._paused(request, turn):
+                yield self._answer(request, turn)
+                return

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import astuple, dataclass, field
 from typing import Any, Literal, Protocol
 
 from parley.ai.deadline import Deadline
@@ -52,6 +52,10 @@ class TokenUsage:
     cache_read_tokens: int = 0
     cache_write_tokens: int = 0
     web_searches: int = 0
+
+    def __add__(self, other: TokenUsage) -> TokenUsage:
+        """The usage of both (an answer's continuations, a proofreading's retry)."""
+        return TokenUsage(*(a + b for a, b in zip(astuple(self), astuple(other), strict=True)))
 
 
 @dataclass(frozen=True)

@@ -11,11 +11,13 @@ import base64
 import binascii
 import json
 import re
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, CORSConfig, Response
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.event_handler.openapi.params import Query
+from aws_lambda_powertools.logging import correlation_paths
 from botocore.exceptions import ClientError
 
 from parley.core import jsonlimits
@@ -23,6 +25,9 @@ from parley.core.errors import ParleyError, PayloadTooLarge, Unauthorized, Unsup
 from parley.core.observability import bind_owner_hash, logger
 from parley.data.store import THROTTLING_CODES, error_code
 
+# The two query parameters of every paged list (GET /sessions, /prompts, /conversations).
+PageLimit = Annotated[int, Query(ge=1, le=100, description="Items per page")]
+PageCursor = Annotated[str | None, Query(max_length=2048, description="nextCursor of the previous page")]
 OWNER_PATTERN = re.compile(r"^(DEVICE|USER)#[A-Za-z0-9._-]{1,128}$")
 ALLOWED_HEADERS = ["Authorization", "Content-Type", "X-Device-Id", "X-Api-Key", "X-Amz-Date", "X-Amz-Security-Token"]
 
@@ -170,3 +175,22 @@ def owner_of(app: APIGatewayRestResolver) -> str:
         raise Unauthorized("The request carries no authenticated owner.")
     return owner
 
+
+
+def no_content() -> Response[str]:
+    """204 with an empty body: what a DELETE answers."""
+    return Response(status_code=204, body="")
+
+
+def rest_handler(app: APIGatewayRestResolver) -> Callable[[dict[str, Any], Any], dict[str, Any]]:
+    """The Lambda entry point of a REST function: the request id as the logs' correlation id, the log
+    keys of an earlier invocation cleared, one X-Ray segment (without the response body), then the
+    routes of ``app``. A handler module says ``handler = rest_handler(app)``."""
+    from parley.core.observability import tracer  # the X-Ray SDK loads here, in the init phase
+
+    @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True)
+    @tracer.capture_lambda_handler(capture_response=False)
+    def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        return app.resolve(event, context)
+
+    return handler

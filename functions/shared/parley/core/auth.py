@@ -25,7 +25,7 @@ from typing import Any
 
 from parley.core.config import AuthorizerEnv
 from parley.core.errors import Unauthorized
-from parley.core.observability import logger
+from parley.core.observability import OwnerHasher, logger
 
 DEVICE_ID = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
 JwksFetcher = Callable[[str], dict[str, Any]]
@@ -135,3 +135,32 @@ def connect_headers(event: Mapping[str, Any]) -> dict[str, str]:
     if query.get("token") and "authorization" not in lower:
         headers["Authorization"] = f"Bearer {query['token']}"
     return headers
+
+
+class RequestAuthorizer:
+    """The answer of a REQUEST authorizer (the REST API's and the WebSocket API's ``$connect``) to API
+    Gateway: an Allow policy for ``resource`` with the owner and its keyed hash in the context, or
+    the one exception, ``Unauthorized``, that API Gateway turns into a 401 (on ``$connect``: a
+    refused upgrade). The hash, never the owner, is the ``principalId`` API Gateway may log."""
+
+    def __init__(self, env: AuthorizerEnv, *, what: str) -> None:
+        self.authenticator = Authenticator(env)
+        self.owner_hash = OwnerHasher(env.owner_hash_secret)
+        self.what = what  # the log's name for what was refused: "Request", "WebSocket connect"
+
+    def answer(self, headers: Mapping[str, str] | None, resource: str) -> dict[str, Any]:
+        try:
+            owner = self.authenticator.owner(headers)
+        except Unauthorized as exc:
+            logger.info(f"{self.what} not authorized", extra={"reason": exc.message})
+            raise Exception("Unauthorized") from None  # API Gateway's 401 is for exactly this message
+        hashed = self.owner_hash(owner)
+        logger.append_keys(owner_hash=hashed)
+        return {
+            "principalId": hashed,
+            "policyDocument": {
+                "Version": "2012-10-17",
+                "Statement": [{"Action": "execute-api:Invoke", "Effect": "Allow", "Resource": resource}],
+            },
+            "context": {"owner": owner, "ownerHash": hashed},
+        }

@@ -103,6 +103,19 @@ def bind_owner_hash(event: Mapping[str, Any]) -> None:
         logger.append_keys(owner_hash=value)
 
 
+Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
+
+
+def task_handler(handler: Handler) -> Handler:
+    """The entry point of a function that is not an API's (a workflow task, an event target): the
+    log keys of an earlier invocation cleared, one X-Ray segment without the response. Use it as
+    the handler's one decorator (``@task_handler``)."""
+    from parley.core.observability import tracer  # the X-Ray SDK loads here, in the init phase
+
+    traced: Handler = tracer.capture_lambda_handler(capture_response=False)(handler)
+    return logger.inject_lambda_context(clear_state=True)(traced)  # type: ignore[no-any-return]
+
+
 def __getattr__(name: str) -> Any:
     if name == "tracer":
         from aws_lambda_powertools import Tracer
@@ -113,4 +126,5 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-__all__ = ["OwnerHasher", "bind_owner_hash", "logger", "metrics", "owner_hash", "redact_owners", "tracer"]
+__all__ = ["OwnerHasher", "bind_owner_hash", "logger", "metrics", "owner_hash", "redact_owners", "task_handler",
+           "tracer"]

@@ -43,16 +43,22 @@ def client_session_sk(client_session_id: str) -> str:
     return f"CLIENTSESSION#{client_session_id}"
 
 
+def session_child_sk(session_id: str, *parts: str) -> str:
+    """``SESSION#<sessionId>#<part>#<part>…``: the sort key of anything that belongs to a session, so
+    its deletion (one query of ``session_children_prefix``) finds it."""
+    return "#".join((f"{SESSION_PREFIX}{session_id}", *parts))
+
+
 def session_children_prefix(session_id: str) -> str:
-    return f"{SESSION_PREFIX}{session_id}#"
+    return session_child_sk(session_id, "")
 
 
 def message_sk(session_id: str, created_at: str) -> str:
-    return f"{SESSION_PREFIX}{session_id}#MSG#{created_at}"
+    return session_child_sk(session_id, "MSG", created_at)
 
 
 def message_marker_sk(session_id: str, message_id: str) -> str:
-    return f"{SESSION_PREFIX}{session_id}#MSGID#{message_id}"
+    return session_child_sk(session_id, "MSGID", message_id)
 
 
 # -- usage (seed 003's `usage` and `usage-tracking` tables, as items in the one table) ---------
@@ -99,12 +105,12 @@ def prompts_gsi1pk(owner: str) -> str:
     return f"PROMPTS#{owner}"
 
 
-def prompt_file_sk(prompt_id: str, file_id: str) -> str:
-    return f"{PROMPT_PREFIX}{prompt_id}#FILE#{file_id}"
-
-
 def prompt_files_prefix(prompt_id: str) -> str:
     return f"{PROMPT_PREFIX}{prompt_id}#FILE#"
+
+
+def prompt_file_sk(prompt_id: str, file_id: str) -> str:
+    return prompt_files_prefix(prompt_id) + file_id
 
 
 def conversation_sk(conversation_id: str) -> str:
@@ -120,7 +126,7 @@ def conversation_turn_prefix(conversation_id: str) -> str:
 
 
 def conversation_turn_sk(conversation_id: str, turn: int) -> str:
-    return f"CONVTURN#{conversation_id}#{turn:05d}"
+    return conversation_turn_prefix(conversation_id) + f"{turn:05d}"
 
 
 def connection_pk(connection_id: str) -> str:
@@ -144,19 +150,19 @@ def transcription_sk(transcription_id: str) -> str:
 
 
 def session_transcript_sk(session_id: str, transcription_id: str) -> str:
-    return f"{SESSION_PREFIX}{session_id}#TRANSCRIPT#{transcription_id}"
+    return session_child_sk(session_id, "TRANSCRIPT", transcription_id)
 
 
 # -- analysis (issue 6) --------------------------------------------------------------------------
 #     analysis      PK=<owner>  SK=SESSION#<sessionId>#ANALYSIS   (status, fingerprint, report, scores)
 # Under the session's prefix, so deleting the session deletes its analysis.
 def analysis_sk(session_id: str) -> str:
-    return f"{SESSION_PREFIX}{session_id}#ANALYSIS"
+    return session_child_sk(session_id, "ANALYSIS")
 
 
 def session_transcripts_prefix(session_id: str) -> str:
     """Transcripts saved under a session: ``SESSION#<sessionId>#TRANSCRIPT#<transcriptionId>``."""
-    return f"{SESSION_PREFIX}{session_id}#TRANSCRIPT#"
+    return session_child_sk(session_id, "TRANSCRIPT", "")
 
 
 # -- the transcription workflow's event-driven wait (issues 4 and 8) ------------------------------

@@ -13,13 +13,11 @@ from __future__ import annotations
 from typing import Any
 
 from boto3.dynamodb.conditions import Key
-from botocore.exceptions import ClientError
 
 from parley.data import keys
-from parley.data.store import Listing, Page, Repository, error_code
+from parley.data.store import Listing, Page, Repository
 
 CONDITION_FAILED = "ConditionalCheckFailedException"
-CANCELLED = "TransactionCanceledException"
 
 
 class PromptRecords(Repository):
@@ -69,41 +67,29 @@ class PromptRecords(Repository):
                  now: str) -> bool:
         """Save file record ``item`` and count it on the prompt, if the prompt's text and files are
         still as ``seen`` and it has fewer than ``max_files``; False when the prompt changed."""
-        try:
-            self.store.transact([
-                {"Update": {
-                    "Key": {"PK": owner, "SK": keys.prompt_sk(prompt_id)},
-                    "UpdateExpression": ("SET fileBytes = fileBytes + :size, fileCount = fileCount + :one, "
-                                         "updatedAt = :now"),
-                    "ConditionExpression": "attribute_exists(SK) AND systemPromptBytes = :spb AND fileBytes = :fb "
-                                           "AND fileCount < :max",
-                    "ExpressionAttributeValues": {":size": item["sizeBytes"], ":one": 1, ":now": now,
-                                                  ":spb": int(seen.get("systemPromptBytes", 0)),
-                                                  ":fb": int(seen.get("fileBytes", 0)), ":max": max_files},
-                }},
-                {"Put": {"Item": item, "ConditionExpression": "attribute_not_exists(SK)"}},
-            ])
-        except ClientError as exc:
-            if error_code(exc) != CANCELLED:
-                raise
-            return False
-        return True
+        return self.store.transacted_if([
+            {"Update": {
+                "Key": {"PK": owner, "SK": keys.prompt_sk(prompt_id)},
+                "UpdateExpression": ("SET fileBytes = fileBytes + :size, fileCount = fileCount + :one, "
+                                     "updatedAt = :now"),
+                "ConditionExpression": "attribute_exists(SK) AND systemPromptBytes = :spb AND fileBytes = :fb "
+                                       "AND fileCount < :max",
+                "ExpressionAttributeValues": {":size": item["sizeBytes"], ":one": 1, ":now": now,
+                                              ":spb": int(seen.get("systemPromptBytes", 0)),
+                                              ":fb": int(seen.get("fileBytes", 0)), ":max": max_files},
+            }},
+            {"Put": {"Item": item, "ConditionExpression": "attribute_not_exists(SK)"}},
+        ])
 
     def delete_file(self, owner: str, prompt_id: str, item: dict[str, Any], *, now: str) -> bool:
         """Remove file record ``item`` and uncount it; False when it was gone already."""
-        try:
-            self.store.transact([
-                {"Delete": {"Key": {"PK": owner, "SK": item["SK"]}, "ConditionExpression": "attribute_exists(SK)"}},
-                {"Update": {
-                    "Key": {"PK": owner, "SK": keys.prompt_sk(prompt_id)},
-                    "UpdateExpression": ("SET fileBytes = fileBytes - :size, fileCount = fileCount - :one, "
-                                         "updatedAt = :now"),
-                    "ConditionExpression": "attribute_exists(SK)",
-                    "ExpressionAttributeValues": {":size": int(item["sizeBytes"]), ":one": 1, ":now": now},
-                }},
-            ])
-        except ClientError as exc:
-            if error_code(exc) != CANCELLED:
-                raise
-            return False
-        return True
+        return self.store.transacted_if([
+            {"Delete": {"Key": {"PK": owner, "SK": item["SK"]}, "ConditionExpression": "attribute_exists(SK)"}},
+            {"Update": {
+                "Key": {"PK": owner, "SK": keys.prompt_sk(prompt_id)},
+                "UpdateExpression": ("SET fileBytes = fileBytes - :size, fileCount = fileCount - :one, "
+                                     "updatedAt = :now"),
+                "ConditionExpression": "attribute_exists(SK)",
+                "ExpressionAttributeValues": {":size": int(item["sizeBytes"]), ":one": 1, ":now": now},
+            }},
+        ])

@@ -17,12 +17,9 @@ from collections.abc import Iterator
 from typing import Any
 
 from boto3.dynamodb.conditions import Attr, Key
-from botocore.exceptions import ClientError
 
 from parley.data import keys
-from parley.data.store import Listing, Page, Repository, error_code
-
-CANCELLED = "TransactionCanceledException"
+from parley.data.store import Listing, Page, Repository
 
 
 class SessionRecords(Repository):
@@ -44,19 +41,13 @@ class SessionRecords(Repository):
         claim: dict[str, Any] = (
             {"ConditionExpression": "sessionId = :stale", "ExpressionAttributeValues": {":stale": stale_session_id}}
             if stale_session_id is not None else {"ConditionExpression": "attribute_not_exists(SK)"})
-        try:
-            self.store.transact([
-                {"Put": {"Item": {"PK": item["PK"], "SK": keys.client_session_sk(client_session_id),
-                                  "type": "CLIENT_SESSION_ID", "sessionId": item["sessionId"],
-                                  "expiresAt": item["expiresAt"]},
-                         **claim}},
-                {"Put": {"Item": item, "ConditionExpression": "attribute_not_exists(SK)"}},
-            ])
-        except ClientError as exc:
-            if error_code(exc) != CANCELLED:
-                raise
-            return False
-        return True
+        return self.store.transacted_if([
+            {"Put": {"Item": {"PK": item["PK"], "SK": keys.client_session_sk(client_session_id),
+                              "type": "CLIENT_SESSION_ID", "sessionId": item["sessionId"],
+                              "expiresAt": item["expiresAt"]},
+                     **claim}},
+            {"Put": {"Item": item, "ConditionExpression": "attribute_not_exists(SK)"}},
+        ])
 
     def page(self, owner: str, *, limit: int, cursor: str | None = None, paged: bool = True) -> Page:
         """The owner's sessions, newest first. ``paged=False``: no cursor (one page only)."""
@@ -152,10 +143,4 @@ class SessionRecords(Repository):
                 "ExpressionAttributeNames": {"#t": "type"},
                 "ExpressionAttributeValues": {":exp": expires, ":sid": session_id, ":type": "CLIENT_SESSION_ID"},
             }})
-        try:
-            self.store.transact(ops)
-        except ClientError as exc:
-            if error_code(exc) != CANCELLED:
-                raise
-            return False
-        return True
+        return self.store.transacted_if(ops)

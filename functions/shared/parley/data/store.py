@@ -168,6 +168,17 @@ class Store:
     def delete(self, pk: str, sk: str) -> None:
         self._call("DeleteItem", self.table.delete_item, Key={"PK": pk, "SK": sk})
 
+    def transacted_if(self, items: Sequence[dict[str, Any]]) -> bool:
+        """A conditional TransactWriteItems: True when it was written, False (nothing written) when
+        one of its conditions did not hold."""
+        try:
+            self.transact(items)
+        except ClientError as exc:
+            if error_code(exc) != "TransactionCanceledException":
+                raise
+            return False
+        return True
+
     def transact(self, items: Sequence[dict[str, Any]]) -> None:
         """TransactWriteItems with ``TableName`` filled in. Cancellations propagate as ClientError."""
         for entry in items:

@@ -83,6 +83,15 @@ class Requests:
         item = self.store.get(owner, keys.ws_request_sk(request_id))
         return RequestRecord.of(item) if item else None
 
+    def _changed_if(self, owner: str, request_id: str, change: str, condition: str,
+                    values: dict[str, Any]) -> RequestRecord | None:
+        """The record after ``change`` (SET ...; ``#s`` is its status), or None when ``condition``
+        did not hold: the run is no longer in the state (or the attempt) the caller knew."""
+        item = self.store.updated_if(Key={"PK": owner, "SK": keys.ws_request_sk(request_id)}, UpdateExpression=change,
+                                     ConditionExpression=condition, ExpressionAttributeNames={"#s": "status"},
+                                     ExpressionAttributeValues=values)
+        return RequestRecord.of(item) if item else None
+
     def claim(self, owner: str, request_id: str, connection_id: str,
               digest: str) -> tuple[ClaimKind, RequestRecord]:
         """Record a request sent on ``connection_id``, or find what became of an earlier send.
@@ -116,15 +125,12 @@ class Requests:
                 return "conflict", existing
             if existing.finished:
                 return "finished", existing
-            moved = self.store.updated_if(  # queued or running, lease alive: follow the owner to this connection
-                Key={"PK": owner, "SK": keys.ws_request_sk(request_id)},
-                UpdateExpression="SET connectionId = :c, movedAt = :now",
-                ConditionExpression="attempt = :a AND #s IN (:queued, :running) AND leaseUntil >= :now",
-                ExpressionAttributeNames={"#s": "status"},
-                ExpressionAttributeValues={":c": connection_id, ":now": now, ":a": existing.attempt,
-                                           ":queued": "queued", ":running": "running"})
+            moved = self._changed_if(  # queued or running, lease alive: follow the owner to this connection
+                owner, request_id, "SET connectionId = :c, movedAt = :now",
+                "attempt = :a AND #s IN (:queued, :running) AND leaseUntil >= :now",
+                {":c": connection_id, ":now": now, ":a": existing.attempt, ":queued": "queued", ":running": "running"})
             if moved:
-                return "moved", RequestRecord.of(moved)
+                return "moved", moved
         raise RuntimeError(f"request {request_id!r} kept changing while it was claimed")
 
     def forget(self, record: RequestRecord) -> None:
@@ -142,14 +148,11 @@ class Requests:
     def start(self, owner: str, request_id: str, attempt: str, *, run_seconds: float) -> RequestRecord | None:
         """The worker takes the run (queued -> running); None when it is not (or no longer) its to take."""
         now = int(self.clock())
-        item = self.store.updated_if(
-            Key={"PK": owner, "SK": keys.ws_request_sk(request_id)},
-            UpdateExpression="SET #s = :running, startedAt = :now, leaseUntil = :lease",
-            ConditionExpression="attempt = :a AND #s = :queued AND leaseUntil >= :now",
-            ExpressionAttributeNames={"#s": "status"},
-            ExpressionAttributeValues={":running": "running", ":queued": "queued", ":now": now, ":a": attempt,
-                                       ":lease": now + int(run_seconds) + RUN_MARGIN_SECONDS})
-        return RequestRecord.of(item) if item else None
+        return self._changed_if(
+            owner, request_id, "SET #s = :running, startedAt = :now, leaseUntil = :lease",
+            "attempt = :a AND #s = :queued AND leaseUntil >= :now",
+            {":running": "running", ":queued": "queued", ":now": now, ":a": attempt,
+             ":lease": now + int(run_seconds) + RUN_MARGIN_SECONDS})
 
     def connection_of(self, owner: str, request_id: str, attempt: str) -> str | None:
         """Where this run's answer goes now (None when the run is no longer this worker's)."""
@@ -162,11 +165,8 @@ class Requests:
                outcome: Mapping[str, Any]) -> RequestRecord | None:
         """Record the outcome (before it is sent: a resend from here on replays it)."""
         now = int(self.clock())
-        item = self.store.updated_if(
-            Key={"PK": owner, "SK": keys.ws_request_sk(request_id)},
-            UpdateExpression="SET #s = :status, outcome = :outcome, finishedAt = :now",
-            ConditionExpression="attempt = :a AND #s = :running",
-            ExpressionAttributeNames={"#s": "status"},
-            ExpressionAttributeValues={":status": status, ":now": now, ":a": attempt, ":running": "running",
-                                       ":outcome": json.dumps(dict(outcome), ensure_ascii=False)})
-        return RequestRecord.of(item) if item else None
+        return self._changed_if(
+            owner, request_id, "SET #s = :status, outcome = :outcome, finishedAt = :now",
+            "attempt = :a AND #s = :running",
+            {":status": status, ":now": now, ":a": attempt, ":running": "running",
+             ":outcome": json.dumps(dict(outcome), ensure_ascii=False)})

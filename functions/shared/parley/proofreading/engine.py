@@ -85,15 +85,6 @@ def _problem(exc: Exception) -> str:
     return str(exc)[:300]
 
 
-def add_usage(total: TokenUsage, more: TokenUsage) -> TokenUsage:
-    return TokenUsage(
-        input_tokens=total.input_tokens + more.input_tokens, output_tokens=total.output_tokens + more.output_tokens,
-        cache_read_tokens=total.cache_read_tokens + more.cache_read_tokens,
-        cache_write_tokens=total.cache_write_tokens + more.cache_write_tokens,
-        web_searches=total.web_searches + more.web_searches,
-    )
-
-
 def usage_out(usage: TokenUsage) -> Usage:
     return Usage(input_tokens=usage.input_tokens, output_tokens=usage.output_tokens,
                  cache_read_tokens=usage.cache_read_tokens, cache_write_tokens=usage.cache_write_tokens,
@@ -220,7 +211,7 @@ class Proofreader:
             if on_retry is not None:
                 on_retry(problem)
             answer = provider.complete(_within(retry, remaining))
-            usage = add_usage(usage, answer.usage)
+            usage += answer.usage
             parsed, again = _parsed(answer)
             if parsed is None:
                 raise InvalidModelOutput(f"The model's answer was not valid twice ({again}); "

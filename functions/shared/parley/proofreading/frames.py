@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import KW_ONLY, dataclass, field
 from typing import Annotated, Any, Literal
 
 from botocore.exceptions import ClientError
@@ -111,22 +112,25 @@ class Channel:
         return count
 
 
+@dataclass
 class DeltaBuffer:
     """Coalesces a model's text deltas into ``delta`` messages (fewer posts, same text), and keeps the
     text sent so far for a client that comes back on another connection (``resume_frames``)."""
 
-    def __init__(self, channel: Channel, request_id: str | None, *, flush_chars: int = DELTA_FLUSH_CHARS,
-                 flush_seconds: float = DELTA_FLUSH_SECONDS, clock: Callable[[], float] = time.monotonic) -> None:
-        self.channel = channel
-        self.request_id = request_id
-        self.flush_chars = flush_chars
-        self.flush_seconds = flush_seconds
-        self.clock = clock
-        self.pending: list[str] = []
-        self.size = 0
-        self.seq = 0
-        self.sent: list[str] = []  # the delta text since the start (or the last ``retrying``)
-        self.last = clock()
+    channel: Channel
+    request_id: str | None
+    _: KW_ONLY
+    flush_chars: int = DELTA_FLUSH_CHARS
+    flush_seconds: float = DELTA_FLUSH_SECONDS
+    clock: Callable[[], float] = time.monotonic
+    pending: list[str] = field(default_factory=list, init=False)
+    size: int = field(default=0, init=False)
+    seq: int = field(default=0, init=False)
+    sent: list[str] = field(default_factory=list, init=False)  # the delta text since the start or ``retrying``
+    last: float = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.last = self.clock()
 
     def add(self, text: str) -> None:
         self.pending.append(text)

@@ -157,7 +157,7 @@ class MessageRouter:
             return True
         channel.send(error_message(request_id, "THROTTLED", f"More than {decision.limit} messages a minute; this one "
                                    f"was not acted on. Retry in {decision.retry_after} s.",
-                                   [{"limit": decision.limit, "windowSeconds": self.limiter.window,
+                                   [{"limit": decision.limit, "windowSeconds": self.limiter.window_seconds,
                                      "retryAfter": decision.retry_after}]))
         if decision.close:  # a flood: stop it spending the stage's shared rate
             logger.warning("Connection closed for flooding", extra={"connection_id": connection_id,

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass, field
 
 from parley.data.store import Store
 from parley.data.usage import UsageRecords
@@ -37,20 +37,23 @@ class Decision:
         return self.count <= self.limit
 
 
+@dataclass
 class RateLimiter:
-    def __init__(self, store: Store, *, limit: int, window_seconds: int = WINDOW_SECONDS,
-                 disconnect_after: float = 2.0, clock: Callable[[], float] | None = None) -> None:
-        self.store = store
-        self.records = UsageRecords(store)
-        self.limit = limit
-        self.window = window_seconds
-        self.disconnect_after = disconnect_after
-        self.clock = clock
+    store: Store
+    _: KW_ONLY
+    limit: int
+    window_seconds: int = WINDOW_SECONDS
+    disconnect_after: float = 2.0
+    clock: Callable[[], float] | None = None
+    records: UsageRecords = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.records = UsageRecords(self.store)
 
     def hit(self, owner: str, what: str) -> Decision:
         """Count one request of ``owner`` for ``what`` and say whether it is within the limit."""
         now = (self.clock or wall_clock)()
-        start = int(now // self.window) * self.window
-        count = self.records.count_request(owner, what, start, expires=start + 2 * self.window)
-        return Decision(count=count, limit=self.limit, retry_after=max(1, int(start + self.window - now)),
+        start = int(now // self.window_seconds) * self.window_seconds
+        count = self.records.count_request(owner, what, start, expires=start + 2 * self.window_seconds)
+        return Decision(count=count, limit=self.limit, retry_after=max(1, int(start + self.window_seconds - now)),
                         close=count > self.limit * self.disconnect_after)

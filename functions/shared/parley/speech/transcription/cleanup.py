@@ -5,6 +5,7 @@ delete its files).
 
 from __future__ import annotations
 
+from dataclasses import KW_ONLY, dataclass
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -22,15 +23,15 @@ def cleanup_targets(job: dict[str, Any]) -> dict[str, str]:
     return {k: str(job[k]) for k in ("bucket", "audioKey", "transcriptKey", "jobName")}
 
 
+@dataclass
 class LateJobs:
-    def __init__(self, records: TranscriptionRecords, s3: Any, transcribe: Any, meter: JobMeter, *, bucket: str,
-                 stage: str) -> None:
-        self.records = records
-        self.s3 = s3
-        self.transcribe = transcribe
-        self.meter = meter
-        self.bucket = bucket
-        self.stage = stage
+    records: TranscriptionRecords
+    s3: Any
+    transcribe: Any
+    meter: JobMeter
+    _: KW_ONLY
+    bucket: str
+    stage: str
 
     def finish(self, name: str) -> bool:
         """A job Transcribe completed after its workflow stopped waiting for it (its polls ran out,

@@ -19,6 +19,7 @@ ASL Retry/Catch by name. ``<owner>`` in object keys is the owner id with ``#`` r
 from __future__ import annotations
 
 import json
+from dataclasses import KW_ONLY, dataclass, field
 from datetime import timedelta
 from typing import Any
 
@@ -50,24 +51,30 @@ WORKFLOW_TIMEOUT = timedelta(seconds=7200)
 STALE_MARGIN = timedelta(minutes=5)
 
 
+@dataclass
 class Transcriptions:
     """The API side. With a quota guard, each recording reserves the most its transcription can
     cost before anything is stored or started (429 over quota); the workflow's usage event settles
     the reservation, and its failure path releases it."""
 
-    def __init__(self, store: Store, s3: Any, sfn: Any, *, bucket: str, state_machine_arn: str,
-                 retention_days: int, upload_url_seconds: int = 300, quota: QuotaGuard | None = None,
-                 prices: PriceTable = DEFAULT_PRICES) -> None:
-        self.store = store
-        self.records = TranscriptionRecords(store)
-        self.s3 = s3
-        self.sfn = sfn
-        self.bucket = bucket
-        self.state_machine_arn = state_machine_arn
-        self.retention = timedelta(days=retention_days)
-        self.upload_url_seconds = upload_url_seconds
-        self.quota = quota
-        self.prices = prices
+    store: Store
+    s3: Any
+    sfn: Any
+    _: KW_ONLY
+    bucket: str
+    state_machine_arn: str
+    retention_days: int
+    upload_url_seconds: int = 300
+    quota: QuotaGuard | None = None
+    prices: PriceTable = DEFAULT_PRICES
+    records: TranscriptionRecords = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.records = TranscriptionRecords(self.store)
+
+    @property
+    def retention(self) -> timedelta:
+        return timedelta(days=self.retention_days)
 
     def _reserve(self, owner: str, seconds: float) -> Reservation | None:
         if self.quota is None:

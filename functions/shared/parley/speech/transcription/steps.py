@@ -7,6 +7,7 @@ Errors are raised as named exceptions (``errors``) so the ASL Retry/Catch by nam
 from __future__ import annotations
 
 import json
+from dataclasses import KW_ONLY, dataclass, field
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any
@@ -47,18 +48,29 @@ def task_input(event: dict[str, Any]) -> tuple[dict[str, Any], str]:
     return event, ""
 
 
+@dataclass
 class TranscriptionSteps:
-    def __init__(self, store: Store, s3: Any, transcribe: Any, *, bucket: str, stage: str,
-                 retention_days: int = 90, publisher: Any = None) -> None:
-        self.store = store
-        self.records = TranscriptionRecords(store)
-        self.s3 = s3
-        self.transcribe = transcribe
-        self.bucket = bucket
-        self.stage = stage
-        self.retention = timedelta(days=retention_days)
-        self.meter = JobMeter(s3, publisher)
-        self.late_jobs = LateJobs(self.records, s3, transcribe, self.meter, bucket=bucket, stage=stage)
+    store: Store
+    s3: Any
+    transcribe: Any
+    _: KW_ONLY
+    bucket: str
+    stage: str
+    retention_days: int = 90
+    publisher: Any = None  # where the collect step publishes the job's usage event
+    records: TranscriptionRecords = field(init=False)
+    meter: JobMeter = field(init=False)
+    late_jobs: LateJobs = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.records = TranscriptionRecords(self.store)
+        self.meter = JobMeter(self.s3, self.publisher)
+        self.late_jobs = LateJobs(self.records, self.s3, self.transcribe, self.meter, bucket=self.bucket,
+                                  stage=self.stage)
+
+    @property
+    def retention(self) -> timedelta:
+        return timedelta(days=self.retention_days)
 
     def _job(self, item: dict[str, Any]) -> dict[str, Any]:
         owner, tid = item["PK"], item["transcriptionId"]
