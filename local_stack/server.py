@@ -48,10 +48,26 @@ def _handler_class(local: LocalStack) -> type[BaseHTTPRequestHandler]:
                 payload = json.dumps(local.openapi(), indent=2).encode()
                 self._reply(200, {"Content-Type": "application/json"}, payload)
                 return
+            if self.command == "GET" and (url.path in ("/docs", "/docs/") or url.path.startswith("/docs/")):
+                self._serve_api_docs(url.path)
+                return
             headers = {k: v for k, v in self.headers.items()}
             response = local.gateway.handle(self.command, url.path, headers=headers, query=url.query, body=body,
                                             source_ip=self.client_address[0])
             self._reply(response.status, response.headers, response.body)
+
+        def _serve_api_docs(self, path: str) -> None:
+            from . import api_docs
+
+            if path in ("/docs", "/docs/"):
+                self._reply(200, {"Content-Type": "text/html; charset=utf-8"}, api_docs.page())
+                return
+            found = api_docs.asset(path.removeprefix("/docs/"))
+            if found is None:
+                self._reply(404, {"Content-Type": "text/plain"}, b"Not found")
+                return
+            content_type, data = found
+            self._reply(200, {"Content-Type": content_type, "Cache-Control": "max-age=3600"}, data)
 
         def _reply(self, status: int, headers: Mapping[str, str], body: bytes) -> None:
             self.send_response(status)
