@@ -26,10 +26,14 @@ WEB_SOURCES := $(shell find web/src web/public web/scripts -type f 2>/dev/null) 
 CHROMIUM ?= /usr/bin/chromium
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 STACK_NAME ?= parley-dev
+# Mermaid draws the docs site's diagrams; the site serves this pinned copy (docsite/hooks.py), no CDN.
+MERMAID_VERSION := 11.17.2
+MERMAID_SHA256 := 6ad2f42c3fc26bbf9e45cbb6d11898972573ea52b33a5f4ff51952899f950ffd
+MERMAID := docsite/vendor/mermaid-$(MERMAID_VERSION).min.js
 
-.PHONY: test test-python test-web web chromium lint verify run bench openapi docs fuzz test-sfn-local build deploy-web clean
+.PHONY: test test-python test-web web chromium lint verify run bench openapi docs docs-examples fuzz test-sfn-local build deploy-web clean
 
-$(STAMP): requirements-dev.txt requirements-local.txt functions/shared/requirements.txt layers/harper/requirements.txt
+$(STAMP): requirements-dev.txt requirements-local.txt requirements-docs.txt functions/shared/requirements.txt layers/harper/requirements.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	@touch $@
@@ -38,6 +42,13 @@ $(LINT_STAMP): requirements-lint.txt
 	@test -x $(LINT_BIN)/python || $(PYTHON) -m venv $(LINT_VENV)
 	$(LINT_BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-lint.txt
 	@touch $@
+
+$(MERMAID):
+	@mkdir -p $(@D); rm -f $(@D)/mermaid-*.min.js; tmp=$$(mktemp -d); \
+	(cd $$tmp && npm pack --silent --loglevel=error mermaid@$(MERMAID_VERSION) > /dev/null) \
+	&& echo "$(MERMAID_SHA256)  $$tmp/mermaid-$(MERMAID_VERSION).tgz" | sha256sum --check --quiet \
+	&& tar -xzf $$tmp/mermaid-$(MERMAID_VERSION).tgz -C $$tmp package/dist/mermaid.min.js \
+	&& mv $$tmp/package/dist/mermaid.min.js $@; status=$$?; rm -rf $$tmp; exit $$status
 
 $(NODE_STAMP): verify/package.json verify/package-lock.json
 	cd verify && npm ci --no-audit --no-fund --ignore-scripts --loglevel=error
@@ -50,7 +61,7 @@ test: test-python test-web
 # pytest runs on two workers (pytest-xdist), a whole test module per worker, so module-scoped fixtures stay one
 # per module. verify is mostly installs, sam build and child interpreters: it overlaps pytest well; its log
 # follows the tests' and either failing fails the target.
-test-python: $(STAMP)
+test-python: $(STAMP) $(MERMAID)
 	$(BIN)/ruff check .
 	$(BIN)/cfn-lint template.yaml stacks/*.yaml
 	@mkdir -p .aws-sam; $(MAKE) --no-print-directory verify > .aws-sam/verify.log 2>&1 & verify=$$!; \
@@ -115,9 +126,15 @@ run: $(STAMP)
 openapi: $(STAMP)
 	$(BIN)/python -m local_stack.openapi --write openapi.json
 
-## docs: regenerate openapi.json and docs/parameters.md's table from the code and template
-docs: openapi
+## docs: regenerate openapi.json and docs/parameters.md's table from the code and template, then build the site
+# into site/ (MkDocs, strict: a broken link or anchor fails; the API reference is rendered from openapi.json)
+docs: openapi $(MERMAID)
 	$(BIN)/python -m local_stack.docs --write
+	NO_MKDOCS_2_WARNING=1 $(BIN)/python -m mkdocs build --strict --site-dir site
+
+## docs-examples: run every example in docs/ against a local stack of its own (make test runs them too)
+docs-examples: $(STAMP)
+	$(BIN)/python -m docsite.examples
 
 ## fuzz: schemathesis against the local stack's OpenAPI document (well over 1,000 requests)
 fuzz: $(STAMP)
@@ -139,4 +156,4 @@ deploy-web: web
 	STACK_NAME=$(STACK_NAME) bash web/deploy.sh
 
 clean:
-	rm -rf .aws-sam .pytest_cache .ruff_cache .mypy_cache web/dist web/e2e/artifacts
+	rm -rf .aws-sam .pytest_cache .ruff_cache .mypy_cache web/dist web/e2e/artifacts site

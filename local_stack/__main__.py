@@ -49,12 +49,12 @@ def main() -> None:
                   "`make web` rebuilds it)", flush=True)
         else:
             print(f"  Web app:  {web.url}/   <- open this in a browser", flush=True)
-    print(f"  OpenAPI:  {local.url}/openapi.json", flush=True)
+    print(f"  API docs: {local.url}/docs   (interactive, from {local.url}/openapi.json)", flush=True)
     print(f"  Try:      curl -s -H 'X-Device-Id: {device}' {local.url}/settings", flush=True)
     print(f"            curl -s -X POST -H 'X-Device-Id: {device}' -H 'Content-Type: application/json' "
           f"-d '{{\"topic\": \"travel\"}}' {local.url}/sessions", flush=True)
-    print(f"  Seed 000 clients: base URL {local.url}, header X-Device-Id (e.g. {{\"action\": \"get_settings\"}} "
-          f"to {local.url}/chat)", flush=True)
+    print(f"  Clients of the original tutor backend's action API: base URL {local.url}, header X-Device-Id "
+          f"(e.g. {{\"action\": \"get_settings\"}} to {local.url}/chat)", flush=True)
     print("Press Ctrl-C to stop.", flush=True)
 
     stop = threading.Event()

@@ -98,10 +98,16 @@ def transcript_text(words: tuple[Word, ...] | list[Word], *, final: bool) -> str
     return f"{text}." if text and final else text
 
 
+_LOADING = threading.Lock()
+
+
 def _new_decoder() -> Any:
     from pocketsphinx import Decoder
 
-    decoder = Decoder(samprate=SAMPLE_RATE, **DECODER_OPTIONS)
+    # One model load at a time: pocketsphinx's loader sets process-wide state (its log and config
+    # globals), and the stack's warm-up thread and a first stream may both make a decoder at once.
+    with _LOADING:
+        decoder = Decoder(samprate=SAMPLE_RATE, **DECODER_OPTIONS)
     # A fresh decoder decodes its first utterance differently from every later one (its feature
     # normalisation is set up by the first): one utterance of silence now, so all are alike.
     decoder.start_utt()

@@ -27,7 +27,8 @@ from .template import Stack
 LOCAL_PARAMETERS = {"Stage": "local", "AuthMode": "device", "CorsAllowOrigin": "http://localhost:5173"}
 FAKE_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local", "AWS_SESSION_TOKEN": "local"}
 # Settings a developer may pass through from their shell to the functions (e.g. a real AI engine).
-PASS_THROUGH = ("AI_PROVIDER", "FALLBACK_TO_BEDROCK", "ANTHROPIC_MODEL_ID", "BEDROCK_MODEL_ID", "LOG_LEVEL")
+PASS_THROUGH = ("AI_PROVIDER", "FALLBACK_TO_BEDROCK", "ANTHROPIC_MODEL_ID", "BEDROCK_MODEL_ID", "LOG_LEVEL",
+                "WS_RESUME_GRACE_SECONDS")
 
 
 def _handler_class(local: LocalStack) -> type[BaseHTTPRequestHandler]:
@@ -48,10 +49,26 @@ def _handler_class(local: LocalStack) -> type[BaseHTTPRequestHandler]:
                 payload = json.dumps(local.openapi(), indent=2).encode()
                 self._reply(200, {"Content-Type": "application/json"}, payload)
                 return
+            if self.command == "GET" and (url.path in ("/docs", "/docs/") or url.path.startswith("/docs/")):
+                self._serve_api_docs(url.path)
+                return
             headers = {k: v for k, v in self.headers.items()}
             response = local.gateway.handle(self.command, url.path, headers=headers, query=url.query, body=body,
                                             source_ip=self.client_address[0])
             self._reply(response.status, response.headers, response.body)
+
+        def _serve_api_docs(self, path: str) -> None:
+            from . import api_docs
+
+            if path in ("/docs", "/docs/"):
+                self._reply(200, {"Content-Type": "text/html; charset=utf-8"}, api_docs.page())
+                return
+            found = api_docs.asset(path.removeprefix("/docs/"))
+            if found is None:
+                self._reply(404, {"Content-Type": "text/plain"}, b"Not found")
+                return
+            content_type, data = found
+            self._reply(200, {"Content-Type": content_type, "Cache-Control": "max-age=3600"}, data)
 
         def _reply(self, status: int, headers: Mapping[str, str], body: bytes) -> None:
             self.send_response(status)

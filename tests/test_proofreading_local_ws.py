@@ -70,11 +70,15 @@ def drain(ws: ClientConnection) -> tuple[list[str], ConnectionClosed]:
             return seen, closed
 
 
-@pytest.fixture(scope="module")
-def local_ws() -> Iterator[LocalWs]:
+def running_stack(idle_seconds: str | None = None) -> Iterator[LocalWs]:
+    """``make run`` in its own process, with API Gateway's idle timeout (10 minutes) unless a test
+    shortens it: a 3 s idle timeout would also cut a stream whose first frame is slow on a loaded
+    machine, so only the idle test's own stack has it."""
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    env.update(PARLEY_WS_PORT=str(port), PARLEY_WS_IDLE_SECONDS="3")
+    env.update(PARLEY_WS_PORT=str(port))
+    if idle_seconds is not None:
+        env.update(PARLEY_WS_IDLE_SECONDS=idle_seconds)
     proc = subprocess.Popen([sys.executable, "-m", "local_stack", "--port", "0", "--no-web"], cwd=ROOT, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     assert proc.stdout is not None
@@ -93,6 +97,16 @@ def local_ws() -> Iterator[LocalWs]:
         proc.wait(timeout=20)
     except subprocess.TimeoutExpired:
         proc.kill()
+
+
+@pytest.fixture(scope="module")
+def local_ws() -> Iterator[LocalWs]:
+    yield from running_stack()
+
+
+@pytest.fixture(scope="module")
+def idle_ws() -> Iterator[LocalWs]:
+    yield from running_stack(idle_seconds="3")
 
 
 def test_connect_needs_a_device_id(local_ws: LocalWs) -> None:
@@ -129,10 +143,10 @@ def test_the_callback_api_answers_410_for_a_client_that_has_gone(local_ws: Local
     assert local_ws.post("/@connections/nobody-here=", method="DELETE")[0] == 410
 
 
-def test_an_idle_connection_is_closed_as_api_gateway_does(local_ws: LocalWs) -> None:
-    with local_ws.connect("deviceId=local-ws-device-03") as ws:
+def test_an_idle_connection_is_closed_as_api_gateway_does(idle_ws: LocalWs) -> None:
+    with idle_ws.connect("deviceId=local-ws-device-03") as ws:
         with pytest.raises(ConnectionClosed) as closed:
-            ws.recv(timeout=30)  # PARLEY_WS_IDLE_SECONDS=3 in this module
+            ws.recv(timeout=30)  # PARLEY_WS_IDLE_SECONDS=3 in this stack
         assert closed.value.rcvd is not None and closed.value.rcvd.code == 1001
 
 

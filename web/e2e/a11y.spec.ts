@@ -1,6 +1,6 @@
-import { expect, test } from "@playwright/test";
+import { expect, test, type Page } from "@playwright/test";
 import { gzipSync } from "node:zlib";
-import { asNewDevice, expectAccessible, shot, web } from "./helpers";
+import { asNewDevice, callApi, expectAccessible, shot, web } from "./helpers";
 
 test("every main screen passes axe (the others are checked inside their flows)", async ({ page }) => {
   await asNewDevice(page);
@@ -91,5 +91,83 @@ test("the first load's JavaScript is at most 250 KB gzipped, on each product's f
     expect(scripts.size).toBeGreaterThan(0);
     expect(gzipped, route).toBeLessThanOrEqual(250 * 1024);
     await context.close();
+  }
+});
+
+/** Korean typed through an IME, as a person types it: each syllable composed jamo by jamo (CDP's
+ * Input.imeSetComposition), then committed; `enterWhileComposing` presses Enter before the last commit. */
+async function typeKorean(page: Page, syllables: string[][], enterWhileComposing = false) {
+  const cdp = await page.context().newCDPSession(page);
+  for (const [i, steps] of syllables.entries()) {
+    for (const text of steps) await cdp.send("Input.imeSetComposition", { text, selectionStart: text.length, selectionEnd: text.length });
+    if (enterWhileComposing && i === syllables.length - 1) await page.keyboard.press("Enter");
+    await cdp.send("Input.insertText", { text: steps.at(-1)! });
+  }
+  await cdp.detach();
+}
+
+test("Korean IME input: nothing is sent or saved half-composed, and the text arrives whole", async ({ page }) => {
+  const device = await asNewDevice(page);
+  // A prompt name: Enter while a syllable is composing does not submit the form.
+  await page.goto(`${web()}/proofread/prompts`);
+  await page.getByRole("button", { name: "New prompt" }).click();
+  await page.getByLabel("Name").focus();
+  await typeKorean(page, [["ㄱ", "겨", "경"], ["ㅈ", "제"], ["ㅂ", "부"]], true);
+  await expect(page.getByRole("heading", { name: "New prompt" })).toBeVisible();
+  await expect(page.getByLabel("Name")).toHaveValue("경제부");
+  await page.getByRole("button", { name: "Save" }).click();
+  await expect(page.getByRole("heading", { name: "Edit 경제부" })).toBeVisible();
+
+  // The editor: composed Korean is proofread at the right characters.
+  await page.goto(`${web()}/proofread`);
+  await page.getByLabel("Copy to proofread").focus();
+  await typeKorean(page, [["ㅍ", "펴", "편"], ["ㅅ", "서", "성"], ["ㅎ", "하", "할"], ["ㅅ", "수"], ["ㅇ", "이", "있"],
+    ["ㄷ", "다"]]);
+  await expect(page.getByLabel("Copy to proofread")).toHaveValue("편성할수있다");
+  await page.getByRole("button", { name: "Proofread" }).click();
+  await expect(page.getByRole("heading", { name: "1 correction" })).toBeVisible();
+  await expect(page.locator(".marked .fix")).toHaveText("할수있");
+
+  // The practice answer box: Enter while composing is not a send; Enter afterwards sends it all.
+  await page.goto(`${web()}/practice`);
+  await page.getByRole("button", { name: "Start a session" }).click();
+  await expect(page.getByRole("status").filter({ hasText: "Your turn." })).toBeVisible();
+  const box = page.getByLabel("Or type your answer");
+  await box.focus();
+  await page.keyboard.type("How do you say ");
+  await typeKorean(page, [["ㄱ", "기", "김"], ["ㅊ", "치"]]);
+  await expect(box).toHaveValue("How do you say 김치");
+  await typeKorean(page, [["ㅇ", "이", "인"]], true);
+  const turns = page.getByRole("list", { name: "Conversation" }).getByRole("listitem");
+  await expect(page.getByRole("status").filter({ hasText: "Your turn." })).toBeVisible();
+  await expect(turns, "the Enter that ended a syllable sent nothing").toHaveCount(1);
+  await box.fill("How do you say 김치 in English?"); // (a simulated Enter leaves a new line a real IME does not)
+  await box.press("Enter");
+  await expect(turns).toHaveCount(3);
+  await expect(turns.nth(1)).toContainText("How do you say 김치 in English?");
+  const sessions = await (await callApi(device, "GET", "/sessions")).json() as { items: { turnCount: number }[] };
+  expect(sessions.items[0]!.turnCount, "one learner turn saved").toBe(1);
+});
+
+test("installable: the manifest and its icons meet the browser's criteria", async ({ page }) => {
+  await page.goto(`${web()}/`);
+  await expect(page.getByRole("heading", { level: 1, name: "Welcome to Parley" })).toBeVisible();
+  const cdp = await page.context().newCDPSession(page);
+  const manifest = await cdp.send("Page.getAppManifest");
+  expect(manifest.errors, "the manifest parses cleanly").toEqual([]);
+  const { installabilityErrors } = await cdp.send("Page.getInstallabilityErrors");
+  // A test's browser context is incognito-like, which alone keeps Chromium from offering to install.
+  expect(installabilityErrors.map((e) => e.errorId).filter((id) => id !== "in-incognito")).toEqual([]);
+  const parsed = JSON.parse(manifest.data!) as { display: string; start_url: string; icons: { src: string; sizes: string; type: string }[] };
+  expect(parsed.display).toBe("standalone");
+  for (const icon of parsed.icons) {
+    const response = await page.request.get(new URL(icon.src, web()).href);
+    expect(response.ok(), icon.src).toBe(true);
+    expect(response.headers()["content-type"], icon.src).toContain(icon.type);
+    if (icon.type === "image/png") {
+      const png = await response.body();
+      const [w, h] = [png.readUInt32BE(16), png.readUInt32BE(20)];
+      expect(`${w}x${h}`, icon.src).toBe(icon.sizes);
+    }
   }
 });

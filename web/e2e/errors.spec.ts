@@ -1,5 +1,5 @@
 import { expect, test } from "@playwright/test";
-import { apiUrl, asNewDevice, callApi, dynamodb, expectAccessible, shot, web } from "./helpers";
+import { apiUrl, appSocketDown, asNewDevice, callApi, dynamodb, expectAccessible, shot, web } from "./helpers";
 
 /** Put an operator's QUOTA item on the device (as docs/api/usage.md shows with the AWS CLI). */
 async function limitTokens(device: string, monthlyTokens: number) {
@@ -39,6 +39,7 @@ test("engine unavailable: a 503 is explained, the typed turn is kept and sent on
   // The API lets the page read Retry-After (the intercepted answer below carries the same headers).
   const answer = await callApi(device, "GET", "/settings");
   expect(answer.headers.get("access-control-expose-headers")).toContain("Retry-After");
+  await appSocketDown(page); // the REST turn is the one under test (the streamed turn has no Retry-After)
   await page.goto(`${web()}/practice`);
   await page.getByRole("button", { name: "Start a session" }).click();
   await expect(page.getByRole("status").filter({ hasText: "Your turn." })).toBeVisible();

@@ -49,8 +49,8 @@ export async function callApi(device: string, method: string, route: string, bod
 }
 
 /** A DynamoDB call to the emulator (moto), as an operator would make with the AWS CLI. */
-export async function dynamodb(target: string, body: unknown): Promise<unknown> {
-  const response = await fetch(process.env.PARLEY_MOTO_URL!, {
+export async function dynamodb(target: string, body: unknown, moto = process.env.PARLEY_MOTO_URL!): Promise<unknown> {
+  const response = await fetch(moto, {
     method: "POST",
     headers: {
       "Content-Type": "application/x-amz-json-1.0", "X-Amz-Target": `DynamoDB_20120810.${target}`,
@@ -62,9 +62,15 @@ export async function dynamodb(target: string, body: unknown): Promise<unknown> 
   return response.json();
 }
 
+/** The stack's table (the one the template names parley-<stage>-…). */
+export async function tableName(moto = process.env.PARLEY_MOTO_URL!): Promise<string> {
+  const tables = await dynamodb("ListTables", {}, moto) as { TableNames: string[] };
+  return tables.TableNames.find((name) => name.startsWith("parley-"))!;
+}
+
 /** The local stack's test hook: cut the open WebSocket connections (after n more frames). */
-export async function dropConnections(afterFrames?: number): Promise<void> {
-  const response = await fetch(`${process.env.PARLEY_WS_CALLBACKS}/@local/drop`, {
+export async function dropConnections(afterFrames?: number, callbacks = process.env.PARLEY_WS_CALLBACKS!): Promise<void> {
+  const response = await fetch(`${callbacks}/@local/drop`, {
     method: "POST", body: JSON.stringify(afterFrames ? { afterFrames } : {}),
   });
   expect(response.ok).toBe(true);
@@ -79,4 +85,50 @@ export async function audioDuration(page: Page, index: number): Promise<number> 
       el.addEventListener("error", () => resolve(Number.NaN), { once: true });
     }
   }));
+}
+
+/** Whether an <audio> element is playing, or has played (auto-play respected, or not). */
+export async function audioPlayed(page: Page, index: number): Promise<boolean> {
+  return page.locator("audio").nth(index).evaluate((el: HTMLAudioElement) => !el.paused || el.currentTime > 0 || el.ended);
+}
+
+/** The words of a sentence, as the backend's speech tests count them (letters and apostrophes). */
+function words(text: string): string[] {
+  return text.toLowerCase().match(/[a-z']+/g) ?? [];
+}
+
+/** Word error rate: (substitutions + deletions + insertions) / reference words (Levenshtein over words). */
+export function wordErrorRate(reference: string, hypothesis: string): number {
+  const ref = words(reference);
+  const hyp = words(hypothesis);
+  let previous = Array.from({ length: hyp.length + 1 }, (_, j) => j);
+  ref.forEach((r, i) => {
+    const current = [i + 1];
+    hyp.forEach((h, j) => current.push(Math.min(previous[j + 1]! + 1, current[j]! + 1, previous[j]! + (r === h ? 0 : 1))));
+    previous = current;
+  });
+  return previous[hyp.length]! / Math.max(1, ref.length);
+}
+
+/** Record every play() of any audio on the page (an <audio> element's or a sentence's new Audio()). */
+export async function recordPlays(page: Page): Promise<void> {
+  await page.addInitScript(() => {
+    const plays: string[] = [];
+    (window as unknown as { __plays: string[] }).__plays = plays;
+    const play = HTMLMediaElement.prototype.play;
+    HTMLMediaElement.prototype.play = function (this: HTMLMediaElement) {
+      plays.push(this.src);
+      return play.call(this);
+    };
+  });
+}
+
+/** The sources played since recordPlays(), in order. */
+export async function plays(page: Page): Promise<string[]> {
+  return page.evaluate(() => (window as unknown as { __plays?: string[] }).__plays ?? []);
+}
+
+/** Keep the app's WebSocket down (the streamed tutor turn then goes over REST); the transcription's stays. */
+export async function appSocketDown(page: Page): Promise<void> {
+  await page.routeWebSocket((url) => !url.pathname.startsWith("/stream-transcription"), (ws) => ws.close({ code: 1011 }));
 }

@@ -1,5 +1,5 @@
 import { expect, test, type Page, type WebSocket } from "@playwright/test";
-import { asNewDevice, dropConnections, expectAccessible, shot, web } from "./helpers";
+import { asNewDevice, callApi, dropConnections, expectAccessible, shot, web } from "./helpers";
 
 // Known errors for the offline engine: Korean spacing (할수있), English misspellings (goverment,
 // teh), a space before a full stop - after an emoji, where UTF-16 and code-point offsets differ.
@@ -55,8 +55,17 @@ test("a proofreading run: streamed answer, highlights in place, accept one", asy
   await page.getByRole("button", { name: "Accept: goverment → government" }).click();
   await expect(corrected).toHaveValue(COPY.replace("goverment", "government"));
   await expect(page.locator(".marked .fix.accepted")).toHaveText("government");
+  // Reject one: Accept all leaves it as it was.
+  await page.getByRole("button", { name: "Reject: teh → the" }).click();
+  await expect(page.getByRole("button", { name: "Reject: teh → the" })).toHaveAttribute("aria-pressed", "true");
   await page.getByRole("button", { name: "Accept all" }).click();
-  await expect(corrected).toHaveValue("🎉 정부는 내년 예산을 편성할 수 있다고 밝혔다. The government said the budget would grow.");
+  const expected = "🎉 정부는 내년 예산을 편성할 수 있다고 밝혔다. The government said teh budget would grow.";
+  await expect(corrected).toHaveValue(expected);
+  await page.getByRole("button", { name: "Copy the corrected text" }).click();
+  await expect(page.getByRole("status").filter({ hasText: "Copied." })).toBeVisible();
+  expect(await page.evaluate(() => navigator.clipboard.readText())).toBe(expected);
+  await expect(page.getByText(/Answered by Offline engine/)).toBeVisible();
+  await expect(page.getByTestId("web-search"), "no web search asked for: nothing said").toHaveCount(0);
 });
 
 test("a request in flight survives a dropped connection", async ({ page }) => {
@@ -90,8 +99,11 @@ test("prompts with an attached file, then the usage and history of the run", asy
   await page.getByLabel("Name").fill("Newsroom style");
   await page.getByLabel("Description").fill("House rules for the news desk");
   await page.getByLabel("Instructions").fill("Use the newsroom's spelling of place names.");
+  await expect(page.getByText("Instructions: 43 bytes")).toBeVisible(); // counted as typed
+  await page.getByLabel("Let the proofreader search the web (fact-check)").check();
   await page.getByRole("button", { name: "Save" }).click();
   await expect(page.getByRole("heading", { name: "Edit Newsroom style" })).toBeVisible();
+  await expect(page.getByLabel("Let the proofreader search the web (fact-check)")).toBeChecked();
 
   const guide = "# Style guide\n\n- Seoul, not Soul.\n- 띄어쓰기는 표준국어대사전을 따른다.\n";
   await page.getByLabel("Attach a file (.txt or .md)").setInputFiles({
@@ -101,12 +113,19 @@ test("prompts with an attached file, then the usage and history of the run", asy
   await expect(page.getByText(`style-guide.md (${size} B)`)).toBeVisible();
   await expect(page.getByText("not uploaded")).toHaveCount(0);
   await expect(page.getByText(/of 100,000 bytes used/).first()).toBeVisible();
+  await expect(page.getByText(`Instructions 43 bytes + files ${size} bytes = ${43 + size} of 100,000 bytes`)).toBeVisible();
+  // Korean counts three bytes a syllable, as the budget does.
+  await page.getByLabel("Instructions").fill("지명은 신문사 표기를 따른다.");
+  await expect(page.getByText(`Instructions 40 bytes + files ${size} bytes = ${40 + size} of 100,000 bytes`)).toBeVisible();
+  await page.getByLabel("Instructions").fill("Use the newsroom's spelling of place names.");
   await expectAccessible(page, "prompts (files)");
   await shot(page, "proofread-prompts");
 
   await page.getByRole("navigation", { name: "Proofreading" }).getByRole("link", { name: "Editor" }).click();
   await page.getByLabel("System prompt").selectOption({ label: "Newsroom style" });
   await proofread(page, "The goverment met in Seoul.");
+  await expect(page.getByTestId("web-search"), "the answer says what came of the web search")
+    .toHaveText("did not need to search the web");
 
   await page.getByRole("navigation", { name: "Proofreading" }).getByRole("link", { name: "Usage" }).click();
   // The usage recorder counts an event about a second after the call.
@@ -125,4 +144,24 @@ test("prompts with an attached file, then the usage and history of the run", asy
   await page.getByLabel("Engine").selectOption("bedrock");
   await expect(page.getByText("No conversations yet.")).toBeVisible();
   await expectAccessible(page, "proofreading history");
+});
+
+test("a prompt deleted elsewhere: the error after the acknowledgement says so, and the copy is kept", async ({ page }) => {
+  const device = await asNewDevice(page);
+  const created = await callApi(device, "POST", "/prompts", { name: "Sports desk" });
+  const { promptId } = await created.json() as { promptId: string };
+  const frames: string[] = [];
+  page.on("websocket", (ws) => ws.on("framereceived", (f) => frames.push(String(f.payload))));
+  await page.goto(`${web()}/proofread`);
+  await page.getByLabel("System prompt").selectOption({ label: "Sports desk" });
+  expect((await callApi(device, "DELETE", `/prompts/${promptId}`)).status).toBe(204); // another tab
+  await page.getByLabel("Copy to proofread").fill("The goverment said so.");
+  await page.getByRole("button", { name: "Proofread" }).click();
+  await expect(page.getByRole("alert")).toContainText("That system prompt no longer exists");
+  expect(frames.map((f) => (JSON.parse(f) as { type: string }).type), "acknowledged first, the error after")
+    .toEqual(["accepted", "error"]);
+  await expect(page.getByLabel("System prompt")).toHaveValue("");
+  await expect(page.getByLabel("Copy to proofread")).toHaveValue("The goverment said so.");
+  await page.getByRole("button", { name: "Proofread" }).click();
+  await expect(page.getByRole("heading", { name: "1 correction" })).toBeVisible();
 });

@@ -1,6 +1,8 @@
-import { useInfiniteQuery } from "@tanstack/react-query";
+import { useInfiniteQuery, useQueryClient } from "@tanstack/react-query";
+import { useEffect } from "react";
 import { Link } from "wouter";
 import { api, unwrap } from "../shared/api/client";
+import { errorKind } from "../shared/api/errors";
 import { useI18n } from "../shared/i18n/i18n";
 import { ErrorMessage } from "../shared/ui/ErrorMessage";
 import { useTitle } from "../shared/ui/useTitle";
@@ -18,6 +20,12 @@ export default function HistoryPage() {
     initialPageParam: null as string | null,
     getNextPageParam: (last) => last.nextCursor ?? null,
   });
+  // A cursor the API no longer takes (the list changed under it): start again from the newest.
+  const client = useQueryClient();
+  const stale = errorKind(sessions.error) === "staleCursor";
+  useEffect(() => {
+    if (stale) void client.resetQueries({ queryKey: ["sessions"] });
+  }, [stale, client]);
   const items = sessions.data?.pages.flatMap((p) => p.items) ?? [];
   return (
     <>
@@ -31,7 +39,11 @@ export default function HistoryPage() {
             <Link href={`/practice/history/${s.sessionId}`}>
               <strong>{formatDate(s.startedAt)}</strong>
               <span>{label("topic", s.topic)} · {label("level", s.level)} · {label("accent", s.accent)}</span>
-              <span className="muted">{t("history.turns", { n: s.turnCount ?? 0 })} · {label("status", s.status)}</span>
+              <span className="muted">
+                {t("history.turns", { n: s.turnCount ?? 0 })}
+                {s.duration != null && <> · {t("history.minutes", { n: Math.max(1, Math.round(s.duration / 60)) })}</>}
+                {" · "}{label("status", s.status)}
+              </span>
             </Link>
           </li>
         ))}

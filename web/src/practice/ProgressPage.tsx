@@ -23,7 +23,8 @@ export default function ProgressPage() {
       {p && p.sessions.length === 0 && <p>{t("progress.empty")} <Link href="/practice">{t("practice.start")}</Link></p>}
       {p && p.sessions.length > 0 && (
         <>
-          <LineChart title={t("progress.chart")} labels={p.sessions.map((s) => formatDate(s.startedAt, false))}
+          <LineChart title={t("progress.chart")} times={p.sessions.map((s) => Date.parse(s.startedAt))}
+            tickLabel={(time) => formatDate(new Date(time), false)}
             series={DIMENSIONS.map((d) => ({ name: t(`dim.${d}`), points: p.sessions.map((s) => s[d] ?? null) }))} />
           <table>
             <caption>{t("progress.table")}</caption>

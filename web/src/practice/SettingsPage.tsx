@@ -3,9 +3,10 @@ import { useEffect, useRef, useState, type FormEvent } from "react";
 import { api, unwrap, type Schemas } from "../shared/api/client";
 import { useI18n } from "../shared/i18n/i18n";
 import { ErrorMessage } from "../shared/ui/ErrorMessage";
+import { holdImeEnter } from "../shared/ui/keys";
 import { useTitle } from "../shared/ui/useTitle";
 import { settingsQuery } from "./PracticePage";
-import { restTransport } from "./transport";
+import { restTransport, type Voice } from "./transport";
 
 type Settings = Schemas["Settings"];
 const ACCENTS = ["US", "UK", "AU", "IN"] as const;
@@ -13,6 +14,8 @@ const GENDERS = ["female", "male"] as const;
 const LEVELS = ["beginner", "intermediate", "advanced"] as const;
 const TOPICS = ["daily", "travel", "business", "interview"] as const;
 const RATES = ["slow", "normal", "fast"] as const;
+/** The learner's own language, for the tutor's translations (the API takes any language tag). */
+const LANGUAGES = ["ko", "ja", "zh", "vi", "th", "id", "es", "pt", "fr", "de", "ru", "ar", "hi", "tr"] as const;
 
 export default function SettingsPage() {
   const { t, label } = useI18n();
@@ -20,7 +23,7 @@ export default function SettingsPage() {
   const client = useQueryClient();
   const saved = useQuery(settingsQuery());
   const [form, setForm] = useState<Settings | null>(null);
-  const [preview, setPreview] = useState<string | null>(null);
+  const [preview, setPreview] = useState<{ voice: Voice; asked: Settings["gender"]; accent: Settings["accent"] } | null>(null);
   const audio = useRef<HTMLAudioElement>(null);
   useEffect(() => {
     if (saved.data && !form) {
@@ -36,7 +39,7 @@ export default function SettingsPage() {
   const voice = useMutation({
     mutationFn: (s: Settings) => restTransport.voice(
       t("settings.previewLine", { name: s.tutorName ?? "Emma" }), s.accent, s.gender),
-    onSuccess: (src) => setPreview(src),
+    onSuccess: (voice, s) => setPreview({ voice, asked: s.gender, accent: s.accent }),
   });
   useEffect(() => {
     if (preview) audio.current?.play().catch(() => undefined);
@@ -64,7 +67,7 @@ export default function SettingsPage() {
   return (
     <>
       <h1>{t("settings.title")}</h1>
-      <form className="card form" onSubmit={submit}>
+      <form className="card form" onSubmit={submit} onKeyDown={holdImeEnter}>
         {select("accent", "accent", ACCENTS)}
         {select("gender", "gender", GENDERS)}
         {select("level", "level", LEVELS)}
@@ -80,6 +83,12 @@ export default function SettingsPage() {
             onChange={(e) => set("showTranslation", e.target.checked)} />
           <label htmlFor="s-translation">{t("settings.showTranslation")}</label>
         </div>
+        <div className="field">
+          <label htmlFor="s-nativeLanguage">{t("settings.nativeLanguage")}</label>
+          <select id="s-nativeLanguage" value={form.nativeLanguage ?? "ko"} onChange={(e) => set("nativeLanguage", e.target.value)}>
+            {[...new Set([...LANGUAGES, form.nativeLanguage ?? "ko"])].map((v) => <option key={v} value={v}>{label("language", v)}</option>)}
+          </select>
+        </div>
         <div className="check">
           <input id="s-autoplay" type="checkbox" checked={!!form.autoPlayVoice}
             onChange={(e) => set("autoPlayVoice", e.target.checked)} />
@@ -92,7 +101,20 @@ export default function SettingsPage() {
           </button>
         </div>
         <p role="status">{save.isSuccess ? t("settings.saved") : ""}</p>
-        {preview && <audio ref={audio} controls src={preview} aria-label={t("settings.preview")} />}
+        {preview && (
+          <div className="preview">
+            <audio ref={audio} controls src={preview.voice.src} aria-label={t("settings.preview")} />
+            <p className="small" data-testid="voice-used">
+              {t("settings.voiceUsed", { voice: preview.voice.voice, gender: t(`genderWord.${preview.voice.voiceGender}`) })}
+            </p>
+            {preview.voice.voiceGender !== preview.asked && (
+              <p className="note" role="note">
+                {t("practice.voiceNote", { accent: label("accent", preview.accent), asked: t(`genderWord.${preview.asked}`),
+                  given: t(`genderWord.${preview.voice.voiceGender}`), voice: preview.voice.voice })}
+              </p>
+            )}
+          </div>
+        )}
         <ErrorMessage error={save.error ?? voice.error} />
       </form>
     </>

@@ -46,6 +46,11 @@ export class Recorder {
     return this.recorder?.state === "recording";
   }
 
+  /** The microphone while recording (the streaming transcription listens to it too). */
+  get mediaStream(): MediaStream | null {
+    return this.stream;
+  }
+
   /** Ask for the microphone and start; `onAutoStop` runs if the turn hits MAX_SECONDS. */
   async start(onAutoStop: () => void): Promise<void> {
     const picked = pickFormat((t) => MediaRecorder.isTypeSupported(t));

@@ -1,6 +1,7 @@
 import { useInfiniteQuery, useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
-import { useState } from "react";
+import { useEffect, useState } from "react";
 import { api, unwrap } from "../shared/api/client";
+import { errorKind } from "../shared/api/errors";
 import { useI18n } from "../shared/i18n/i18n";
 import { ErrorMessage } from "../shared/ui/ErrorMessage";
 import { useTitle } from "../shared/ui/useTitle";
@@ -22,6 +23,12 @@ export default function ConversationsPage() {
     getNextPageParam: (last) => last.nextCursor ?? null,
   });
   const items = list.data?.pages.flatMap((p) => p.items) ?? [];
+  // A cursor the API no longer takes (the list changed under it): start again from the newest.
+  const client = useQueryClient();
+  const stale = errorKind(list.error) === "staleCursor";
+  useEffect(() => {
+    if (stale) void client.resetQueries({ queryKey: ["conversations", engine] });
+  }, [stale, client, engine]);
   return (
     <>
       <h1>{t("conversations.title")}</h1>

@@ -1,39 +1,32 @@
 import { useQuery, useQueryClient } from "@tanstack/react-query";
-import { useEffect, useMemo, useRef, useState, useSyncExternalStore } from "react";
+import { useEffect, useMemo, useRef, useState } from "react";
 import { api, unwrap, type Schemas } from "../shared/api/client";
-import { ApiError } from "../shared/api/errors";
-import { useApp } from "../shared/context";
+import { errorKind, fromSocketError } from "../shared/api/errors";
 import { useI18n } from "../shared/i18n/i18n";
 import { ErrorMessage } from "../shared/ui/ErrorMessage";
 import { useTitle } from "../shared/ui/useTitle";
-import { ProofreadSocket, type SocketState } from "../shared/ws/socket";
+import { useAppSocket, useSocketState } from "../shared/ws/appSocket";
 import { applyAccepted, place, segments, type Decision, type Placed } from "./highlights";
 
 type Result = Schemas["ProofreadResult"];
 
-let socket: ProofreadSocket | null = null;
-
-/** One connection for the app's lifetime: it outlives a page change, so an answer in flight is kept. */
-function useSocket(): ProofreadSocket {
-  const { config, auth } = useApp();
-  socket ??= new ProofreadSocket({
-    url: config.webSocketUrl,
-    query: () => auth.socketQuery(),
-    heartbeatMs: (config.heartbeatSeconds ?? 300) * 1000,
-  });
-  return socket;
-}
-
-function useSocketState(s: ProofreadSocket): SocketState {
-  return useSyncExternalStore((notify) => s.onState(notify), () => s.state);
-}
-
 type Phase = "editing" | "streaming" | "reviewing";
+
+/** The copy being edited, kept for the tab's life: a reload or a visit to another screen loses nothing. */
+const DRAFT_KEY = "parley.editor.draft";
+function savedDraft(): { text: string; promptId: string } {
+  try {
+    const raw = JSON.parse(sessionStorage.getItem(DRAFT_KEY) ?? "null") as { text?: unknown; promptId?: unknown } | null;
+    return { text: typeof raw?.text === "string" ? raw.text : "", promptId: typeof raw?.promptId === "string" ? raw.promptId : "" };
+  } catch {
+    return { text: "", promptId: "" };
+  }
+}
 
 export default function EditorPage() {
   const { t, label } = useI18n();
   useTitle(t("editor.title"));
-  const ws = useSocket();
+  const ws = useAppSocket();
   const connection = useSocketState(ws);
   const client = useQueryClient();
   useEffect(() => ws.start(), [ws]);
@@ -42,12 +35,20 @@ export default function EditorPage() {
     queryKey: ["prompts"],
     queryFn: () => unwrap(api().GET("/prompts", { params: { query: { limit: 100 } } })),
   });
-  const [text, setText] = useState("");
-  const [promptId, setPromptId] = useState("");
+  const [draft] = useState(savedDraft);
+  const [text, setText] = useState(draft.text);
+  const [promptId, setPromptId] = useState(draft.promptId);
+  useEffect(() => {
+    try {
+      sessionStorage.setItem(DRAFT_KEY, JSON.stringify({ text, promptId }));
+    } catch {
+      /* storage full or disabled: the text stays on the screen */
+    }
+  }, [text, promptId]);
   const [phase, setPhase] = useState<Phase>("editing");
   const [streamed, setStreamed] = useState("");
   const [resending, setResending] = useState(false);
-  const [error, setError] = useState<unknown>(null);
+  const [error, setError] = useState<{ error: unknown; text?: string } | null>(null);
   const [result, setResult] = useState<{ input: string; result: Result } | null>(null);
   const [decisions, setDecisions] = useState<Decision[]>([]);
   const [copied, setCopied] = useState(false);
@@ -82,9 +83,20 @@ export default function EditorPage() {
         },
         onError: (e) => {
           requestRef.current = null;
-          setError(new ApiError(e.code === "QUOTA_EXCEEDED" ? 429 : e.code === "AI_UNAVAILABLE" ? 503 : 400,
-            e.code, e.message, e.details ?? []));
           setPhase("editing"); // the text is still in the editor
+          const failure = fromSocketError(e);
+          if (errorKind(failure) !== "notFound") {
+            setError({ error: failure });
+            return;
+          }
+          // The prompt or the conversation was deleted (say, in another tab): say which, and let the
+          // next run go without it.
+          void prompts.refetch().then((list) => {
+            const promptGone = !!promptId && !list.data?.items.some((p) => p.promptId === promptId);
+            if (promptGone) setPromptId("");
+            else setConversationId(null);
+            setError({ error: failure, text: t(promptGone ? "editor.promptGone" : "editor.conversationGone") });
+          });
         },
       },
     );
@@ -143,7 +155,7 @@ export default function EditorPage() {
               <button type="button" className="quiet" onClick={() => setConversationId(null)}>{t("editor.newConversation")}</button>
             )}
           </div>
-          <ErrorMessage error={error} onDismiss={() => setError(null)} />
+          <ErrorMessage error={error?.error} text={error?.text} onDismiss={() => setError(null)} />
         </form>
       )}
 
@@ -217,6 +229,7 @@ export default function EditorPage() {
           <p className="muted small">
             {t("editor.engine", { engine: label("engine", result.result.engine), model: result.result.model })}
             {result.result.skippedFiles.length > 0 && ` · ${t("editor.skipped", { n: result.result.skippedFiles.length })}`}
+            {result.result.webSearch && <> · <span data-testid="web-search">{label("webSearch", result.result.webSearch)}</span></>}
           </p>
         </section>
       )}

@@ -4,13 +4,21 @@ import { api, unwrap, type Schemas } from "../shared/api/client";
 import { ApiError } from "../shared/api/errors";
 import { useI18n } from "../shared/i18n/i18n";
 import { ErrorMessage } from "../shared/ui/ErrorMessage";
+import { holdImeEnter } from "../shared/ui/keys";
 import { useTitle } from "../shared/ui/useTitle";
 
 type Prompt = Schemas["Prompt"];
 type PromptIn = Schemas["PromptIn"];
 const EMPTY: PromptIn = { name: "", description: "", systemPrompt: "" };
+/** The API's defaults for a prompt's engine settings (EngineSettings). */
+const ENGINE_DEFAULTS: Schemas["EngineSettings"] = { model: null, temperature: 0.2, maxTokens: 4096, webSearch: false };
 type FileType = Schemas["NewPromptFile"]["contentType"];
 const FILE_TYPES: Record<string, FileType> = { txt: "text/plain", md: "text/markdown", markdown: "text/markdown" };
+
+/** UTF-8 bytes of `text`: what the prompt budget counts. */
+export function utf8Bytes(text: string): number {
+  return new TextEncoder().encode(text).length;
+}
 
 /** The file's content type as the API wants it (browsers often report none for .md). */
 export function contentTypeOf(file: File): FileType | null {
@@ -68,6 +76,28 @@ function Budget({ budget }: { budget: Schemas["PromptBudget"] }) {
   );
 }
 
+/** The instructions' bytes as they are typed, against what the files leave of the budget. */
+function LiveBudget({ id, text, budget }: { id: string; text: string; budget: Schemas["PromptBudget"] | null }) {
+  const { t, formatNumber } = useI18n();
+  const bytes = utf8Bytes(text);
+  if (!budget) return <p id={id} className="muted small">{t("prompts.textBytes", { n: formatNumber(bytes) })}</p>;
+  const used = bytes + budget.fileBytes;
+  const over = used > budget.limitBytes;
+  return (
+    <p id={id} className={over ? "small over" : "muted small"} aria-live="polite">
+      {t("prompts.liveBudget", { text: formatNumber(bytes), files: formatNumber(budget.fileBytes),
+        used: formatNumber(used), limit: formatNumber(budget.limitBytes) })}
+      {over && <> {t("prompts.overBudget")}</>}
+    </p>
+  );
+}
+
+/** A prompt's files and budget (one query, shared by the form and its file list). */
+const filesQuery = (promptId: string) => ({
+  queryKey: ["prompt-files", promptId],
+  queryFn: () => unwrap(api().GET("/prompts/{promptId}/files", { params: { path: { promptId } } })),
+});
+
 function PromptForm({ prompt, onDone, onCancel }: {
   prompt: Prompt | null; onDone: (saved?: Prompt) => void; onCancel: () => void;
 }) {
@@ -76,6 +106,7 @@ function PromptForm({ prompt, onDone, onCancel }: {
     ? { name: prompt.name, description: prompt.description, systemPrompt: prompt.systemPrompt, engine: prompt.engine }
     : EMPTY);
   const [confirming, setConfirming] = useState(false);
+  const files = useQuery({ ...filesQuery(prompt?.promptId ?? ""), enabled: !!prompt });
   const save = useMutation({
     mutationFn: (body: PromptIn) => prompt
       ? unwrap(api().PUT("/prompts/{promptId}", { params: { path: { promptId: prompt.promptId } }, body }))
@@ -93,7 +124,7 @@ function PromptForm({ prompt, onDone, onCancel }: {
   return (
     <section className="card" aria-labelledby="prompt-form">
       <h2 id="prompt-form">{prompt ? t("prompts.edit", { name: prompt.name }) : t("prompts.new")}</h2>
-      <form className="form" onSubmit={submit}>
+      <form className="form" onSubmit={submit} onKeyDown={holdImeEnter}>
         <div className="field">
           <label htmlFor="p-name">{t("prompts.name")}</label>
           <input id="p-name" required maxLength={100} value={form.name} onChange={(e) => setForm({ ...form, name: e.target.value })} />
@@ -105,9 +136,17 @@ function PromptForm({ prompt, onDone, onCancel }: {
         </div>
         <div className="field">
           <label htmlFor="p-system">{t("prompts.systemPrompt")}</label>
-          <textarea id="p-system" rows={6} value={form.systemPrompt ?? ""}
+          <textarea id="p-system" rows={6} value={form.systemPrompt ?? ""} maxLength={50000}
+            aria-describedby="p-system-budget"
             onChange={(e) => setForm({ ...form, systemPrompt: e.target.value })} />
+          <LiveBudget id="p-system-budget" text={form.systemPrompt ?? ""} budget={files.data?.budget ?? prompt?.budget ?? null} />
         </div>
+        <div className="check">
+          <input id="p-web" type="checkbox" checked={!!form.engine?.webSearch} aria-describedby="p-web-note"
+            onChange={(e) => setForm({ ...form, engine: { ...ENGINE_DEFAULTS, ...form.engine, webSearch: e.target.checked } })} />
+          <label htmlFor="p-web">{t("prompts.webSearch")}</label>
+        </div>
+        <p id="p-web-note" className="muted small">{t("prompts.webSearchNote")}</p>
         <div className="row">
           <button type="submit" className="primary" disabled={save.isPending}>{t("action.save")}</button>
           <button type="button" className="quiet" onClick={onCancel}>{t("action.close")}</button>
@@ -132,15 +171,18 @@ function PromptForm({ prompt, onDone, onCancel }: {
 function Files({ prompt }: { prompt: Prompt }) {
   const { t, formatNumber } = useI18n();
   const client = useQueryClient();
-  const key = ["prompt-files", prompt.promptId];
-  const files = useQuery({
-    queryKey: key,
-    queryFn: () => unwrap(api().GET("/prompts/{promptId}/files", { params: { path: { promptId: prompt.promptId } } })),
-  });
+  const key = filesQuery(prompt.promptId).queryKey;
+  const files = useQuery(filesQuery(prompt.promptId));
   const upload = useMutation({
     mutationFn: async (file: File) => {
       const contentType = contentTypeOf(file);
       if (!contentType) throw new ApiError(415, "UNSUPPORTED_MEDIA_TYPE", t("prompts.fileTypes"));
+      // Refused before anything is sent when it cannot fit (the server checks again, atomically).
+      const budget = files.data?.budget ?? prompt.budget;
+      if (file.size > budget.remainingBytes) {
+        throw new ApiError(422, "PROMPT_BUDGET_EXCEEDED", "", [{ limitBytes: budget.limitBytes,
+          usedBytes: budget.usedBytes + file.size }]);
+      }
       const created = await unwrap(api().POST("/prompts/{promptId}/files", {
         params: { path: { promptId: prompt.promptId } },
         body: { fileName: file.name, contentType, sizeBytes: file.size },

@@ -57,7 +57,7 @@ class SeedVocabulary(BaseModel):
 
 
 class SeedAnalysis(BaseModel):
-    """The seed's analysis object (snake_case keys, scores 0-100)."""
+    """The original tutor backend's analysis object (snake_case keys, scores 0-100)."""
 
     model_config = ConfigDict(defer_build=True)
 
@@ -88,8 +88,8 @@ class StoredVocabulary(_Camel, SeedVocabulary):
 
 class SeedStoredAnalysis(_Camel):
     """The analysis as ``get_session_detail`` shows it: the same content as ``analyze``'s, with
-    camelCase keys at every level, as the rest of that answer (``analyze`` keeps the seed's
-    snake_case object)."""
+    camelCase keys at every level, as the rest of that answer (``analyze`` keeps the original
+    backend's snake_case object)."""
 
     cafp_scores: dict[str, int | None]
     fillers: StoredFillers
@@ -109,7 +109,7 @@ class SeedAnalysisReply(ApiModel):
 
 
 class SeedSettingsOut(ApiModel):
-    """The saved settings under the seed's keys (``speed``), in the spellings every route answers."""
+    """The saved settings under the original backend's keys (``speed``), in the spellings every route answers."""
 
     accent: Accent
     gender: Gender
@@ -133,7 +133,7 @@ class SeedSettingsReply(ApiModel):
 
 class SeedSessionReply(ApiModel):
     """start_session and end_session: the session (the one shape every route answers), and the
-    seed's top-level keys."""
+    original backend's top-level keys."""
 
     success: bool = True
     session_id: str = Field(description="The id the request named (the client's own, when it gave one)")

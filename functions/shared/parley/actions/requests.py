@@ -37,7 +37,7 @@ class _SeedIn(BaseModel):
 
 
 class SeedSettings(_SeedIn):
-    """The seed's tutor settings. Every value is accepted in any letter case (the seed's clients send
+    """The original tutor backend's settings. Every value is accepted in any letter case (its clients send
     ``us``, ``Advanced``, ``Business``) and answered in Parley's one spelling (``US``, ``advanced``)."""
 
     accent: Accent | None = None
@@ -55,7 +55,7 @@ class SeedSettings(_SeedIn):
 
 
 class SeedTurn(_SeedIn):
-    """One message of a conversation; the seed's analysis also took ``speaker``/``en``."""
+    """One message of a conversation; the original backend's analysis also took ``speaker``/``en``."""
 
     role: Role
     content: MessageText

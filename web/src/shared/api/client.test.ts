@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import type { Auth } from "../auth/auth";
 import { parseConfig } from "../config";
 import { createApi, unwrap } from "./client";
-import { ApiError, errorKind, resetsAt } from "./errors";
+import { ApiError, budgetDetails, errorKind, fromSocketError, resetsAt } from "./errors";
 
 const config = parseConfig({ apiUrl: "https://api.example/dev/", webSocketUrl: "wss://ws.example/dev", apiKey: "k-1" });
 const device: Auth = {
@@ -65,8 +65,15 @@ describe("error kinds", () => {
     [new ApiError(429, "THROTTLED", ""), "throttled"],
     [new ApiError(429, "API_QUOTA_EXCEEDED", ""), "quota"],
     [new ApiError(413, "PAYLOAD_TOO_LARGE", ""), "tooLong"],
-    [new ApiError(400, "TEXT_TOO_LONG", ""), "tooLong"],
+    [new ApiError(422, "VALIDATION_ERROR", "", [{ field: "body.text", type: "string_too_long" }]), "tooLong"],
+    [new ApiError(422, "VALIDATION_ERROR", "", [{ field: "body.accent", type: "literal_error" }]), "invalid"],
     [new ApiError(422, "VALIDATION_ERROR", ""), "invalid"],
+    [new ApiError(400, "JSON_TOO_COMPLEX", "", [{ limit: "depth" }]), "tooComplex"],
+    [new ApiError(400, "INVALID_CURSOR", ""), "staleCursor"],
+    [new ApiError(404, "ROUTE_NOT_FOUND", ""), "outdatedApp"],
+    [new ApiError(422, "AI_REFUSED", ""), "refused"],
+    [new ApiError(503, "AI_NOT_CONFIGURED", ""), "notConfigured"],
+    [new ApiError(422, "PROMPT_BUDGET_EXCEEDED", ""), "budget"],
     [new ApiError(404, "NOT_FOUND", ""), "notFound"],
     [new ApiError(409, "CONFLICT", ""), "conflict"],
     [new ApiError(401, "UNAUTHORIZED", ""), "signIn"],
@@ -74,6 +81,32 @@ describe("error kinds", () => {
     [new Error("?"), "unknown"],
   ] as const)("%o is %s", (error, kind) => {
     expect(errorKind(error)).toBe(kind);
+  });
+});
+
+describe("WebSocket errors", () => {
+  it.each([
+    ["NOT_FOUND", 404, "notFound"], ["THROTTLED", 429, "throttled"], ["QUOTA_EXCEEDED", 429, "quota"],
+    ["AI_REFUSED", 422, "refused"], ["AI_NOT_CONFIGURED", 503, "notConfigured"], ["AI_UNAVAILABLE", 503, "unavailable"],
+    ["SERVICE_UNAVAILABLE", 503, "unavailable"], ["CONNECTION_CLOSED", 499, "connectionClosed"],
+    ["CONFLICT", 409, "conflict"], ["SOMETHING_NEW", 500, "unknown"],
+  ] as const)("%s is explained as over REST (%i, %s)", (code, status, kind) => {
+    const error = fromSocketError({ code, message: "m" });
+    expect(error).toMatchObject({ status, code });
+    expect(errorKind(error)).toBe(kind);
+  });
+
+  it("keeps a too-long text's details, so it reads as too long", () => {
+    const error = fromSocketError({ code: "VALIDATION_ERROR", message: "m",
+      details: [{ field: "text", message: "String should have at most 10000 characters", type: "string_too_long" }] });
+    expect(errorKind(error)).toBe("tooLong");
+  });
+
+  it("reads the budget a PROMPT_BUDGET_EXCEEDED names", () => {
+    const error = fromSocketError({ code: "PROMPT_BUDGET_EXCEEDED", message: "m",
+      details: [{ limitBytes: 100000, usedBytes: 110000, systemPromptBytes: 10000, fileBytes: 100000 }] });
+    expect(budgetDetails(error)).toEqual({ usedBytes: 110000, limitBytes: 100000 });
+    expect(budgetDetails(new ApiError(422, "PROMPT_BUDGET_EXCEEDED", "m"))).toBeNull();
   });
 });
 

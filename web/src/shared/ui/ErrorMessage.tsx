@@ -1,9 +1,9 @@
-import { ApiError, errorKind, resetsAt } from "../api/errors";
+import { ApiError, budgetDetails, errorKind, resetsAt } from "../api/errors";
 import { useI18n } from "../i18n/i18n";
 
 /** What a learner is told about a failed request: what happened, and what to do. */
 export function useErrorText(): (error: unknown) => string {
-  const { t, formatDate } = useI18n();
+  const { t, formatDate, formatNumber } = useI18n();
   return (error) => {
     const kind = errorKind(error);
     const retry = error instanceof ApiError && error.retryAfter ? error.retryAfter : null;
@@ -18,6 +18,23 @@ export function useErrorText(): (error: unknown) => string {
         return t("error.throttled");
       case "unavailable":
         return retry ? t("error.unavailableRetry", { seconds: retry }) : t("error.unavailable");
+      case "notConfigured":
+        return t("error.notConfigured");
+      case "refused":
+        return t("error.refused");
+      case "tooComplex":
+        return t("error.tooComplex");
+      case "budget": {
+        const d = budgetDetails(error);
+        return d ? t("error.budget", { used: formatNumber(d.usedBytes), limit: formatNumber(d.limitBytes) })
+          : t("error.budgetPlain");
+      }
+      case "staleCursor":
+        return t("error.staleCursor");
+      case "outdatedApp":
+        return t("error.outdatedApp");
+      case "connectionClosed":
+        return t("error.connectionClosed");
       case "signIn":
         return t("error.signIn");
       case "tooLong":
@@ -34,15 +51,16 @@ export function useErrorText(): (error: unknown) => string {
   };
 }
 
-export function ErrorMessage({ error, onRetry, onDismiss }: {
-  error: unknown; onRetry?: () => void; onDismiss?: () => void;
+/** The explanation of `error` (or `text`, when the screen knows better), with what can be done. */
+export function ErrorMessage({ error, text: override, onRetry, onDismiss }: {
+  error: unknown; text?: string; onRetry?: () => void; onDismiss?: () => void;
 }) {
   const { t } = useI18n();
   const text = useErrorText();
   if (!error) return null;
   return (
     <div className="alert" role="alert" data-kind={errorKind(error)}>
-      <p>{text(error)}</p>
+      <p>{override ?? text(error)}</p>
       {(onRetry || onDismiss) && (
         <div className="row">
           {onRetry && <button type="button" onClick={onRetry}>{t("action.tryAgain")}</button>}

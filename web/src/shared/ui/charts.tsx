@@ -39,25 +39,48 @@ export interface Series {
   points: (number | null)[];
 }
 
-/** Scores over sessions (x: the sessions in order, y: 0..max). */
-export function LineChart({ title, labels, series, max = 10 }: {
-  title: string; labels: string[]; series: Series[]; max?: number;
+/** Where each of `times` (ms) sits across [0, 1]: by time, so a gap of weeks looks like one, or evenly
+ * when every point is at the same moment. */
+export function timeScale(times: readonly number[]): number[] {
+  if (times.length === 0) return [];
+  const first = Math.min(...times);
+  const span = Math.max(...times) - first;
+  if (span <= 0) return times.map((_, i) => (times.length === 1 ? 0.5 : i / (times.length - 1)));
+  return times.map((t) => (t - first) / span);
+}
+
+/** Scores over time (x: when each session was, y: 0..max), with the dates under the axis. */
+export function LineChart({ title, times, tickLabel, series, max = 10 }: {
+  title: string; times: number[]; tickLabel: (time: number) => string; series: Series[]; max?: number;
 }) {
   const id = useId();
-  const w = 320;
-  const h = 180;
-  const pad = 28;
-  const x = (i: number) => pad + (labels.length <= 1 ? (w - 2 * pad) / 2 : (i * (w - 2 * pad)) / (labels.length - 1));
-  const y = (v: number) => h - pad - (v / max) * (h - 2 * pad);
+  const w = 360;
+  const h = 200;
+  const left = 28;
+  const right = 16;
+  const top = 12;
+  const bottom = 36;
+  const at = timeScale(times);
+  const x = (i: number) => left + at[i]! * (w - left - right);
+  const y = (v: number) => h - bottom - (v / max) * (h - top - bottom);
+  // Dates under the axis: the first and the last, and the middle one when there is room.
+  const ticks = times.length <= 1 ? [0] : times.length === 2 ? [0, 1] : [0, Math.floor((times.length - 1) / 2), times.length - 1];
+  const distinctTicks = ticks.filter((i, k) => k === 0 || Math.abs(x(i) - x(ticks[k - 1]!)) > 70);
   return (
     <figure className="chart">
       <figcaption id={id}>{title}</figcaption>
       <svg viewBox={`0 0 ${w} ${h}`} role="img" aria-labelledby={id}>
         {[0, max / 2, max].map((v) => (
           <g key={v}>
-            <line x1={pad} x2={w - pad} y1={y(v)} y2={y(v)} className="grid" />
+            <line x1={left} x2={w - right} y1={y(v)} y2={y(v)} className="grid" />
             <text x={4} y={y(v) + 4} className="chart-value">{v}</text>
           </g>
+        ))}
+        {distinctTicks.map((i) => (
+          <text key={i} x={x(i)} y={h - 12} className="chart-value"
+            textAnchor={times.length > 1 && i === 0 ? "start" : times.length > 1 && i === times.length - 1 ? "end" : "middle"}>
+            {tickLabel(times[i]!)}
+          </text>
         ))}
         {series.map((s, si) => {
           const pts = s.points.map((v, i) => (v == null ? null : `${x(i)},${y(v)}`)).filter(Boolean);

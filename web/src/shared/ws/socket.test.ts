@@ -158,6 +158,92 @@ describe("the proofreading socket", () => {
     expect(socket.inFlight).toBe(0);
   });
 
+  it("takes an error that comes after the acknowledgement (an unknown prompt) as the request's end", async () => {
+    const socket = make();
+    const texts: string[] = [];
+    let error: unknown = null;
+    socket.send({ text: "x", promptId: "gone" }, { onText: (t) => texts.push(t), onComplete: () => undefined,
+      onError: (e, info) => { error = { ...e, ...info }; } }, "r5");
+    await settle();
+    latest().open();
+    latest().say({ type: "accepted", requestId: "r5", mode: "proofread" });
+    expect(socket.inFlight).toBe(1); // accepted is only the acknowledgement
+    latest().say({ type: "error", requestId: "r5", error: { code: "NOT_FOUND", message: "No such prompt." } });
+    expect(error).toMatchObject({ code: "NOT_FOUND", replayed: false });
+    expect(socket.inFlight).toBe(0);
+    latest().say({ type: "delta", requestId: "r5", seq: 1, text: "late" }); // nobody waits for it any more
+    expect(texts).toEqual([]);
+  });
+
+  it("back after the resume grace: the replayed CONNECTION_CLOSED makes it send again under a new id", async () => {
+    const socket = make();
+    let resending = 0;
+    let result: unknown = null;
+    let failed: unknown = null;
+    const first = socket.send({ text: "teh end" }, { onResending: () => { resending += 1; },
+      onComplete: (r) => { result = r; }, onError: (e) => { failed = e; } });
+    await settle();
+    latest().open();
+    latest().say({ type: "accepted", requestId: first });
+    latest().say({ type: "delta", requestId: first, seq: 1, text: "{" });
+    latest().drop(); // away for longer than the server waits
+    await vi.advanceTimersByTimeAsync(100);
+    latest().open();
+    expect(latest().sent).toEqual([expect.objectContaining({ action: "sendMessage", requestId: first })]);
+    latest().say({ type: "error", requestId: first, replayed: true,
+      error: { code: "CONNECTION_CLOSED", message: "The client did not come back within 20 s; nothing was saved." } });
+    const again = latest().sent[1]!;
+    expect(again).toMatchObject({ action: "sendMessage", text: "teh end" });
+    expect(again.requestId, "a failed id only replays its error").not.toBe(first);
+    expect(socket.inFlight).toBe(1);
+    latest().say({ type: "accepted", requestId: again.requestId });
+    latest().say({ type: "complete", requestId: again.requestId, result: { correctedText: "the end" } });
+    expect(result).toEqual({ correctedText: "the end" });
+    expect(failed).toBeNull();
+    expect(resending).toBe(2); // the drop, then the new id
+  });
+
+  it("shows CONNECTION_CLOSED once it has sent again under new ids enough times", async () => {
+    const socket = make();
+    let failed: unknown = null;
+    socket.send({ text: "x" }, { onComplete: () => undefined, onError: (e) => { failed = e; } }, "r6");
+    await settle();
+    latest().open();
+    for (let i = 0; i < 3; i++) {
+      const id = latest().sent.at(-1)!.requestId;
+      latest().say({ type: "error", requestId: id, error: { code: "CONNECTION_CLOSED", message: "gone" } });
+    }
+    expect(latest().sent.filter((m) => m.action === "sendMessage")).toHaveLength(3); // the first and 2 more
+    expect(failed).toMatchObject({ code: "CONNECTION_CLOSED" });
+    expect(socket.inFlight).toBe(0);
+  });
+
+  it("passes THROTTLED and a replayed error on without sending again", async () => {
+    const socket = make();
+    const errors: unknown[] = [];
+    socket.send({ text: "a" }, { onComplete: () => undefined, onError: (e, info) => errors.push({ ...e, ...info }) }, "r7");
+    socket.send({ text: "b" }, { onComplete: () => undefined, onError: (e, info) => errors.push({ ...e, ...info }) }, "r8");
+    await settle();
+    latest().open();
+    latest().say({ type: "error", requestId: "r7", error: { code: "THROTTLED", message: "Too many requests." } });
+    latest().say({ type: "error", requestId: "r8", replayed: true, error: { code: "AI_UNAVAILABLE", message: "busy" } });
+    expect(errors).toEqual([expect.objectContaining({ code: "THROTTLED", replayed: false }),
+      expect.objectContaining({ code: "AI_UNAVAILABLE", replayed: true })]);
+    expect(latest().sent).toHaveLength(2);
+    expect(socket.inFlight).toBe(0);
+  });
+
+  it("cancels a request by the id it was given, even after it took a new one", async () => {
+    const socket = make();
+    const first = socket.send({ text: "x" }, { onComplete: () => undefined, onError: () => undefined });
+    await settle();
+    latest().open();
+    latest().say({ type: "error", requestId: first, error: { code: "CONNECTION_CLOSED", message: "gone" } });
+    expect(socket.inFlight).toBe(1);
+    socket.cancel(first);
+    expect(socket.inFlight).toBe(0);
+  });
+
   it("backs off exponentially up to the cap", () => {
     expect([0, 1, 2, 3, 10].map((n) => backoffDelay(n, 100, 1_000, () => 1))).toEqual([100, 200, 400, 800, 1_000]);
     expect(backoffDelay(3, 100, 1_000, () => 0)).toBe(400);

@@ -10,6 +10,11 @@
  *   `error`, and sent again with the same id on the new connection. The server then either replays
  *   the finished answer (`complete` with `replayed: true`, billed once), continues a running one
  *   (`resumed` with all the text so far, then more `delta`s), or runs it.
+ * - `accepted` only acknowledges: errors the answer finds (an unknown prompt, the quota, the model)
+ *   arrive after it, and end the request like any other error.
+ * - back after the server's resume grace (20 s): the answer was ended, and the resend under the same
+ *   id replays that ending, `CONNECTION_CLOSED`. Nothing was saved, so the request is sent once more
+ *   under a new id (a failed id only ever replays its error), up to `maxResends` times.
  */
 
 export type SocketState = "connecting" | "open" | "reconnecting" | "closed";
@@ -21,11 +26,22 @@ export interface ProofreadPayload {
   conversationId?: string | null;
 }
 
+/** Another route's message (e.g. the streamed tutor turn): sent as `{action, requestId, ...body}`. */
+export interface ActionPayload {
+  action: string;
+  body: Record<string, unknown>;
+}
+
+export type Payload = ProofreadPayload | ActionPayload;
+
 export interface ErrorPayload {
   code: string;
   message: string;
   details?: unknown[];
 }
+
+/** The ending the server replays for an answer whose client was gone past the resume grace. */
+export const CONNECTION_CLOSED = "CONNECTION_CLOSED";
 
 export interface RequestHandlers<R> {
   /** The whole streamed text so far (deltas joined in seq order). */
@@ -34,18 +50,24 @@ export interface RequestHandlers<R> {
   /** The connection was lost and the request is being sent again. */
   onResending?(): void;
   onComplete(result: R, info: { replayed: boolean }): void;
-  onError(error: ErrorPayload): void;
+  onError(error: ErrorPayload, info: { replayed: boolean }): void;
+  /** Any other frame of the request (a voice turn's `audio`, `translation`, `speech-error`). */
+  onFrame?(message: ServerMessage): void;
 }
 
 interface Pending {
   requestId: string;
-  payload: ProofreadPayload;
+  /** the id send() returned (the request keeps it as its handle across new ids) */
+  origin: string;
+  payload: Payload;
   handlers: RequestHandlers<unknown>;
   text: string;
   lastSeq: number;
   parts: string[];
   /** sent on the current connection */
   sent: boolean;
+  /** times sent again under a new id after CONNECTION_CLOSED */
+  resends: number;
 }
 
 export interface SocketOptions {
@@ -56,12 +78,14 @@ export interface SocketOptions {
   pongTimeoutMs?: number;
   backoffBaseMs?: number;
   backoffMaxMs?: number;
+  /** New ids a request may take after CONNECTION_CLOSED before the error is shown. */
+  maxResends?: number;
   WebSocketImpl?: typeof WebSocket;
   random?: () => number;
   newId?: () => string;
 }
 
-type ServerMessage = {
+export type ServerMessage = {
   type: string;
   requestId?: string;
   seq?: number;
@@ -70,6 +94,8 @@ type ServerMessage = {
   count?: number;
   data?: string;
   result?: unknown;
+  /** a voice turn's saved turn (`complete`) */
+  turn?: unknown;
   summary?: unknown;
   replayed?: boolean;
   error?: ErrorPayload;
@@ -105,6 +131,7 @@ export class ProofreadSocket {
       pongTimeoutMs: 15_000,
       backoffBaseMs: 500,
       backoffMaxMs: 30_000,
+      maxResends: 2,
       random: Math.random,
       newId: () => crypto.randomUUID(),
       WebSocketImpl: globalThis.WebSocket,
@@ -137,18 +164,19 @@ export class ProofreadSocket {
   }
 
   /** Send a request; it survives reconnects until it completes or fails. Returns its requestId. */
-  send<R>(payload: ProofreadPayload, handlers: RequestHandlers<R>, requestId = this.o.newId()): string {
+  send<R>(payload: Payload, handlers: RequestHandlers<R>, requestId = this.o.newId()): string {
     this.pending.set(requestId, {
-      requestId, payload, handlers: handlers as RequestHandlers<unknown>, text: "", lastSeq: 0, parts: [], sent: false,
+      requestId, origin: requestId, payload, handlers: handlers as RequestHandlers<unknown>, text: "", lastSeq: 0, parts: [], sent: false,
+      resends: 0,
     });
     this.start();
     this.flush();
     return requestId;
   }
 
-  /** Forget a request (the page no longer wants its answer). */
+  /** Forget a request (the page no longer wants its answer), by the id send() returned. */
   cancel(requestId: string): void {
-    this.pending.delete(requestId);
+    for (const [id, p] of this.pending) if (p.origin === requestId) this.pending.delete(id);
   }
 
   get inFlight(): number {
@@ -174,7 +202,7 @@ export class ProofreadSocket {
     if (!this.wanted) return;
     if (!query) {
       for (const p of this.pending.values()) {
-        p.handlers.onError({ code: "SIGN_IN_REQUIRED", message: "Sign in to continue." });
+        p.handlers.onError({ code: "SIGN_IN_REQUIRED", message: "Sign in to continue." }, { replayed: false });
       }
       this.pending.clear();
       this.scheduleReconnect();
@@ -252,8 +280,11 @@ export class ProofreadSocket {
       p.text = "";
       p.lastSeq = 0;
       p.parts = [];
-      ws.send(JSON.stringify({ action: "sendMessage", requestId: p.requestId, mode: p.payload.mode ?? "proofread",
-        text: p.payload.text, promptId: p.payload.promptId ?? null, conversationId: p.payload.conversationId ?? null }));
+      const payload = p.payload;
+      ws.send(JSON.stringify("action" in payload
+        ? { action: payload.action, requestId: p.requestId, ...payload.body }
+        : { action: "sendMessage", requestId: p.requestId, mode: payload.mode ?? "proofread", text: payload.text,
+          promptId: payload.promptId ?? null, conversationId: payload.conversationId ?? null }));
     }
     this.armHeartbeat();
   }
@@ -297,6 +328,7 @@ export class ProofreadSocket {
         p.handlers.onAccepted?.();
         break;
       case "delta":
+      case "text": // a voice turn's reply text, numbered as deltas are
         if (typeof m.seq === "number" && m.seq <= p.lastSeq) break; // already have it
         p.lastSeq = m.seq ?? p.lastSeq + 1;
         p.text += m.text ?? "";
@@ -313,27 +345,40 @@ export class ProofreadSocket {
         p.handlers.onText?.("");
         break;
       case "result-part":
+      case "turn-part":
         if (typeof m.index === "number") p.parts[m.index] = m.data ?? "";
         break;
       case "complete": {
         this.pending.delete(p.requestId);
-        let result = m.result;
+        let result = m.result ?? m.turn;
         if (result == null && p.parts.length) {
           try {
             result = JSON.parse(p.parts.join(""));
           } catch {
-            p.handlers.onError({ code: "BAD_RESULT", message: "The answer arrived incomplete." });
+            p.handlers.onError({ code: "BAD_RESULT", message: "The answer arrived incomplete." }, { replayed: false });
             return;
           }
         }
         p.handlers.onComplete(result, { replayed: m.replayed === true });
         break;
       }
-      case "error":
+      case "error": {
         this.pending.delete(p.requestId);
-        p.handlers.onError(m.error ?? { code: "INTERNAL_ERROR", message: "Something went wrong." });
+        const error = m.error ?? { code: "INTERNAL_ERROR", message: "Something went wrong." };
+        if (error.code === CONNECTION_CLOSED && p.resends < this.o.maxResends) {
+          // Ended while we were away: nothing was saved, and this id only replays that ending.
+          const again: Pending = { ...p, requestId: this.o.newId(), resends: p.resends + 1, sent: false, text: "",
+            lastSeq: 0, parts: [] };
+          this.pending.set(again.requestId, again);
+          p.handlers.onResending?.();
+          this.flush();
+          break;
+        }
+        p.handlers.onError(error, { replayed: m.replayed === true });
         break;
+      }
       default:
+        p.handlers.onFrame?.(m);
         break;
     }
   }
