@@ -53,6 +53,13 @@ def receive(ws: ClientConnection) -> dict[str, Any]:
     return json.loads(ws.recv(timeout=30))
 
 
+def known_to_the_server(ws: ClientConnection) -> None:
+    """The handshake ends before the server's connection thread has registered the connection; a
+    ping answered means it has, so a drop posted now reaches this connection."""
+    ws.send(json.dumps({"action": "ping", "requestId": "known"}))
+    assert receive(ws)["type"] == "pong"
+
+
 def until(ws: ClientConnection, kind: str) -> list[dict[str, Any]]:
     seen = [receive(ws)]
     while seen[-1]["type"] not in (kind, "error"):
@@ -152,6 +159,7 @@ def test_an_idle_connection_is_closed_as_api_gateway_does(idle_ws: LocalWs) -> N
 
 def test_the_drop_hook_cuts_connections_without_a_close_frame(local_ws: LocalWs) -> None:
     with local_ws.connect("deviceId=local-ws-device-04") as ws:
+        known_to_the_server(ws)
         status, body = local_ws.post("/@local/drop")
         assert status == 200 and body["connections"] >= 1
         with pytest.raises(ConnectionClosed) as closed:
@@ -161,6 +169,7 @@ def test_the_drop_hook_cuts_connections_without_a_close_frame(local_ws: LocalWs)
 
 def test_the_drop_hook_can_cut_a_stream_midway(local_ws: LocalWs) -> None:
     with local_ws.connect("deviceId=local-ws-device-05") as ws:
+        known_to_the_server(ws)
         assert local_ws.post("/@local/drop", json.dumps({"afterFrames": 2}).encode())[0] == 200
         ws.send(json.dumps({"action": "sendMessage", "requestId": "cut", "text": "teh end. " * 200}))
         seen, closed = drain(ws)
