@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import threading
 
 from .server import LocalStack
 from .web import WebApp, local_config, stale_sources
+
+STOP_GRACE_SECONDS = 10.0
 
 
 def main() -> None:
@@ -67,7 +70,16 @@ def main() -> None:
     except KeyboardInterrupt:
         pass
     finally:
-        local.stop()
+        # Stopping waits for the servers' threads; on a loaded machine one may still be busy (a
+        # recognition, a workflow step). Ctrl-C must end the stack all the same: after a grace
+        # period the process exits without them (they are daemon threads; nothing is persisted).
+        stopping = threading.Thread(target=local.stop, name="parley-stop", daemon=True)
+        stopping.start()
+        stopping.join(STOP_GRACE_SECONDS)
+        if stopping.is_alive():
+            print(f"Stopped. (background work still running after {STOP_GRACE_SECONDS:.0f} s was cut short)",
+                  flush=True)
+            os._exit(0)
         print("Stopped.", flush=True)
 
 
