@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from parley.actions.replies import SeedStoredAnalysis
+from parley.actions.replies import ActionStoredAnalysis
 from tests.conftest import ApiClient, assert_error
 
 pytestmark = pytest.mark.shared_aws  # its tests keep apart by owner: one emulator for the module
@@ -117,7 +117,7 @@ def test_a_replayed_chat_answer_names_the_engine_and_model_that_wrote_it(api: Ap
 
 
 def test_the_stored_analysis_is_camel_case_at_every_level() -> None:
-    stored = SeedStoredAnalysis.model_validate({
+    stored = ActionStoredAnalysis.model_validate({
         "cafp_scores": {"complexity": 70}, "fillers": {"count": 1, "words": ["um"], "percentage": 2.0},
         "grammar_corrections": [{"original": "goed", "corrected": "went", "explanation": "past tense"}],
         "vocabulary": {"total_words": 50, "unique_words": 30, "advanced_words": [], "suggested_words": ["stroll"]},

@@ -16,7 +16,7 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValida
 from aws_lambda_powertools.event_handler.openapi.params import Body
 
 from parley.actions.errors import chat_validation_response
-from parley.actions.replies import SeedReply
+from parley.actions.replies import ActionReply
 from parley.actions.requests import ChatBody
 from parley.ai.factory import preload_sdk
 from parley.core import clients
@@ -49,7 +49,7 @@ def _invalid(exc: RequestValidationError) -> Response[str]:
                      202: {"description": "stt / analyze: still running after the wait; poll the given resource"},
                      429: {"description": "Monthly quota reached"},
                      503: {"description": "No AI engine could answer in time; the message (if any) was saved"}})
-def chat(body: Annotated[ChatBody, Body()]) -> tuple[ChatReply | SeedReply, int]:
+def chat(body: Annotated[ChatBody, Body()]) -> tuple[ChatReply | ActionReply, int]:
     owner, store, now = owner_of(app), Store(clients.table(ENV.table_name)), time.monotonic()
     deadline = now + app.lambda_context.get_remaining_time_in_millis() / 1000 - RESPONSE_MARGIN_SECONDS
     if isinstance(body, ChatRequest):

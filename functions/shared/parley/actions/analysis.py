@@ -10,8 +10,8 @@ import hashlib
 
 from parley.actions.context import Answer, Call, Services
 from parley.actions.errors import AnalysisFailed
-from parley.actions.replies import SeedAnalysisReply, seed_analysis
-from parley.actions.requests import AnalyzeAction, SeedSettings, SeedTurn
+from parley.actions.replies import ActionAnalysisReply, seed_analysis
+from parley.actions.requests import ActionSettings, ActionTurn, AnalyzeAction
 from parley.analysis.service import AnalysisStatus
 from parley.core.errors import NotEnoughToAnalyse, QuotaExceeded, ServiceUnavailable
 from parley.tutor.models import NewMessage, Session, StartSession
@@ -51,7 +51,7 @@ def session_of(tutor: Tutor, owner: str, request: AnalyzeAction, min_learner_tur
     if saved := saved_session_with(tutor, owner, turns):
         return saved
     digest = hashlib.sha256("\x1e".join(f"{t.role}\x1f{t.content}" for t in turns).encode()).hexdigest()[:40]
-    settings = request.settings or SeedSettings()
+    settings = request.settings or ActionSettings()
     session, _created = tutor.start_session(owner, StartSession(
         client_session_id=f"conv-{digest}", tutor_name=settings.tutor_name, topic=settings.topic,
         accent=settings.accent, level=settings.level, gender=settings.gender))
@@ -63,7 +63,7 @@ def session_of(tutor: Tutor, owner: str, request: AnalyzeAction, min_learner_tur
     return session
 
 
-def saved_session_with(tutor: Tutor, owner: str, turns: list[SeedTurn]) -> Session | None:
+def saved_session_with(tutor: Tutor, owner: str, turns: list[ActionTurn]) -> Session | None:
     """One of the owner's newest sessions whose learner messages are exactly those of ``turns``."""
     said = [t.content for t in turns if t.role == "user"]
     for session in tutor.list_sessions(owner, limit=RECENT_SESSIONS_MATCHED, cursor=None).items:
@@ -85,7 +85,7 @@ def analysis_reply(status: AnalysisStatus, shown_id: str) -> Answer:
                                      headers={"Retry-After": "5"})
         raise AnalysisFailed(reason, details=[{"sessionId": shown_id, "reason": code}])
     if status.status == "running" or status.report is None:
-        return SeedAnalysisReply(success=False, status="running", session_id=shown_id,
+        return ActionAnalysisReply(success=False, status="running", session_id=shown_id,
                                  poll=f"/sessions/{status.session_id}/analysis"), 202
-    return SeedAnalysisReply(success=True, status="completed", session_id=shown_id,
+    return ActionAnalysisReply(success=True, status="completed", session_id=shown_id,
                              analysis=seed_analysis(status.report), report=status.report), 200

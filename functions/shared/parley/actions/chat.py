@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from parley.actions.context import Answer, Call, Services
-from parley.actions.replies import SeedChatReply
+from parley.actions.replies import ActionChatReply
 from parley.actions.requests import ChatAction
 from parley.core.errors import UnprocessableEntity
 from parley.tutor.chat import ChatRequest
@@ -24,6 +24,6 @@ def chat(services: Services, owner: str, request: ChatAction, call: Call) -> Ans
                                settings=settings)
     reply = services.chat().turn(owner, chat_request, deadline=call.deadline)
     translation = reply.translation.text if reply.translation is not None else None
-    return SeedChatReply(message=reply.reply, translation=translation, engine=reply.engine, model=reply.model,
+    return ActionChatReply(message=reply.reply, translation=translation, engine=reply.engine, model=reply.model,
                          fallback_from=reply.fallback_from, usage=reply.usage,
                          history_truncated=reply.history_truncated), 200

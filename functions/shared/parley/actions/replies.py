@@ -15,7 +15,7 @@ from parley.tutor.chat import ChatUsage
 from parley.tutor.models import Accent, Gender, Level, Message, Role, Session, Settings, SpeechRate, Topic
 
 
-class SeedChatReply(ApiModel):
+class ActionChatReply(ApiModel):
     message: str = Field(description="The tutor's reply")
     translation: str | None = Field(None, description=(
         "The reply in the learner's nativeLanguage when their showTranslation setting is on and the engine could "
@@ -28,7 +28,7 @@ class SeedChatReply(ApiModel):
     history_truncated: bool
 
 
-class SeedTranscript(ApiModel):
+class ActionTranscript(ApiModel):
     success: bool = Field(description="True when the transcript is here; false while it is still running")
     transcript: str | None = Field(None, description="The text (when status is completed)")
     status: Literal["queued", "running", "completed"]
@@ -37,35 +37,35 @@ class SeedTranscript(ApiModel):
     transcription: TranscriptionOut
 
 
-class SeedFillers(BaseModel):
+class ActionFillers(BaseModel):
     count: int
     words: list[str]
     percentage: float
 
 
-class SeedCorrection(BaseModel):
+class ActionCorrection(BaseModel):
     original: str
     corrected: str
     explanation: str
 
 
-class SeedVocabulary(BaseModel):
+class ActionVocabulary(BaseModel):
     total_words: int
     unique_words: int
     advanced_words: list[str]
     suggested_words: list[str]
 
 
-class SeedAnalysis(BaseModel):
+class ActionAnalysis(BaseModel):
     """The original tutor backend's analysis object (snake_case keys, scores 0-100)."""
 
     model_config = ConfigDict(defer_build=True)
 
     cafp_scores: dict[str, int | None] = Field(description="Parley's 1-10 scores x 10; pronunciation is null "
                                                            "when the session has no recordings")
-    fillers: SeedFillers
-    grammar_corrections: list[SeedCorrection]
-    vocabulary: SeedVocabulary
+    fillers: ActionFillers
+    grammar_corrections: list[ActionCorrection]
+    vocabulary: ActionVocabulary
     overall_feedback: str
     improvement_tips: list[str]
 
@@ -74,19 +74,19 @@ class _Camel(BaseModel):
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, defer_build=True)
 
 
-class StoredFillers(_Camel, SeedFillers):
+class StoredFillers(_Camel, ActionFillers):
     pass
 
 
-class StoredCorrection(_Camel, SeedCorrection):
+class StoredCorrection(_Camel, ActionCorrection):
     pass
 
 
-class StoredVocabulary(_Camel, SeedVocabulary):
+class StoredVocabulary(_Camel, ActionVocabulary):
     pass
 
 
-class SeedStoredAnalysis(_Camel):
+class ActionStoredAnalysis(_Camel):
     """The analysis as ``get_session_detail`` shows it: the same content as ``analyze``'s, with
     camelCase keys at every level, as the rest of that answer (``analyze`` keeps the original
     backend's snake_case object)."""
@@ -99,16 +99,16 @@ class SeedStoredAnalysis(_Camel):
     improvement_tips: list[str]
 
 
-class SeedAnalysisReply(ApiModel):
+class ActionAnalysisReply(ApiModel):
     success: bool = Field(description="True when the analysis is here; false while it is still running")
     status: Literal["running", "completed"]
     session_id: str = Field(description="The analysed session (the client's id when it gave one)")
-    analysis: SeedAnalysis | None = None
+    analysis: ActionAnalysis | None = None
     poll: str | None = Field(None, description="While running: GET this for the result")
     report: AnalysisReport | None = Field(None, description="Parley's full report (evidence, CEFR, measurements)")
 
 
-class SeedSettingsOut(ApiModel):
+class ActionSettingsOut(ApiModel):
     """The saved settings under the original backend's keys (``speed``), in the spellings every route answers."""
 
     accent: Accent
@@ -119,19 +119,19 @@ class SeedSettingsOut(ApiModel):
     tutor_name: str
 
     @classmethod
-    def of(cls, saved: Settings) -> SeedSettingsOut:
+    def of(cls, saved: Settings) -> ActionSettingsOut:
         return cls(accent=saved.accent, gender=saved.gender, speed=saved.speech_rate, level=saved.level,
                    topic=saved.topic, tutor_name=saved.tutor_name)
 
 
-class SeedSettingsReply(ApiModel):
+class ActionSettingsReply(ApiModel):
     success: bool = True
-    settings: SeedSettingsOut
+    settings: ActionSettingsOut
     is_default: bool = Field(description="True when nothing was saved yet (these are the defaults)")
     updated_at: str | None
 
 
-class SeedSessionReply(ApiModel):
+class ActionSessionReply(ApiModel):
     """start_session and end_session: the session (the one shape every route answers), and the
     original backend's top-level keys."""
 
@@ -142,19 +142,19 @@ class SeedSessionReply(ApiModel):
     session: Session
 
 
-class SeedMessageReply(ApiModel):
+class ActionMessageReply(ApiModel):
     success: bool = True
     message_id: str
     message: Message
 
 
-class SeedSessionsReply(ApiModel):
+class ActionSessionsReply(ApiModel):
     sessions: list[Session] = Field(description="Newest first; the same session object as GET /sessions")
     has_more: bool
     last_key: str | None = Field(None, description="Send back as lastKey for the next page")
 
 
-class SeedMessageOut(ApiModel):
+class ActionMessageOut(ApiModel):
     message_id: str
     role: Role
     content: str
@@ -163,18 +163,18 @@ class SeedMessageOut(ApiModel):
     turn_number: int
 
 
-class SeedSessionDetailReply(ApiModel):
+class ActionSessionDetailReply(ApiModel):
     session: Session
-    messages: list[SeedMessageOut]
-    analysis: SeedStoredAnalysis | None = Field(None, description="The completed analysis, if any")
+    messages: list[ActionMessageOut]
+    analysis: ActionStoredAnalysis | None = Field(None, description="The completed analysis, if any")
 
 
-class SeedDeleteReply(ApiModel):
+class ActionDeleteReply(ApiModel):
     success: bool = True
     deleted_count: int
 
 
-class SeedTranscribeUrlReply(ApiModel):
+class ActionTranscribeUrlReply(ApiModel):
     url: str
     expires_in: int = Field(description="Seconds the URL is valid")
     expires_at: str
@@ -183,16 +183,16 @@ class SeedTranscribeUrlReply(ApiModel):
     sample_rate: int
 
 
-SeedReply = (SeedChatReply | SpeechOut | SeedTranscript | SeedAnalysisReply | SeedSettingsReply | SeedSessionReply
-             | SeedMessageReply | SeedSessionsReply | SeedSessionDetailReply | SeedDeleteReply
-             | SeedTranscribeUrlReply)
+ActionReply = (ActionChatReply | SpeechOut | ActionTranscript | ActionAnalysisReply | ActionSettingsReply
+               | ActionSessionReply | ActionMessageReply | ActionSessionsReply | ActionSessionDetailReply
+               | ActionDeleteReply | ActionTranscribeUrlReply)
 
 
 # -- mapping Parley's results to the seed's shapes ---------------------------------------------
-AnalysisShape = TypeVar("AnalysisShape", SeedAnalysis, SeedStoredAnalysis)
+AnalysisShape = TypeVar("AnalysisShape", ActionAnalysis, ActionStoredAnalysis)
 
 
-def seed_analysis(report: AnalysisReport, model: type[AnalysisShape] = SeedAnalysis) -> AnalysisShape:  # type: ignore[assignment]
+def seed_analysis(report: AnalysisReport, model: type[AnalysisShape] = ActionAnalysis) -> AnalysisShape:  # type: ignore[assignment]
     text = report.measurements.text
     words = text.learner_words if text else 0
     filler_words = [w for w, n in sorted((text.filler_breakdown if text else {}).items()) for _ in range(n)]

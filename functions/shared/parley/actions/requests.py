@@ -31,12 +31,12 @@ from parley.tutor.models import (
 SessionRef = ClientId
 
 
-class _SeedIn(BaseModel):
+class _ActionIn(BaseModel):
     # extra="ignore": the seed's clients send keys Parley has no use for (deviceId, userId, timestamp).
     model_config = ConfigDict(extra="ignore", populate_by_name=True, defer_build=True)
 
 
-class SeedSettings(_SeedIn):
+class ActionSettings(_ActionIn):
     """The original tutor backend's settings. Every value is accepted in any letter case (its clients send
     ``us``, ``Advanced``, ``Business``) and answered in Parley's one spelling (``US``, ``advanced``)."""
 
@@ -54,7 +54,7 @@ class SeedSettings(_SeedIn):
         return {k: v for k, v in values.items() if v is not None}
 
 
-class SeedTurn(_SeedIn):
+class ActionTurn(_ActionIn):
     """One message of a conversation; the original backend's analysis also took ``speaker``/``en``."""
 
     role: Role
@@ -72,10 +72,10 @@ class SeedTurn(_SeedIn):
         return data
 
 
-Turns = Annotated[list[SeedTurn], Field(max_length=MAX_HISTORY_MESSAGES + 1)]
+Turns = Annotated[list[ActionTurn], Field(max_length=MAX_HISTORY_MESSAGES + 1)]
 
 
-class SeedMessageIn(_SeedIn):
+class ActionMessageIn(_ActionIn):
     role: Role
     content: MessageText
     translation: Annotated[str, StringConstraints(max_length=MAX_MESSAGE_CHARS)] | None = None
@@ -83,20 +83,20 @@ class SeedMessageIn(_SeedIn):
     message_id: ClientId | None = Field(None, alias="messageId")
 
 
-class ChatAction(_SeedIn):
+class ChatAction(_ActionIn):
     action: Literal["chat"]
     messages: Turns = Field(default_factory=list, description="The whole conversation, oldest first; the last "
                                                               "message is the learner's new one.")
-    settings: SeedSettings | None = None
+    settings: ActionSettings | None = None
 
 
-class TtsAction(_SeedIn):
+class TtsAction(_ActionIn):
     action: Literal["tts"]
     text: str = Field(min_length=1, max_length=MAX_SPEECH_CHARS)
-    settings: SeedSettings | None = None
+    settings: ActionSettings | None = None
 
 
-class SttAction(_SeedIn):
+class SttAction(_ActionIn):
     action: Literal["stt"]
     audio: str = Field(min_length=1, description="The recording, base64 (WebM from the browser, or Ogg/WAV/MP3/M4A)")
     language: TranscribeLanguage = "en-US"
@@ -104,11 +104,11 @@ class SttAction(_SeedIn):
     session_id: SessionRef | None = Field(None, alias="sessionId", description="Keep the transcript with this session")
 
 
-class AnalyzeAction(_SeedIn):
+class AnalyzeAction(_ActionIn):
     action: Literal["analyze"]
     session_id: SessionRef | None = Field(None, alias="sessionId", description="Analyse this saved session")
     messages: Turns | None = Field(None, description="Without sessionId: the conversation to analyse")
-    settings: SeedSettings | None = None
+    settings: ActionSettings | None = None
 
     @model_validator(mode="after")
     def _something_to_analyse(self) -> AnalyzeAction:
@@ -117,23 +117,23 @@ class AnalyzeAction(_SeedIn):
         return self
 
 
-class SaveSettingsAction(_SeedIn):
+class SaveSettingsAction(_ActionIn):
     action: Literal["save_settings"]
-    settings: SeedSettings
+    settings: ActionSettings
 
 
-class GetSettingsAction(_SeedIn):
+class GetSettingsAction(_ActionIn):
     action: Literal["get_settings"]
 
 
-class StartSessionAction(_SeedIn):
+class StartSessionAction(_ActionIn):
     action: Literal["start_session"]
     session_id: ClientId | None = Field(None, alias="sessionId", description="The client's own id for the session")
-    settings: SeedSettings | None = None
+    settings: ActionSettings | None = None
     tutor_name: TutorName | None = Field(None, alias="tutorName")
 
 
-class EndSessionAction(_SeedIn):
+class EndSessionAction(_ActionIn):
     action: Literal["end_session"]
     session_id: SessionRef = Field(alias="sessionId")
     # The seed's clients send their own counts; Parley measures these from the saved messages.
@@ -142,29 +142,29 @@ class EndSessionAction(_SeedIn):
     word_count: int | None = Field(None, alias="wordCount")
 
 
-class SaveMessageAction(_SeedIn):
+class SaveMessageAction(_ActionIn):
     action: Literal["save_message"]
     session_id: SessionRef = Field(alias="sessionId")
-    message: SeedMessageIn
+    message: ActionMessageIn
 
 
-class GetSessionsAction(_SeedIn):
+class GetSessionsAction(_ActionIn):
     action: Literal["get_sessions"]
     limit: int = Field(10, ge=1, le=100)
     last_key: Annotated[str, StringConstraints(max_length=2048)] | None = Field(None, alias="lastKey")
 
 
-class GetSessionDetailAction(_SeedIn):
+class GetSessionDetailAction(_ActionIn):
     action: Literal["get_session_detail"]
     session_id: SessionRef = Field(alias="sessionId")
 
 
-class DeleteSessionAction(_SeedIn):
+class DeleteSessionAction(_ActionIn):
     action: Literal["delete_session"]
     session_id: SessionRef = Field(alias="sessionId")
 
 
-class GetTranscribeUrlAction(_SeedIn):
+class GetTranscribeUrlAction(_ActionIn):
     action: Literal["get_transcribe_url"]
     language: TranscribeLanguage = "en-US"
     sample_rate: int = Field(16000, alias="sampleRate", ge=8000, le=48000)

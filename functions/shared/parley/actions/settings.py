@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from parley.actions.context import Answer, Call, Services
-from parley.actions.replies import SeedSettingsOut, SeedSettingsReply
+from parley.actions.replies import ActionSettingsOut, ActionSettingsReply
 from parley.actions.requests import GetSettingsAction, SaveSettingsAction
 from parley.tutor.models import Settings
 
@@ -13,10 +13,10 @@ def save_settings(services: Services, owner: str, request: SaveSettingsAction, _
     saved = services.tutor.get_settings(owner)
     merged = Settings(**{**saved.model_dump(exclude={"updated_at"}), **request.settings.overrides()})
     out = services.tutor.put_settings(owner, merged)
-    return SeedSettingsReply(settings=SeedSettingsOut.of(out), is_default=False, updated_at=out.updated_at), 200
+    return ActionSettingsReply(settings=ActionSettingsOut.of(out), is_default=False, updated_at=out.updated_at), 200
 
 
 def get_settings(services: Services, owner: str, _request: GetSettingsAction, _call: Call) -> Answer:
     saved = services.tutor.get_settings(owner)
-    return SeedSettingsReply(settings=SeedSettingsOut.of(saved), is_default=saved.updated_at is None,
+    return ActionSettingsReply(settings=ActionSettingsOut.of(saved), is_default=saved.updated_at is None,
                              updated_at=saved.updated_at), 200

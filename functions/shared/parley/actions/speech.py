@@ -5,15 +5,15 @@ from __future__ import annotations
 
 from parley.actions.context import Answer, Call, Services
 from parley.actions.errors import TranscriptionFailed
-from parley.actions.replies import SeedTranscribeUrlReply, SeedTranscript
-from parley.actions.requests import GetTranscribeUrlAction, SeedSettings, SttAction, TtsAction
+from parley.actions.replies import ActionTranscribeUrlReply, ActionTranscript
+from parley.actions.requests import ActionSettings, GetTranscribeUrlAction, SttAction, TtsAction
 from parley.core.ids import parse_iso, utcnow
 from parley.speech.transcription.models import CreateTranscription
 from parley.speech.voices import SpeechOut, voice_settings
 
 
 def tts(services: Services, owner: str, request: TtsAction, _call: Call) -> Answer:
-    settings = request.settings or SeedSettings()
+    settings = request.settings or ActionSettings()
     accent, gender = voice_settings(services.tutor, owner, settings.accent, settings.gender)
     return SpeechOut.of(services.speaker().speak(owner, request.text, accent, gender)), 200
 
@@ -34,7 +34,7 @@ def stt(services: Services, owner: str, request: SttAction, call: Call) -> Answe
                                   details=[{"transcriptionId": result.transcription_id,
                                             "reason": reason.code if reason else "Unknown"}])
     done = result.status == "completed"
-    return SeedTranscript(success=done, transcript=result.text if done else None, status=result.status,
+    return ActionTranscript(success=done, transcript=result.text if done else None, status=result.status,
                           transcription_id=result.transcription_id,
                           poll=None if done else f"/transcriptions/{result.transcription_id}",
                           transcription=result), 200 if done else 202
@@ -43,6 +43,6 @@ def stt(services: Services, owner: str, request: SttAction, call: Call) -> Answe
 def get_transcribe_url(services: Services, owner: str, request: GetTranscribeUrlAction, _call: Call) -> Answer:
     out = services.stream_url(owner, request.language, request.sample_rate)
     expires_in = max(0, round((parse_iso(out.expires_at) - utcnow()).total_seconds()))
-    return SeedTranscribeUrlReply(url=out.url, expires_in=expires_in, expires_at=out.expires_at,
+    return ActionTranscribeUrlReply(url=out.url, expires_in=expires_in, expires_at=out.expires_at,
                                   language_code=out.language_code, media_encoding=out.media_encoding,
                                   sample_rate=out.sample_rate), 200
