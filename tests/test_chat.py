@@ -32,7 +32,8 @@ from parley.ai.types import (
 from parley.core.errors import ServiceUnavailable
 from parley.data import keys
 from parley.data.store import Store
-from parley.tutor.chat import WINDOW_STEP_TURNS, Chat, ChatRequest, fit_history
+from parley.tutor.chat import Chat, ChatRequest
+from parley.tutor.history import WINDOW_STEP_TURNS, fit_history
 from parley.tutor.models import StartSession
 from parley.tutor.persona import ACCENTS, LEVELS, TOPICS, TutorPersona, system_prompt
 from parley.tutor.service import Tutor

@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Discriminator, Field, StringConstrai
 from parley.core.models import ClientId
 from parley.speech.transcription.audio import AudioFormat, TranscribeLanguage
 from parley.speech.voices import MAX_TEXT_CHARS as MAX_SPEECH_CHARS
-from parley.tutor.chat import MAX_HISTORY_MESSAGES, ChatRequest
+from parley.tutor.chat_models import MAX_HISTORY_MESSAGES, ChatRequest
 from parley.tutor.models import (
     MAX_MESSAGE_CHARS,
     Accent,

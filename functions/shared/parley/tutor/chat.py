@@ -33,12 +33,10 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
-from typing import Annotated, Any
+from typing import Any
 
 from botocore.exceptions import ClientError
-from pydantic import Field, StringConstraints, model_validator
 
-from parley.ai.caching import estimate_tokens
 from parley.ai.deadline import Deadline
 from parley.ai.factory import build_provider
 from parley.ai.metering import MeteredProvider
@@ -48,120 +46,21 @@ from parley.core.ids import new_ulid, utcnow
 from parley.core.observability import logger
 from parley.data import keys
 from parley.data.store import Store
-from parley.tutor.models import (
-    Accent,
-    ApiModel,
-    ClientId,
-    Level,
-    Message,
-    MessageText,
-    NewMessage,
-    Role,
-    Session,
-    Topic,
-    TutorName,
-)
+from parley.tutor.chat_models import ChatReply, ChatRequest, ChatSettings, ChatUsage
+from parley.tutor.history import fit_history
+from parley.tutor.models import Message, NewMessage, Session
 from parley.tutor.persona import HISTORY_TRUNCATED_NOTE, TutorPersona, system_prompt
 from parley.tutor.service import Tutor
 from parley.tutor.translation import TranslationOut, Translator, saved
 from parley.usage.publisher import UsagePublisher
 from parley.usage.quota import QuotaGuard
 
-SessionId = Annotated[str, StringConstraints(pattern=r"^[0-9A-HJKMNP-TV-Z]{26}$")]
-MAX_HISTORY_MESSAGES = 200
-WINDOW_STEP_TURNS = 4  # the history window's start moves by this many learner turns at a time
 MIN_CALL_SECONDS = 2.0  # don't start a model call with less time than this left
 SAVE_ATTEMPTS = 4  # saving the reply: attempts while the store is busy (after botocore's own retries)
 SAVE_BACKOFF_SECONDS = 0.1
 SAVE_GRACE_SECONDS = 1.0  # of the time the handler keeps back after the deadline, what saving may use
 PENDING_REPLY_TTL = timedelta(days=1)  # how long an unsaved reply waits for a repeat of its call
 OnText = Callable[[str], None]  # a streamed turn's consumer of text deltas
-
-
-# -- API models ----------------------------------------------------------------------------------
-class ChatSettings(ApiModel):
-    """Overrides for this turn; omitted fields come from the session (or the saved settings)."""
-
-    accent: Accent | None = None
-    level: Level | None = None
-    topic: Topic | None = None
-    tutor_name: TutorName | None = None
-
-
-class ChatTurn(ApiModel):
-    role: Role
-    content: MessageText
-
-
-class ChatRequest(ApiModel):
-    message: MessageText = Field(description="The learner's new message.")
-    session_id: SessionId | None = Field(
-        None, description="Continue this session: history from the table, both messages saved.")
-    message_id: ClientId | None = Field(
-        None, description="Client id of the learner's message (with sessionId): repeating the call is safe.")
-    messages: list[ChatTurn] | None = Field(
-        None, max_length=MAX_HISTORY_MESSAGES, description="Explicit history, oldest first (without sessionId).")
-    settings: ChatSettings | None = None
-
-    @model_validator(mode="after")
-    def _one_history_source(self) -> ChatRequest:
-        if self.session_id is not None and self.messages is not None:
-            raise ValueError("send either sessionId (history from the session) or messages, not both")
-        if self.message_id is not None and self.session_id is None:
-            raise ValueError("messageId is only meaningful with sessionId (the message is saved there)")
-        return self
-
-
-class ChatUsage(ApiModel):
-    input_tokens: int
-    output_tokens: int
-    cache_read_tokens: int
-    cache_write_tokens: int
-
-
-class ChatReply(ApiModel):
-    reply: str
-    engine: str | None = Field(description="The engine that really answered: anthropic, bedrock or offline "
-                                           "(a replayed answer names the one that wrote it).")
-    model: str | None = Field(description="The model that answered (for a replayed answer, the one that wrote it).")
-    fallback_from: str | None = Field(None, description="The engine that failed first, when a fallback answered.")
-    usage: ChatUsage
-    session_id: str | None = None
-    message: Message | None = Field(None, description="The learner's message as saved (with sessionId).")
-    reply_message: Message | None = Field(None, description="The reply as saved (with sessionId).")
-    replayed: bool = Field(False, description="True when this messageId was answered before: no new model call.")
-    reply_saved: bool = Field(True, description=(
-        "False when the reply could not be saved in the session (the data store stayed busy): the learner's "
-        "message is saved, the reply is only in this answer. Send the same call again (same messageId) to "
-        "save it: the tutor's reply is reused, not asked again."))
-    history_truncated: bool = Field(False, description="True when the oldest turns were left out to fit the budget.")
-    history_messages_sent: int = Field(description="How many earlier messages were sent to the model.")
-    translation: TranslationOut | None = Field(None, description=(
-        "The reply in the learner's nativeLanguage, when their showTranslation setting is on (null when off). "
-        "With sessionId it is also saved on the reply message (replyMessage.translation)."))
-
-
-# -- the history budget --------------------------------------------------------------------------
-def fit_history(history: Sequence[Turn], new_message: str, budget_tokens: int,
-                step: int = WINDOW_STEP_TURNS) -> tuple[list[Turn], bool]:
-    """The most recent part of ``history`` that fits, with the new message, in ``budget_tokens``.
-
-    The window starts at the beginning or at a learner turn. Its start moves in steps of ``step`` learner turns
-    so that the same prefix (system prompt + the window's first turns) is sent for several turns
-    in a row and stays cacheable; only when even that does not fit is the cut made at any turn.
-    Returns (turns to send, whether anything was left out).
-    """
-    room = budget_tokens - estimate_tokens(new_message)
-    sizes = [estimate_tokens(t.text) for t in history]
-    suffix = [0] * (len(history) + 1)
-    for i in range(len(history) - 1, -1, -1):
-        suffix[i] = suffix[i + 1] + sizes[i]
-    starts = [i for i, t in enumerate(history) if i == 0 or t.role == "user"]
-    for candidates in (starts[::step], starts):
-        for i in candidates:
-            if suffix[i] <= room:
-                return list(history[i:]), i > 0
-    return [], bool(history)
 
 
 # -- the turn ------------------------------------------------------------------------------------

@@ -23,18 +23,19 @@ It runs inside the route's own invocation (no asynchronous hop: the first audio 
 invocation's start). API Gateway ends the route's integration after 29 s, but that does not stop
 the function, which posts through the ``@connections`` API; the turn keeps within ``turn_seconds``
 (25 s) anyway, so the client never sees the integration's timeout message for a normal turn.
+
+Its parts: the frames (``parley.tutor.voice_frames``), the speech worker and its metering
+(``parley.tutor.voice_speech``), the timings (``parley.tutor.voice_metrics``).
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
-import queue
-import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
 from pydantic import Field, StringConstraints, TypeAdapter, ValidationError
@@ -45,21 +46,19 @@ from parley.core.models import ApiModel, ClientId
 from parley.core.observability import logger
 from parley.data.turns import TurnClaims
 from parley.proofreading.connections import Connections
-from parley.proofreading.frames import FRAME_BUDGET, Channel, ConnectionGone, encode, error_message, split_text
-from parley.speech.voices import Speaker, Speech
-from parley.tutor.chat import Chat, ChatReply, ChatRequest, SessionId
+from parley.proofreading.frames import Channel, error_message
+from parley.speech.voices import Speaker
+from parley.tutor.chat import Chat
+from parley.tutor.chat_models import ChatReply, ChatRequest, SessionId
 from parley.tutor.models import Accent, Gender, MessageText
-from parley.tutor.sentences import Segment, SentenceSplitter, split_sentences
-from parley.usage.events import UsageEvent
-from parley.usage.publisher import PublishOutcome, UsagePublisher
-from parley.usage.quota import Limits, QuotaGuard
+from parley.tutor.sentences import SentenceSplitter, split_sentences
+from parley.tutor.voice_frames import Sink, TextFrames, send_complete
+from parley.tutor.voice_metrics import Emit, emit_timing
+from parley.tutor.voice_speech import AfterAudioPublisher, SpeechWorker, TurnQuota
 from parley.usage.ratelimit import RateLimiter
 
-TEXT_FLUSH_SECONDS = 0.15  # a text frame at least this often while a sentence is being written...
-TEXT_FLUSH_CHARS = 200  # ...or once this much text is waiting
 CLAIM_POLL_SECONDS = 0.25  # how often a resend looks whether the turn's first invocation has finished
 RequestId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.:-]{1,64}$")]
-Emit = Callable[[str, float, str], None]  # (metric name, milliseconds, engine)
 
 
 class TutorTurnMessage(ApiModel):
@@ -74,204 +73,6 @@ class TutorTurnMessage(ApiModel):
 
 
 _MESSAGE: TypeAdapter[TutorTurnMessage] = TypeAdapter(TutorTurnMessage)
-
-
-def emit_timing(name: str, milliseconds: float, engine: str) -> None:
-    """One timing (CloudWatch EMF through Powertools) with dimension Engine, flushed at once."""
-    from aws_lambda_powertools.metrics import MetricUnit, single_metric
-
-    from parley.core.observability import metrics
-
-    try:
-        with single_metric(name=name, unit=MetricUnit.Milliseconds, value=round(milliseconds, 1),
-                           namespace=metrics.namespace) as metric:
-            metric.add_dimension(name="Engine", value=engine or "unknown")
-    except Exception:  # a metric must never fail a turn
-        logger.warning("Could not emit metric", extra={"metric": name})
-
-
-# -- the connection, as this turn uses it ------------------------------------------------------------
-class Sink:
-    """Posts one turn's frames (from the turn's thread and the speech worker, one at a time). A post
-    that finds the connection gone marks the sink gone: nothing more is sent, the turn goes on."""
-
-    def __init__(self, channel: Channel, request_id: str | None, on_gone: Callable[[], None]) -> None:
-        self.channel = channel
-        self.request_id = request_id
-        self.on_gone = on_gone
-        self.gone = False
-        self.sent: list[str] = []  # the types of the frames posted, in order (logs and tests)
-        self._lock = threading.Lock()
-
-    def send(self, frame: Mapping[str, Any]) -> bool:
-        with self._lock:
-            if self.gone:
-                return False
-            try:
-                self.channel.send({**frame, "requestId": self.request_id})
-            except ConnectionGone:
-                self.gone = True
-                logger.info("Client gone mid-turn: no more frames; the reply is still saved")
-                with contextlib.suppress(Exception):
-                    self.on_gone()
-                return False
-            self.sent.append(str(frame.get("type")))
-            return True
-
-
-class TextFrames:
-    """The reply's text as it is generated, coalesced into ``text`` frames (fewer posts, same text)."""
-
-    def __init__(self, sink: Sink, clock: Callable[[], float]) -> None:
-        self.sink = sink
-        self.clock = clock
-        self.pending: list[str] = []
-        self.size = 0
-        self.seq = 0
-        self.last = clock()
-
-    def add(self, delta: str) -> None:
-        self.pending.append(delta)
-        self.size += len(delta)
-        if self.size >= TEXT_FLUSH_CHARS or self.clock() - self.last >= TEXT_FLUSH_SECONDS:
-            self.flush()
-
-    def flush(self) -> None:
-        if not self.pending:
-            return
-        text, self.pending, self.size = "".join(self.pending), [], 0
-        for piece in split_text(text, FRAME_BUDGET - 200):
-            self.seq += 1
-            self.sink.send({"type": "text", "seq": self.seq, "text": piece})
-        self.last = self.clock()
-
-
-def audio_frames(index: int, segment: Segment, speech: Speech, budget: int = FRAME_BUDGET) -> list[dict[str, Any]]:
-    """One sentence's speech as ``audio`` frames, each under ``budget`` bytes once encoded (with the
-    ``requestId`` the sink adds): the base64 of the MP3 split into ``parts``."""
-    base: dict[str, Any] = {"type": "audio", "requestId": "x" * 64, "sentence": index, "part": 9999, "parts": 9999,
-                            "text": segment.text, "contentType": speech.content_type, "voice": speech.voice.voice_id,
-                            "engine": speech.voice.engine, "data": ""}
-    if segment.clause:
-        base["clause"] = True
-    room = budget - len(encode(base)) - 8
-    if room < 1024:
-        raise ValueError("a sentence too long to send with its audio")
-    data = speech.audio_base64
-    pieces = [data[i:i + room] for i in range(0, len(data), room)] or [""]
-    del base["requestId"]
-    return [{**base, "part": n, "parts": len(pieces), "data": piece} for n, piece in enumerate(pieces)]
-
-
-# -- metering, without a request more than needed on the way to the first audio ------------------------
-class TurnQuota(QuotaGuard):
-    """The quota guard of one turn: the owner's limits are read once for the turn (the early check, the
-    model's reservation and each sentence's reservation all use them); every reservation is still its
-    own conditional write, so the guarantees are the guard's."""
-
-    def __init__(self, guard: QuotaGuard) -> None:
-        super().__init__(guard.store, guard.defaults)
-        self._limits: dict[str, Limits] = {}
-
-    def limits_for(self, owner: str) -> Limits:
-        if owner not in self._limits:
-            self._limits[owner] = super().limits_for(owner)
-        return self._limits[owner]
-
-
-class AfterAudioPublisher(UsagePublisher):
-    """The speech worker's publisher: a sentence's usage event is put on the bus right after its audio
-    frames are posted (``flush``), not before - the learner hears it a PutEvents sooner. The event is
-    the same one, settling the same reservation; ``flush`` runs whatever happens to the frames."""
-
-    def __init__(self, publisher: UsagePublisher) -> None:
-        self.inner = publisher
-        self.prices = publisher.prices
-        self.held: list[UsageEvent] = []
-
-    def publish(self, event: UsageEvent) -> PublishOutcome:
-        self.held.append(event)
-        return PublishOutcome.PUBLISHED
-
-    def flush(self) -> None:
-        held, self.held = self.held, []
-        for event in held:
-            self.inner.publish(event)
-
-
-# -- speech, in a worker thread ----------------------------------------------------------------------
-@dataclass
-class SpeechWorker:
-    """Synthesises the queued sentences in order and posts their audio, while the model writes on. The
-    voice (the session's accent and gender) is looked up in the worker's own thread as the turn starts."""
-
-    speaker: Speaker
-    owner: str
-    voice_of: Callable[[], tuple[Accent, Gender]]
-    sink: Sink
-    clock: Callable[[], float]
-    started: float
-    first_audio: float | None = None
-    sentences: int = 0
-    characters: int = 0
-    failed: dict[str, Any] | None = None
-    _queue: queue.Queue[tuple[int, Segment] | None] = field(default_factory=queue.Queue)
-    _thread: threading.Thread | None = None
-
-    def start(self) -> SpeechWorker:
-        self._thread = threading.Thread(target=self._run, name="parley-voice-turn-speech", daemon=True)
-        self._thread.start()
-        return self
-
-    def say(self, segment: Segment) -> None:
-        self._queue.put((self.sentences, segment))
-        self.sentences += 1
-
-    def finish(self) -> None:
-        """Wait until every queued sentence is spoken (or skipped)."""
-        self._queue.put(None)
-        if self._thread is not None:
-            self._thread.join()
-
-    def stop(self) -> None:
-        """Speak nothing more (the turn failed): drop what is queued, then wait for the worker."""
-        self.failed = self.failed or {"code": "CANCELLED"}
-        self.finish()
-
-    def _run(self) -> None:
-        try:
-            accent, gender = self.voice_of()
-        except Exception:  # the turn itself fails the same way (a missing session): nothing to speak
-            accent, gender = "US", "female"
-            self.failed = {"code": "NOT_FOUND", "message": "No session to speak for.", "details": []}
-        while (item := self._queue.get()) is not None:
-            index, segment = item
-            if self.sink.gone or self.failed is not None:
-                continue  # no one to hear it, or speech already failed: no Polly call, nothing billed
-            try:
-                self._speak(index, segment, accent, gender)
-            finally:
-                publisher = self.speaker.publisher
-                if isinstance(publisher, AfterAudioPublisher):
-                    publisher.flush()
-
-    def _speak(self, index: int, segment: Segment, accent: Accent, gender: Gender) -> None:
-        try:
-            speech = self.speaker.speak(self.owner, segment.text, accent, gender)
-        except ParleyError as exc:  # over quota, Polly unavailable: the text goes on, speech stops
-            self.failed = {"code": exc.code, "message": exc.message, "details": exc.details}
-        except Exception:
-            logger.exception("Speech failed mid-turn")
-            self.failed = {"code": "INTERNAL_ERROR", "message": "Speech failed; the text goes on.", "details": []}
-        if self.failed is not None:
-            self.sink.send({"type": "speech-error", "sentence": index, "error": self.failed})
-            return
-        self.characters += speech.characters
-        for frame in audio_frames(index, segment, speech):
-            if not self.sink.send(frame):
-                break
-            if self.first_audio is None:
-                self.first_audio = self.clock() - self.started
 
 
 # -- the turn ----------------------------------------------------------------------------------------
@@ -408,7 +209,7 @@ class VoiceTurn:
         worker.finish()  # the translation (made in the turn, after the reply) goes after the last audio
         if reply.translation is not None:
             sink.send({"type": "translation", **reply.translation.model_dump(mode="json", exclude_none=True)})
-        _send_complete(sink, reply)
+        send_complete(sink, reply)
         self._measure(reply, started, first_token, worker, sink, message)
 
     def _claim(self, owner: str, message: TutorTurnMessage, deadline: float) -> bool:
@@ -441,19 +242,6 @@ class VoiceTurn:
             "polly_characters": worker.characters, "client_gone": sink.gone, "input_mode": message.input_mode,
             **{f"{k}_ms": round(v * 1000) for k, v in timings.items()}})
 
-
-def _send_complete(sink: Sink, reply: ChatReply) -> None:
-    """The saved turn, in one frame; one too large for a frame goes first in ``turn-part`` frames."""
-    turn = reply.model_dump(mode="json", by_alias=True)
-    whole = {"type": "complete", "turn": turn, "replayed": reply.replayed}
-    if len(encode({**whole, "requestId": "x" * 64})) <= FRAME_BUDGET:
-        sink.send(whole)
-        return
-    data = json.dumps(turn, ensure_ascii=False, separators=(",", ":"))
-    pieces = split_text(data, FRAME_BUDGET - 300)
-    for index, piece in enumerate(pieces):
-        sink.send({"type": "turn-part", "index": index, "count": len(pieces), "data": piece})
-    sink.send({"type": "complete", "turn": None, "turnParts": len(pieces), "replayed": reply.replayed})
 
 
 def _error(message: str, code: str, details: list[dict[str, Any]] | None = None) -> dict[str, Any]:
