@@ -193,14 +193,20 @@ class PromptsEnv(ApiEnv):
         return tuple(m.strip() for m in self.proofreading_models.split(",") if m.strip())
 
 
-class ProofreadingEnv(PromptsEnv, MeteringEnv, AiEnv):
-    """POST /proofread and the WebSocket message route (issue 7)."""
+class _WebSocketRouteEnv(_Env):
+    """What a WebSocket message route reads: where to post frames, the connections' lifetime, and the
+    per-owner message limit."""
 
     websocket_callback_url: str = Field("", alias="WEBSOCKET_CALLBACK_URL",
                                         description="Overrides the @connections endpoint (local stack).")
     ws_connection_ttl_seconds: int = Field(7800, alias="WS_CONNECTION_TTL_SECONDS", ge=60, le=86_400)
     ws_messages_per_minute: int = Field(30, alias="WS_MESSAGES_PER_MINUTE", ge=1, le=10_000,
                                         description="Messages one owner may send a minute over the WebSocket")
+
+
+class ProofreadingEnv(PromptsEnv, MeteringEnv, AiEnv, _WebSocketRouteEnv):
+    """POST /proofread and the WebSocket message route (issue 7)."""
+
     ws_resume_grace_seconds: float = Field(
         20, alias="WS_RESUME_GRACE_SECONDS", ge=0, le=120,
         description="How long an answer goes on after its client disconnected, waiting for it to come back.")
@@ -213,7 +219,7 @@ class WebSocketConnectionEnv(_Env):
     ws_connection_ttl_seconds: int = Field(7800, alias="WS_CONNECTION_TTL_SECONDS", ge=60, le=86_400)
 
 
-class VoiceTurnEnv(MeteringEnv, AiEnv):
+class VoiceTurnEnv(MeteringEnv, AiEnv, _WebSocketRouteEnv):
     """The WebSocket route ``tutorTurn`` (the streamed voice turn, issue 18): what the chat turn reads
     (``parley.tutor.chat.chat_from``: the table, the AI layer, the history budget), metering for the
     model and Polly, and the WebSocket's connections and limits."""
@@ -221,12 +227,6 @@ class VoiceTurnEnv(MeteringEnv, AiEnv):
     table_name: str = Field(alias="TABLE_NAME", min_length=3)
     data_retention_days: int = Field(90, alias="DATA_RETENTION_DAYS", ge=1, le=3650)
     chat_history_tokens: int = Field(540, alias="CHAT_HISTORY_TOKENS", ge=100, le=100_000)
-
-    websocket_callback_url: str = Field("", alias="WEBSOCKET_CALLBACK_URL",
-                                        description="Overrides the @connections endpoint (local stack).")
-    ws_connection_ttl_seconds: int = Field(7800, alias="WS_CONNECTION_TTL_SECONDS", ge=60, le=86_400)
-    ws_messages_per_minute: int = Field(30, alias="WS_MESSAGES_PER_MINUTE", ge=1, le=10_000,
-                                        description="Messages one owner may send a minute over the WebSocket")
     turn_seconds: float = Field(
         25.0, alias="TURN_SECONDS", ge=5, le=28,
         description="What one turn may take, inside API Gateway's 29 s integration timeout.")

@@ -13,7 +13,7 @@ from dataclasses import KW_ONLY, dataclass, field
 from typing import Annotated, Any, Literal
 
 from botocore.exceptions import ClientError
-from pydantic import Field, StringConstraints, TypeAdapter
+from pydantic import Field, StringConstraints, TypeAdapter, ValidationError
 
 from parley.core.models import ApiModel
 from parley.core.observability import logger
@@ -170,6 +170,26 @@ def error_message(request_id: str | None, code: str, message: str,
                   details: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     return {"type": "error", "requestId": request_id,
             "error": {"code": code, "message": message, "details": details or []}}
+
+
+def request_id_of(body: str | None) -> str | None:
+    """The ``requestId`` of a message that failed validation, when it has a usable one."""
+    try:
+        value = json.loads(body or "").get("requestId")
+    except (ValueError, AttributeError):
+        return None
+    return value if isinstance(value, str) and len(value) <= 64 else None
+
+
+def invalid_message(body: str | None, exc: ValidationError) -> dict[str, Any]:
+    """The error message answering a client message its route's model refused: not JSON at all, or
+    JSON with the fields listed in ``details``."""
+    request_id = request_id_of(body)
+    if any(e.get("type") == "json_invalid" for e in exc.errors()):
+        return error_message(request_id, "MALFORMED_JSON", "The message is not valid JSON.")
+    details = [{"field": ".".join(str(p) for p in e.get("loc", ())), "message": e.get("msg", ""),
+                "type": e.get("type", "")} for e in exc.errors()]
+    return error_message(request_id, "VALIDATION_ERROR", "The message is not valid; see details.", details)
 
 
 def send_result(channel: Channel, request_id: str | None, mode: Mode, result: ProofreadResult | ChatResult,

@@ -26,7 +26,6 @@ back, then the model's stream is closed and nothing is saved.
 from __future__ import annotations
 
 import contextlib
-import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -52,6 +51,7 @@ from parley.proofreading.frames import (
     RequestId,
     SendMessage,
     error_message,
+    invalid_message,
     send_result,
 )
 from parley.proofreading.models import ChatResult, Mode, ProofreadResult
@@ -123,14 +123,7 @@ class MessageRouter:
             channel.send(error_message(None, exc.code, exc.message, exc.details))
             return
         except ValidationError as exc:
-            request_id = _request_id_of(body)
-            if any(e.get("type") == "json_invalid" for e in exc.errors()):
-                channel.send(error_message(request_id, "MALFORMED_JSON", "The message is not valid JSON."))
-            else:
-                details = [{"field": ".".join(str(p) for p in e.get("loc", ())), "message": e.get("msg", ""),
-                            "type": e.get("type", "")} for e in exc.errors()]
-                channel.send(error_message(request_id, "VALIDATION_ERROR", "The message is not valid; see details.",
-                                           details))
+            channel.send(invalid_message(body, exc))
             return
         if isinstance(message, Ping):
             channel.send({"type": "pong", "requestId": message.request_id, "at": iso_micros(utcnow())})
@@ -275,9 +268,3 @@ class MessageRouter:
             channel.send(frame)
 
 
-def _request_id_of(body: str | None) -> str | None:
-    try:
-        value = json.loads(body or "").get("requestId")
-    except (ValueError, AttributeError):
-        return None
-    return value if isinstance(value, str) and len(value) <= 64 else None

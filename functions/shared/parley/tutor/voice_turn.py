@@ -31,7 +31,6 @@ Its parts: the frames (``parley.tutor.voice_frames``), the speech worker and its
 from __future__ import annotations
 
 import contextlib
-import json
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -46,7 +45,7 @@ from parley.core.models import ApiModel, ClientId
 from parley.core.observability import logger
 from parley.data.turns import TurnClaims
 from parley.proofreading.connections import Connections
-from parley.proofreading.frames import Channel, error_message
+from parley.proofreading.frames import Channel, error_message, invalid_message, request_id_of
 from parley.speech.voices import Speaker
 from parley.tutor.chat import Chat
 from parley.tutor.chat_models import ChatReply, ChatRequest, SessionId
@@ -150,15 +149,9 @@ class VoiceTurn:
             jsonlimits.check(body or "")
             return _MESSAGE.validate_json(body or "")
         except ParleyError as exc:
-            channel.send(error_message(_request_id_of(body), exc.code, exc.message, exc.details))
+            channel.send(error_message(request_id_of(body), exc.code, exc.message, exc.details))
         except ValidationError as exc:
-            rid = _request_id_of(body)
-            if any(e.get("type") == "json_invalid" for e in exc.errors()):
-                channel.send(error_message(rid, "MALFORMED_JSON", "The message is not valid JSON."))
-            else:
-                details = [{"field": ".".join(str(p) for p in e.get("loc", ())), "message": e.get("msg", ""),
-                            "type": e.get("type", "")} for e in exc.errors()]
-                channel.send(error_message(rid, "VALIDATION_ERROR", "The message is not valid; see details.", details))
+            channel.send(invalid_message(body, exc))
         return None
 
     def _turn(self, owner: str, message: TutorTurnMessage, sink: Sink, started: float, deadline: float,
@@ -246,14 +239,6 @@ class VoiceTurn:
 
 def _error(message: str, code: str, details: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     return {"type": "error", "error": {"code": code, "message": message, "details": details or []}}
-
-
-def _request_id_of(body: str | None) -> str | None:
-    try:
-        value = json.loads(body or "").get("requestId")
-    except (ValueError, AttributeError):
-        return None
-    return value if isinstance(value, str) and len(value) <= 64 else None
 
 
 def voice_turn_from(env: Any, store: Any) -> VoiceTurn:
