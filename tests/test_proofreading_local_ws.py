@@ -5,12 +5,6 @@ connects to API Gateway the same way."""
 from __future__ import annotations
 
 import json
-import os
-import signal
-import socket
-import subprocess
-import sys
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -22,13 +16,9 @@ import pytest
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import ClientConnection, connect
 
+from tests.local_process import running_stack
+
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass
@@ -77,43 +67,16 @@ def drain(ws: ClientConnection) -> tuple[list[str], ConnectionClosed]:
             return seen, closed
 
 
-def running_stack(idle_seconds: str | None = None) -> Iterator[LocalWs]:
-    """``make run`` in its own process, with API Gateway's idle timeout (10 minutes) unless a test
-    shortens it: a 3 s idle timeout would also cut a stream whose first frame is slow on a loaded
-    machine, so only the idle test's own stack has it."""
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    env.update(PARLEY_WS_PORT=str(port))
-    if idle_seconds is not None:
-        env.update(PARLEY_WS_IDLE_SECONDS=idle_seconds)
-    proc = subprocess.Popen([sys.executable, "-m", "local_stack", "--port", "0", "--no-web"], cwd=ROOT, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    assert proc.stdout is not None
-    callbacks = ""
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        line = proc.stdout.readline()
-        if "@connections" in line:
-            callbacks = line.rsplit(" ", 1)[-1].strip().rstrip(")")
-        if "Ctrl-C" in line or not line:
-            break
-    assert callbacks.startswith("http://127.0.0.1:"), "the local stack did not print its @connections URL"
-    yield LocalWs(f"ws://127.0.0.1:{port}", callbacks)
-    proc.send_signal(signal.SIGINT)
-    try:
-        proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-
-
 @pytest.fixture(scope="module")
 def local_ws() -> Iterator[LocalWs]:
-    yield from running_stack()
+    for stack in running_stack():
+        yield LocalWs(stack.ws, stack.callbacks)
 
 
 @pytest.fixture(scope="module")
 def idle_ws() -> Iterator[LocalWs]:
-    yield from running_stack(idle_seconds="3")
+    for stack in running_stack(idle_seconds="3"):
+        yield LocalWs(stack.ws, stack.callbacks)
 
 
 def test_connect_needs_a_device_id(local_ws: LocalWs) -> None:

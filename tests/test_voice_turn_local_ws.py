@@ -5,11 +5,6 @@ from __future__ import annotations
 
 import base64
 import json
-import os
-import signal
-import subprocess
-import sys
-import time
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -19,7 +14,7 @@ from typing import Any
 import pytest
 from websockets.sync.client import ClientConnection, connect
 
-from tests.test_proofreading_local_ws import free_port
+from tests.local_process import running_stack
 
 ROOT = Path(__file__).resolve().parent.parent
 DEVICE = "local-voice-device-01"
@@ -42,27 +37,8 @@ class Local:
 
 @pytest.fixture(scope="module")
 def local() -> Iterator[Local]:
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    env.update(PARLEY_WS_PORT=str(port))
-    proc = subprocess.Popen([sys.executable, "-m", "local_stack", "--port", "0", "--no-web"], cwd=ROOT, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    assert proc.stdout is not None
-    rest = ""
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        line = proc.stdout.readline()
-        if "listening on" in line:
-            rest = line.split("listening on", 1)[1].split()[0]
-        if "Ctrl-C" in line or not line:
-            break
-    assert rest.startswith("http://127.0.0.1:"), "the local stack did not start"
-    yield Local(rest, f"ws://127.0.0.1:{port}")
-    proc.send_signal(signal.SIGINT)
-    try:
-        proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        proc.kill()
+    for stack in running_stack():
+        yield Local(stack.rest, stack.ws)
 
 
 def frames_until_complete(ws: ClientConnection) -> list[dict[str, Any]]:
