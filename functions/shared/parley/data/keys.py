@@ -15,7 +15,23 @@ the sessions without reading their messages.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from parley.core.ids import iso_millis, ulid_millis
+
+
+@dataclass(frozen=True)
+class KeyLayout:
+    """One key's layout, its parts in ``{}`` (``KeyLayout("PROMPT#{}")("01J…")`` -> ``PROMPT#01J…``); a
+    part may carry a format (``{:05d}``). Called with exactly as many parts as the layout has."""
+
+    layout: str
+
+    def __call__(self, *parts: str | int) -> str:
+        if len(parts) != self.layout.count("{"):
+            raise TypeError(f"the key {self.layout!r} takes {self.layout.count('{')} parts, got {len(parts)}")
+        return self.layout.format(*parts)
+
 
 SETTINGS_SK = "SETTINGS"
 SESSION_PREFIX = "SESSION#"
@@ -33,14 +49,10 @@ def session_meta_sk(session_id: str) -> str:
     return f"{SESSION_PREFIX}{session_started_at(session_id)}#{session_id}#META"
 
 
-def session_gsi1pk(session_id: str) -> str:
-    return f"{SESSION_PREFIX}{session_id}"
-
-
-def client_session_sk(client_session_id: str) -> str:
-    """A client's own id for a session -> ``CLIENTSESSION#<id>`` (the item holds Parley's ``sessionId``).
-    Outside the ``SESSION#`` ranges, so neither the session list nor a session's children include it."""
-    return f"CLIENTSESSION#{client_session_id}"
+session_gsi1pk = KeyLayout(SESSION_PREFIX + "{}")  # <sessionId>
+# A client's own id for a session (the item holds Parley's ``sessionId``). Outside the ``SESSION#``
+# ranges, so neither the session list nor a session's children include it.
+client_session_sk = KeyLayout("CLIENTSESSION#{}")  # <clientSessionId>
 
 
 def session_child_sk(session_id: str, *parts: str) -> str:
@@ -61,24 +73,19 @@ def message_marker_sk(session_id: str, message_id: str) -> str:
     return session_child_sk(session_id, "MSGID", message_id)
 
 
+def pending_reply_sk(session_id: str, reply_id: str) -> str:
+    """A tutor reply kept when its save failed, so a repeat of the call saves it instead of paying the
+    model again; under the session's keys, so deleting the session deletes it too."""
+    return session_child_sk(session_id, "PENDINGREPLY", reply_id)
+
+
 # -- usage (seed 003's `usage` and `usage-tracking` tables, as items in the one table) ---------
-def usage_month_sk(month: str) -> str:
-    """Monthly totals per owner: ``USAGE#MONTH#2026-11``."""
-    return f"USAGE#MONTH#{month}"
-
-
-def usage_day_sk(day: str, engine: str) -> str:
-    """Daily totals per owner and engine: ``USAGE#DAY#2026-11-22#anthropic``."""
-    return f"USAGE#DAY#{day}#{engine}"
-
-
-def usage_event_marker_sk(event_id: str) -> str:
-    """Marks a usage event as counted (exactly once per event id); expires after a while."""
-    return f"USAGE#EVENT#{event_id}"
-
-
+usage_month_sk = KeyLayout("USAGE#MONTH#{}")  # monthly totals per owner: USAGE#MONTH#2026-11
+usage_day_sk = KeyLayout("USAGE#DAY#{}#{}")  # daily totals per owner and engine: USAGE#DAY#2026-11-22#anthropic
+usage_days_prefix = KeyLayout("USAGE#DAY#{}-")  # all daily totals of a month: USAGE#DAY#2026-11-
+# Marks a usage event as counted (exactly once per event id); expires after a while.
+usage_event_marker_sk = KeyLayout("USAGE#EVENT#{}")
 QUOTA_SK = "QUOTA"  # a per-owner override of the monthly limits
-
 
 # -- proofreading (seed 003's prompts, files, conversations and websocket-connections tables) ----
 #     prompt        PK=<owner>  SK=PROMPT#<promptId>                 GSI1PK=PROMPTS#<owner>  GSI1SK=PROMPT#<promptId>
@@ -95,62 +102,31 @@ QUOTA_SK = "QUOTA"  # a per-owner override of the monthly limits
 PROMPT_PREFIX = "PROMPT#"
 CONVERSATION_PREFIX = "CONV#"
 CONNECTION_SK = "CONNECTION"
-
-
-def prompt_sk(prompt_id: str) -> str:
-    return f"{PROMPT_PREFIX}{prompt_id}"
-
-
-def prompts_gsi1pk(owner: str) -> str:
-    return f"PROMPTS#{owner}"
-
-
-def prompt_files_prefix(prompt_id: str) -> str:
-    return f"{PROMPT_PREFIX}{prompt_id}#FILE#"
-
-
-def prompt_file_sk(prompt_id: str, file_id: str) -> str:
-    return prompt_files_prefix(prompt_id) + file_id
-
-
-def conversation_sk(conversation_id: str) -> str:
-    return f"{CONVERSATION_PREFIX}{conversation_id}"
-
-
-def conversation_engine_gsi1pk(owner: str, engine: str) -> str:
-    return f"CONVENGINE#{owner}#{engine}"
-
-
-def conversation_turn_prefix(conversation_id: str) -> str:
-    return f"CONVTURN#{conversation_id}#"
-
-
-def conversation_turn_sk(conversation_id: str, turn: int) -> str:
-    return conversation_turn_prefix(conversation_id) + f"{turn:05d}"
-
-
-def connection_pk(connection_id: str) -> str:
-    return f"WSCONN#{connection_id}"
-
-
-def ws_request_sk(request_id: str) -> str:
-    return f"WSREQ#{request_id}"
-
-
-def usage_days_prefix(month: str) -> str:
-    """All daily usage totals of a month: ``USAGE#DAY#2026-11-``."""
-    return f"USAGE#DAY#{month}-"
+prompt_sk = KeyLayout(PROMPT_PREFIX + "{}")  # <promptId>
+prompts_gsi1pk = KeyLayout("PROMPTS#{}")  # <owner>
+prompt_files_prefix = KeyLayout(PROMPT_PREFIX + "{}#FILE#")  # <promptId>
+prompt_file_sk = KeyLayout(PROMPT_PREFIX + "{}#FILE#{}")  # <promptId>, <fileId>
+conversation_sk = KeyLayout(CONVERSATION_PREFIX + "{}")  # <conversationId>
+conversation_engine_gsi1pk = KeyLayout("CONVENGINE#{}#{}")  # <owner>, <engine>
+conversation_turn_prefix = KeyLayout("CONVTURN#{}#")  # <conversationId>
+conversation_turn_sk = KeyLayout("CONVTURN#{}#{:05d}")  # <conversationId>, <turn>
+connection_pk = KeyLayout("WSCONN#{}")  # <connectionId>
+ws_request_sk = KeyLayout("WSREQ#{}")  # <requestId>
 
 
 # -- speech-to-text (issue 4) ---------------------------------------------------------------------
 #     transcription  PK=<owner>  SK=TRANSCRIPTION#<transcriptionId>    (status, text, words, reason)
 #     transcript     PK=<owner>  SK=SESSION#<sessionId>#TRANSCRIPT#<transcriptionId>  (when a session was given)
-def transcription_sk(transcription_id: str) -> str:
-    return f"TRANSCRIPTION#{transcription_id}"
+transcription_sk = KeyLayout("TRANSCRIPTION#{}")  # <transcriptionId>
 
 
 def session_transcript_sk(session_id: str, transcription_id: str) -> str:
     return session_child_sk(session_id, "TRANSCRIPT", transcription_id)
+
+
+def session_transcripts_prefix(session_id: str) -> str:
+    """Transcripts saved under a session: ``SESSION#<sessionId>#TRANSCRIPT#<transcriptionId>``."""
+    return session_child_sk(session_id, "TRANSCRIPT", "")
 
 
 # -- analysis (issue 6) --------------------------------------------------------------------------
@@ -158,11 +134,6 @@ def session_transcript_sk(session_id: str, transcription_id: str) -> str:
 # Under the session's prefix, so deleting the session deletes its analysis.
 def analysis_sk(session_id: str) -> str:
     return session_child_sk(session_id, "ANALYSIS")
-
-
-def session_transcripts_prefix(session_id: str) -> str:
-    """Transcripts saved under a session: ``SESSION#<sessionId>#TRANSCRIPT#<transcriptionId>``."""
-    return session_child_sk(session_id, "TRANSCRIPT", "")
 
 
 # -- the transcription workflow's event-driven wait (issues 4 and 8) ------------------------------
@@ -173,11 +144,9 @@ def session_transcripts_prefix(session_id: str) -> str:
 JOB_WAIT_SK = "TASK_TOKEN"
 
 
-def transcribe_job_pk(job_name: str) -> str:
-    return f"TRANSCRIBEJOB#{job_name}"
+transcribe_job_pk = KeyLayout("TRANSCRIBEJOB#{}")  # <Transcribe job name>
 
 
 # -- rate limits (the WebSocket message function's per-owner count) ------------------------------
 #     window        PK=<owner>  SK=RATE#<what>#<window start, epoch seconds>  (requests, expiresAt)
-def rate_window_sk(what: str, window_start: int) -> str:
-    return f"RATE#{what}#{window_start}"
+rate_window_sk = KeyLayout("RATE#{}#{}")  # <what>, <window start>

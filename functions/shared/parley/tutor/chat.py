@@ -75,19 +75,18 @@ def _usage(answer: AiAnswer) -> ChatUsage:
                      cache_read_tokens=u.cache_read_tokens, cache_write_tokens=u.cache_write_tokens)
 
 
+@dataclasses.dataclass(eq=False)
 class Chat:
-    def __init__(self, tutor: Tutor, provider: AiProvider, *, publisher: UsagePublisher, quota: QuotaGuard | None,
-                 max_tokens: int, temperature: float, history_tokens: int,
-                 clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep) -> None:
-        self.tutor = tutor
-        self.provider = provider
-        self.publisher = publisher
-        self.quota = quota
-        self.max_tokens = max_tokens
-        self.temperature = temperature
-        self.history_tokens = history_tokens
-        self.clock = clock
-        self.sleep = sleep
+    tutor: Tutor
+    provider: AiProvider
+    _: dataclasses.KW_ONLY
+    publisher: UsagePublisher
+    quota: QuotaGuard | None
+    max_tokens: int
+    temperature: float
+    history_tokens: int
+    clock: Callable[[], float] = time.monotonic
+    sleep: Callable[[float], None] = time.sleep
 
     def turn(self, owner: str, request: ChatRequest, *, deadline: float,
              on_text: OnText | None = None) -> ChatReply:
@@ -282,7 +281,7 @@ class Chat:
     @staticmethod
     def _pending_sk(session_id: str, reply_id: str) -> str:
         # Under the session's keys, so deleting the session deletes it too.
-        return f"{keys.SESSION_PREFIX}{session_id}#PENDINGREPLY#{reply_id}"
+        return keys.pending_reply_sk(session_id, reply_id)
 
     def _keep_pending_reply(self, owner: str, session_id: str, reply_id: str, text: str,
                             origin: dict[str, str | None]) -> None:
