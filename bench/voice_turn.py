@@ -31,8 +31,6 @@ import os
 import re
 import signal
 import statistics
-import subprocess
-import sys
 import threading
 import time
 import urllib.request
@@ -41,6 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.registry import benchmark
+from local_stack.child import READY, child_stack, print_urls
 
 ROOT = Path(__file__).resolve().parent.parent
 STT_FINAL = 0.300
@@ -107,8 +106,8 @@ def serve() -> None:
         LEARNER[0], job_name=media.job_name)
     verbose = {"POWERTOOLS_LOG_LEVEL": "INFO"} if os.environ.get("PARLEY_BENCH_LOGS") else {}
     local = LocalStack(port=0, env_overrides=verbose).start()
-    print(f"REST {local.url}", flush=True)
-    print(f"WS {getattr(local, 'websocket_url', '')}", flush=True)
+    print_urls(local, DEVICE)
+    print(READY, flush=True)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     while not stop.wait(0.5):
@@ -194,22 +193,9 @@ def p(values: list[float], q: float) -> float:
 
 
 def measure(turns: int) -> dict[str, Any]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    child = subprocess.Popen([sys.executable, "-c", "from bench.voice_turn import serve; serve()"], cwd=ROOT,
-                             env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    assert child.stdout is not None
-    urls: dict[str, str] = {}
-    while len(urls) < 2:
-        line = child.stdout.readline()
-        if not line:
-            raise RuntimeError("the local stack did not start")
-        kind, _, url = line.strip().partition(" ")
-        if kind in ("REST", "WS"):
-            urls[kind] = url
-    # The child's logs go on to its stdout: keep draining it, or a full pipe would stop the local stack.
-    threading.Thread(target=lambda: all(True for _ in child.stdout), name="bench-drain", daemon=True).start()  # type: ignore[union-attr]
-    try:
-        client = Client(urls["REST"], urls["WS"])
+    # The child's logs (PARLEY_BENCH_LOGS=1) are drained and dropped.
+    with child_stack(command=("-c", "from bench.voice_turn import serve; serve()")) as stack:
+        client = Client(stack.rest, stack.websocket)
         recording = client.call("POST", "/speech", {"text": LEARNER[0], "accent": "US", "gender": "male"})["audio"]
         assert base64.b64decode(recording)[:1] == b"\xff"
         today_session, streamed_session = client.session(), client.session()
@@ -226,12 +212,6 @@ def measure(turns: int) -> dict[str, Any]:
         for n in range(turns):
             streamed.append(path_streamed(client, streamed_session, n))
             time.sleep(SETTLE_SECONDS)
-    finally:
-        child.send_signal(signal.SIGTERM)
-        try:
-            child.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            child.kill()
     return {"today": today, "streamed": streamed}
 
 

@@ -37,19 +37,18 @@ import json
 import os
 import re
 import secrets
-import signal
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from local_stack.child import child_stack
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
@@ -566,51 +565,6 @@ def _status_of(answer: Answer) -> Any:
     return body.get("status") if isinstance(body, dict) else None
 
 
-# -- a local stack of its own ---------------------------------------------------------------------
-@dataclass
-class RunningStack:
-    target: Target
-    banner: list[str]
-
-
-@contextlib.contextmanager
-def local_stack(*extra: str, timeout: float = 120) -> Iterator[RunningStack]:
-    """``python -m local_stack --port 0`` (what ``make run`` starts), until its banner is printed."""
-    env = {key: value for key, value in os.environ.items() if not key.startswith("AWS_")}
-    process = subprocess.Popen([sys.executable, "-m", "local_stack", "--port", "0", *extra], cwd=ROOT, env=env,
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    banner: list[str] = []
-    done = threading.Event()
-
-    def read() -> None:
-        assert process.stdout is not None
-        for line in process.stdout:
-            if not done.is_set():
-                banner.append(line.rstrip("\n"))
-                if line.startswith("Press Ctrl-C"):
-                    done.set()
-        done.set()
-
-    reader = threading.Thread(target=read, daemon=True)
-    reader.start()
-    try:
-        if not done.wait(timeout) or not banner or not banner[-1].startswith("Press Ctrl-C"):
-            raise RuntimeError("the local stack did not start:\n" + "\n".join(banner))
-        api = re.search(r"listening on (\S+)", banner[0])
-        websocket = next((re.search(r"(ws://[^/\s]+)", line) for line in banner if "WebSocket:" in line), None)
-        if api is None:
-            raise RuntimeError("the local stack printed no URL:\n" + "\n".join(banner))
-        yield RunningStack(Target(api[1], websocket[1] if websocket else ""), banner)
-    finally:
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        reader.join(timeout=5)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("pages", nargs="*", type=Path, help="pages to run (default: every page under docs/)")
@@ -624,7 +578,8 @@ def main() -> None:
             port = int(args.url.rsplit(":", 1)[1])
             target = Target(args.url.rstrip("/"), args.websocket or f"ws://127.0.0.1:{port + 1}")
         else:
-            target = stack.enter_context(local_stack("--no-web")).target
+            running = stack.enter_context(child_stack("--no-web"))
+            target = Target(running.rest, running.websocket)
         total = 0
         failed = 0
         for page in chosen:

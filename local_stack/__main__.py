@@ -7,6 +7,7 @@ import os
 import signal
 import threading
 
+from .child import READY, print_urls
 from .server import LocalStack
 from .web import WebApp, local_config, stale_sources
 
@@ -36,11 +37,8 @@ def main() -> None:
         parameters["CorsAllowOrigin"] = args.cors_origin
     local = LocalStack(host=args.host, port=args.port, parameters=parameters, verbose=args.verbose).start()
     device = "my-device-0001"
-    print(f"Parley local stack listening on {local.url}  (AWS emulated at {local.moto_endpoint})", flush=True)
+    print_urls(local, device)
     websocket_url = getattr(local, "websocket_url", "")
-    if websocket_url:
-        callback = getattr(local, "websocket_callback_url", "")
-        print(f"  WebSocket: {websocket_url}/?deviceId={device}  (@connections {callback})", flush=True)
     if web is not None:
         web.start(local_config(local.url, websocket_url))
         local.on_stop(web.stop)
@@ -58,7 +56,7 @@ def main() -> None:
           f"-d '{{\"topic\": \"travel\"}}' {local.url}/sessions", flush=True)
     print(f"  Clients of the original tutor backend's action API: base URL {local.url}, header X-Device-Id "
           f"(e.g. {{\"action\": \"get_settings\"}} to {local.url}/chat)", flush=True)
-    print("Press Ctrl-C to stop.", flush=True)
+    print(READY, flush=True)
 
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())

@@ -25,6 +25,7 @@ import pytest
 
 from docsite import examples
 from docsite.api_reference import anchor, operation_anchor, render_file
+from local_stack.child import ChildStack, child_stack
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
@@ -252,16 +253,17 @@ def test_every_page_reads_and_most_have_examples() -> None:
 
 # -- the examples, run -------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
-def stack() -> Iterator[examples.RunningStack]:
-    with examples.local_stack() as running:
+def stack() -> Iterator[ChildStack]:
+    with child_stack() as running:
         yield running
 
 
 @pytest.fixture(scope="module")
-def runs(stack: examples.RunningStack) -> Iterator[dict[Path, Future[int]]]:
+def runs(stack: ChildStack) -> Iterator[dict[Path, Future[int]]]:
     """Every page's examples, pages side by side (each on its own device ids), on the one stack."""
+    target = examples.Target(stack.rest, stack.websocket)
     with ThreadPoolExecutor(max_workers=4) as pool:
-        yield {path: pool.submit(examples.PageRun(examples.read_page(path), stack.target).run)
+        yield {path: pool.submit(examples.PageRun(examples.read_page(path), target).run)
                for path in PAGES_WITH_EXAMPLES}
 
 
@@ -271,7 +273,7 @@ def test_the_pages_examples_answer_what_the_page_shows(path: Path, runs: dict[Pa
     assert executed == len(examples.read_page(path).examples)
 
 
-def test_getting_started_shows_what_make_run_prints(stack: examples.RunningStack) -> None:
+def test_getting_started_shows_what_make_run_prints(stack: ChildStack) -> None:
     page = (DOCS / "getting-started.md").read_text(encoding="utf-8")
     shown = next(block.text for block in examples.blocks(page) if block.lang == "console").splitlines()
     shown = shown[shown.index(next(line for line in shown if line.startswith("Parley local stack"))):]
@@ -286,14 +288,14 @@ def test_getting_started_shows_what_make_run_prints(stack: examples.RunningStack
     assert printed == [shape(line) for line in shown]
 
 
-def test_the_local_stack_serves_interactive_api_docs_offline(stack: examples.RunningStack) -> None:
-    with urllib.request.urlopen(stack.target.api + "/docs", timeout=30) as response:
+def test_the_local_stack_serves_interactive_api_docs_offline(stack: ChildStack) -> None:
+    with urllib.request.urlopen(stack.rest + "/docs", timeout=30) as response:
         page = response.read().decode()
         assert response.headers["Content-Type"].startswith("text/html")
     assert '"/openapi.json"' in page and "validatorUrl: null" in page
     assert not re.search(r"(src|href)=\"https?:", page), "no asset from another host"
-    with urllib.request.urlopen(stack.target.api + "/docs/swagger-ui-bundle.js", timeout=30) as response:
+    with urllib.request.urlopen(stack.rest + "/docs/swagger-ui-bundle.js", timeout=30) as response:
         assert b"SwaggerUIBundle" in response.read(200_000)
     with pytest.raises(urllib.error.HTTPError) as missing:
-        urllib.request.urlopen(stack.target.api + "/docs/index.j2", timeout=30)
+        urllib.request.urlopen(stack.rest + "/docs/index.j2", timeout=30)
     assert missing.value.code == 404

@@ -16,7 +16,7 @@ import pytest
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import ClientConnection, connect
 
-from tests.local_process import running_stack
+from local_stack.child import child_stack
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -69,14 +69,16 @@ def drain(ws: ClientConnection) -> tuple[list[str], ConnectionClosed]:
 
 @pytest.fixture(scope="module")
 def local_ws() -> Iterator[LocalWs]:
-    for stack in running_stack():
-        yield LocalWs(stack.ws, stack.callbacks)
+    with child_stack("--no-web") as stack:
+        yield LocalWs(stack.websocket, stack.callbacks)
 
 
 @pytest.fixture(scope="module")
 def idle_ws() -> Iterator[LocalWs]:
-    for stack in running_stack(idle_seconds="3"):
-        yield LocalWs(stack.ws, stack.callbacks)
+    # A 3 s idle timeout would also cut a stream whose first frame is slow on a loaded machine, so
+    # only the idle test's own stack has it (API Gateway's is 10 minutes).
+    with child_stack("--no-web", env_overrides={"PARLEY_WS_IDLE_SECONDS": "3"}) as stack:
+        yield LocalWs(stack.websocket, stack.callbacks)
 
 
 def test_connect_needs_a_device_id(local_ws: LocalWs) -> None:

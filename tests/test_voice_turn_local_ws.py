@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from websockets.sync.client import ClientConnection, connect
 
-from tests.local_process import running_stack
+from local_stack.child import child_stack
 
 ROOT = Path(__file__).resolve().parent.parent
 DEVICE = "local-voice-device-01"
@@ -37,8 +37,8 @@ class Local:
 
 @pytest.fixture(scope="module")
 def local() -> Iterator[Local]:
-    for stack in running_stack():
-        yield Local(stack.rest, stack.ws)
+    with child_stack("--no-web") as stack:
+        yield Local(stack.rest, stack.websocket)
 
 
 def frames_until_complete(ws: ClientConnection) -> list[dict[str, Any]]:
