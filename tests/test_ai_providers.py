@@ -31,19 +31,11 @@ from parley.ai.anthropic_api import AnthropicProvider, secret_api_key
 from parley.ai.bedrock import BedrockProvider
 from parley.ai.caching import estimate_tokens, min_cacheable_tokens
 from parley.ai.deadline import Deadline
+from parley.ai.errors import ProviderError, ProviderMisconfigured, ProviderRejected
 from parley.ai.factory import assemble
 from parley.ai.fallback import CircuitBreaker, FallbackProvider
 from parley.ai.metering import MeteredProvider
-from parley.ai.types import (
-    AiAnswer,
-    AiRequest,
-    ProviderError,
-    ProviderMisconfigured,
-    ProviderRejected,
-    TokenUsage,
-    Turn,
-    UsageReport,
-)
+from parley.ai.types import AiAnswer, AiRequest, TokenUsage, Turn, UsageReport
 from parley.analysis.judge import Conversation, Judge
 from parley.analysis.metrics import measure
 from parley.analysis.report import judge_schema

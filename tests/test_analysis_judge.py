@@ -9,8 +9,9 @@ from typing import Any
 import pytest
 
 from parley.ai.deadline import Deadline
+from parley.ai.errors import ModelRefused
 from parley.ai.offline import OfflineProvider
-from parley.ai.types import AiAnswer, AiRequest, ModelRefused, TokenUsage
+from parley.ai.types import AiAnswer, AiRequest, TokenUsage
 from parley.analysis import prompt
 from parley.analysis.judge import MAX_TOKENS, NOT_MEASURED, Conversation, Judge, is_learners, largest_valid_answer
 from parley.analysis.metrics import SpokenWord, measure

@@ -27,7 +27,7 @@ from local_stack.lambdas import FunctionRunner
 from local_stack.resources import provision
 from local_stack.template import Stack
 from local_stack.workflows import Workflows
-from parley.ai.types import ProviderError
+from parley.ai.errors import ProviderError
 from parley.core import clients
 from parley.core.ids import utcnow
 from parley.data import keys

@@ -18,17 +18,9 @@ import pytest
 import parley.tutor.chat as chat_module
 from local_stack.lambdas import FunctionRunner
 from parley.ai.caching import estimate_tokens
+from parley.ai.errors import ModelRefused, ProviderError, ProviderMisconfigured, ProviderRejected
 from parley.ai.fallback import CircuitBreaker, FallbackProvider
-from parley.ai.types import (
-    AiAnswer,
-    AiRequest,
-    ModelRefused,
-    ProviderError,
-    ProviderMisconfigured,
-    ProviderRejected,
-    TokenUsage,
-    Turn,
-)
+from parley.ai.types import AiAnswer, AiRequest, TokenUsage, Turn
 from parley.core.errors import ServiceUnavailable
 from parley.data import keys
 from parley.data.store import Store

@@ -12,7 +12,8 @@ import boto3
 import pytest
 from boto3.dynamodb.conditions import Key
 
-from parley.ai.types import AiAnswer, AiRequest, ModelRefused, ProviderError, TokenUsage
+from parley.ai.errors import ModelRefused, ProviderError
+from parley.ai.types import AiAnswer, AiRequest, TokenUsage
 from parley.core.errors import InvalidModelOutput, NotFound, PromptBudgetExceeded
 from parley.data import keys
 from parley.data.store import Store

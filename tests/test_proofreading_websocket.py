@@ -18,7 +18,8 @@ from moto.apigatewaymanagementapi.models import ApiGatewayManagementApiBackend
 from moto.core.exceptions import JsonRESTError
 
 from local_stack.lambdas import FunctionRunner, direct_invocations
-from parley.ai.types import AiAnswer, AiRequest, ProviderError, TokenUsage
+from parley.ai.errors import ProviderError
+from parley.ai.types import AiAnswer, AiRequest, TokenUsage
 from parley.core import clients
 from parley.data import keys
 from parley.proofreading import frames, service

@@ -12,9 +12,10 @@ from typing import Any
 import boto3
 import pytest
 
+from parley.ai.errors import ProviderError
 from parley.ai.metering import MeteredProvider, prompt_bytes, request_bound
 from parley.ai.offline import OfflineProvider
-from parley.ai.types import AiAnswer, AiRequest, ProviderError, TokenUsage, Turn, UsageReport
+from parley.ai.types import AiAnswer, AiRequest, TokenUsage, Turn, UsageReport
 from parley.core.errors import QuotaExceeded
 from parley.core.ids import utcnow
 from parley.data import keys

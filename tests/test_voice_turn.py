@@ -20,8 +20,9 @@ from moto.core.exceptions import JsonRESTError
 from local_stack import audio
 from local_stack.lambdas import FunctionRunner
 from local_stack.speech import emulate_speech
+from parley.ai.errors import ProviderError
 from parley.ai.fallback import CircuitBreaker, FallbackProvider
-from parley.ai.types import AiAnswer, AiRequest, ProviderError, TokenUsage
+from parley.ai.types import AiAnswer, AiRequest, TokenUsage
 from parley.core.ids import utcnow
 from parley.data import keys
 from parley.proofreading.frames import FRAME_LIMIT_BYTES

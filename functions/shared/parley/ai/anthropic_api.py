@@ -43,18 +43,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from parley.ai.caching import alternating, estimate_tokens, long_enough_to_cache, system_texts
+from parley.ai.errors import ProviderError, ProviderMisconfigured, ProviderRejected
 from parley.ai.models import clamp_max_tokens, supports_structured_output
 from parley.ai.schema import strict_schema
-from parley.ai.types import (
-    AiAnswer,
-    AiRequest,
-    Engine,
-    ProviderError,
-    ProviderMisconfigured,
-    ProviderRejected,
-    TokenUsage,
-    UsageReport,
-)
+from parley.ai.types import AiAnswer, AiRequest, Engine, TokenUsage, UsageReport
 
 ENGINE: Engine = "anthropic"
 KEY_MAX_AGE = 300  # seconds a fetched API key is reused before Secrets Manager is asked again

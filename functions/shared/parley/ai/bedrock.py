@@ -33,17 +33,10 @@ from parley.ai.caching import (
     long_enough_to_cache,
     system_texts,
 )
+from parley.ai.errors import ProviderError, ProviderMisconfigured, ProviderRejected
 from parley.ai.models import clamp_max_tokens, supports_structured_output
 from parley.ai.schema import strict_schema
-from parley.ai.types import (
-    AiAnswer,
-    AiRequest,
-    Engine,
-    ProviderError,
-    ProviderMisconfigured,
-    ProviderRejected,
-    TokenUsage,
-)
+from parley.ai.types import AiAnswer, AiRequest, Engine, TokenUsage
 
 ENGINE: Engine = "bedrock"
 ANSWER_TOOL = "answer"  # the forced tool that carries a structured answer where outputConfig is not used

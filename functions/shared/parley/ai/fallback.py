@@ -37,7 +37,8 @@ import time
 from collections.abc import Callable, Iterator
 
 from parley.ai.deadline import MIN_ATTEMPT_SECONDS, Deadline
-from parley.ai.types import AiAnswer, AiProvider, AiRequest, Engine, ProviderError, ProviderMisconfigured, UsageReport
+from parley.ai.errors import ProviderError, ProviderMisconfigured
+from parley.ai.types import AiAnswer, AiProvider, AiRequest, UsageReport, Wrapper
 from parley.core.observability import logger
 
 Emit = Callable[[str, str], None]
@@ -98,22 +99,19 @@ class CircuitBreaker:
             self.open_until = self.clock() + self.cooldown
 
 
-class FallbackProvider:
+class FallbackProvider(Wrapper):
     def __init__(self, primary: AiProvider, secondary: AiProvider | None, breaker: CircuitBreaker, *,
                  emit: Emit = emit_metric, jitter: Callable[[], float] = random.random) -> None:
-        self.primary = primary
+        self.wrapped = primary
         self.secondary = secondary
         self.breaker = breaker
         self.emit = emit
         self.jitter = jitter
 
     @property
-    def engine(self) -> Engine:
-        return self.primary.engine
-
-    @property
-    def model(self) -> str:
-        return self.primary.model
+    def primary(self) -> AiProvider:
+        """The engine asked first (the one whose engine and model this provider answers for)."""
+        return self.wrapped
 
     # -- time --------------------------------------------------------------------------------
     @staticmethod

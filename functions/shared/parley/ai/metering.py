@@ -31,7 +31,7 @@ from typing import Any
 
 from parley.ai.anthropic_api import MAX_CONTINUATIONS
 from parley.ai.caching import estimate_tokens, system_texts
-from parley.ai.types import AiAnswer, AiProvider, AiRequest, Engine, TokenUsage, UsageReport
+from parley.ai.types import AiAnswer, AiProvider, AiRequest, TokenUsage, UsageReport, Wrapper
 from parley.core.observability import logger
 from parley.usage.events import Product, UsageEvent
 from parley.usage.pricing import PriceTable
@@ -54,8 +54,7 @@ def prompt_bytes(request: AiRequest) -> int:
 def models_of(provider: Any) -> list[tuple[str, str]]:
     """(engine, model) of every engine that may answer through ``provider`` (a fallback chain's too)."""
     found: list[tuple[str, str]] = []
-    for part in (getattr(provider, "provider", None), getattr(provider, "primary", None),
-                 getattr(provider, "secondary", None)):
+    for part in (getattr(provider, "wrapped", None), getattr(provider, "secondary", None)):
         if part is not None and not callable(part):
             found += models_of(part)
     return found or [(str(provider.engine), str(provider.model))]
@@ -80,10 +79,10 @@ def request_bound(request: AiRequest, models: list[tuple[str, str]], prices: Pri
     return Bound(tokens=input_tokens + output_tokens, cost_usd=cost)
 
 
-class MeteredProvider:
+class MeteredProvider(Wrapper):
     def __init__(self, provider: AiProvider, *, owner: str, product: Product, operation: str,
                  publisher: UsagePublisher, quota: QuotaGuard | None) -> None:
-        self.provider = provider
+        self.wrapped = provider
         self.owner = owner
         self.product: Product = product
         self.operation = operation
@@ -91,16 +90,8 @@ class MeteredProvider:
         self.quota = quota
         self.published: list[UsageEvent] = []  # what this wrapper published (for callers and tests)
 
-    @property
-    def engine(self) -> Engine:
-        return self.provider.engine
-
-    @property
-    def model(self) -> str:
-        return self.provider.model
-
     def bound(self, request: AiRequest) -> Bound:
-        return request_bound(request, models_of(self.provider), self.publisher.prices)
+        return request_bound(request, models_of(self.wrapped), self.publisher.prices)
 
     def _reserve(self, request: AiRequest) -> Reservation | None:
         if self.quota is None:
@@ -138,7 +129,7 @@ class MeteredProvider:
     def complete(self, request: AiRequest) -> AiAnswer:
         reservation = self._reserve(request)
         try:
-            answer = self.provider.complete(request)
+            answer = self.wrapped.complete(request)
         except BaseException:
             self._release(reservation)
             raise
@@ -171,7 +162,7 @@ class MeteredStream:
             raise StopIteration
         try:
             if self._inner is None:
-                self._inner = iter(self._meter.provider.stream(self._request))
+                self._inner = iter(self._meter.wrapped.stream(self._request))
             while True:
                 item = next(self._inner)
                 if isinstance(item, UsageReport):
@@ -211,7 +202,7 @@ class MeteredStream:
             meter._release(self._reservation)
             return
         report = self._report
-        engine, model = (report.engine, report.model) if report else (meter.provider.engine, meter.provider.model)
+        engine, model = (report.engine, report.model) if report else (meter.wrapped.engine, meter.wrapped.model)
         reported = report.usage if report else TokenUsage()
         prompt = "".join(system_texts(self._request)) + "".join(t.text for t in self._request.messages)
         usage = TokenUsage(

@@ -28,7 +28,8 @@ from typing import Any
 from pydantic import ValidationError
 
 from parley.ai.deadline import MIN_ATTEMPT_SECONDS, Deadline
-from parley.ai.types import AiAnswer, AiProvider, AiRequest, ModelRefused, Turn
+from parley.ai.errors import ModelRefused
+from parley.ai.types import AiAnswer, AiProvider, AiRequest, Turn
 from parley.analysis import offline as _offline  # noqa: F401 - registers the offline engine's analysis answer
 from parley.analysis import prompt
 from parley.analysis.metrics import Measurements

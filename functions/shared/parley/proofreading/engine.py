@@ -23,7 +23,8 @@ from dataclasses import dataclass, replace
 from pydantic import ValidationError
 
 from parley.ai.deadline import Deadline
-from parley.ai.types import AiAnswer, AiProvider, AiRequest, ModelRefused, ProviderError, TokenUsage, Turn
+from parley.ai.errors import ModelRefused, ProviderError
+from parley.ai.types import AiAnswer, AiProvider, AiRequest, TokenUsage, Turn
 from parley.core.errors import InvalidModelOutput, PayloadTooLarge, UnprocessableEntity
 from parley.core.observability import logger
 from parley.proofreading import instructions as texts

@@ -38,9 +38,10 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from parley.ai.deadline import Deadline
+from parley.ai.errors import ModelRefused, ProviderError, ProviderMisconfigured
 from parley.ai.factory import build_provider
 from parley.ai.metering import MeteredProvider
-from parley.ai.types import AiAnswer, AiProvider, AiRequest, ModelRefused, ProviderError, ProviderMisconfigured, Turn
+from parley.ai.types import AiAnswer, AiProvider, AiRequest, Turn
 from parley.core.errors import Conflict, ServiceUnavailable
 from parley.core.ids import new_ulid, utcnow
 from parley.core.observability import logger

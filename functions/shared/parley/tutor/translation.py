@@ -14,8 +14,9 @@ from typing import Any
 from pydantic import Field
 
 from parley.ai.caching import estimate_tokens
+from parley.ai.errors import ProviderError
 from parley.ai.metering import MeteredProvider
-from parley.ai.types import AiProvider, AiRequest, ProviderError, Turn
+from parley.ai.types import AiProvider, AiRequest, Turn
 from parley.core.errors import ParleyError
 from parley.core.models import ApiModel
 from parley.core.observability import logger
