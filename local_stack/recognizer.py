@@ -49,6 +49,10 @@ class RecogniserBusy(Exception):
 
 @dataclass(frozen=True)
 class Word:
+    """A recognised word, as the emulated services report it: its times are seconds into the stream
+    (or the file). The emulator keeps its own type, apart from Parley's parser of Transcribe's output:
+    the code under test must not shape what it is tested against."""
+
     text: str
     start: float
     end: float

@@ -60,6 +60,12 @@ export default function SettingsPage() {
       </select>
     </div>
   );
+  const check = (key: "showTranslation" | "autoPlayVoice", id: string) => (
+    <div className="check">
+      <input id={id} type="checkbox" checked={!!form[key]} onChange={(e) => set(key, e.target.checked)} />
+      <label htmlFor={id}>{t(`settings.${key}`)}</label>
+    </div>
+  );
   const submit = (e: FormEvent) => {
     e.preventDefault();
     save.mutate(form);
@@ -78,22 +84,14 @@ export default function SettingsPage() {
             onChange={(e) => set("tutorName", e.target.value)} />
         </div>
         {select("speechRate", "rate", RATES)}
-        <div className="check">
-          <input id="s-translation" type="checkbox" checked={!!form.showTranslation}
-            onChange={(e) => set("showTranslation", e.target.checked)} />
-          <label htmlFor="s-translation">{t("settings.showTranslation")}</label>
-        </div>
+        {check("showTranslation", "s-translation")}
         <div className="field">
           <label htmlFor="s-nativeLanguage">{t("settings.nativeLanguage")}</label>
           <select id="s-nativeLanguage" value={form.nativeLanguage ?? "ko"} onChange={(e) => set("nativeLanguage", e.target.value)}>
             {[...new Set([...LANGUAGES, form.nativeLanguage ?? "ko"])].map((v) => <option key={v} value={v}>{label("language", v)}</option>)}
           </select>
         </div>
-        <div className="check">
-          <input id="s-autoplay" type="checkbox" checked={!!form.autoPlayVoice}
-            onChange={(e) => set("autoPlayVoice", e.target.checked)} />
-          <label htmlFor="s-autoplay">{t("settings.autoPlayVoice")}</label>
-        </div>
+        {check("autoPlayVoice", "s-autoplay")}
         <div className="row">
           <button type="submit" className="primary" disabled={save.isPending}>{t("action.save")}</button>
           <button type="button" onClick={() => voice.mutate(form)} disabled={voice.isPending}>

@@ -1,48 +1,34 @@
-import { ApiError, budgetDetails, errorKind, resetsAt } from "../api/errors";
-import { useI18n } from "../i18n/i18n";
+import { ApiError, budgetDetails, errorKind, resetsAt, type ErrorKind } from "../api/errors";
+import { useI18n, type MessageKey } from "../i18n/i18n";
+
+/** The kinds whose explanation needs nothing from the error: each is told by its message `error.<kind>`. */
+const PLAIN = [
+  "network", "throttled", "notConfigured", "refused", "tooComplex", "staleCursor", "outdatedApp", "connectionClosed",
+  "signIn", "tooLong", "notFound", "conflict",
+] as const satisfies readonly ErrorKind[];
+type PlainKind = (typeof PLAIN)[number];
+const isPlain = (kind: ErrorKind): kind is PlainKind => (PLAIN as readonly ErrorKind[]).includes(kind);
+const plainMessage = (kind: PlainKind): MessageKey => `error.${kind}`; // a kind without its message fails to compile
 
 /** What a learner is told about a failed request: what happened, and what to do. */
 export function useErrorText(): (error: unknown) => string {
   const { t, formatDate, formatNumber } = useI18n();
   return (error) => {
     const kind = errorKind(error);
+    if (isPlain(kind)) return t(plainMessage(kind));
     const retry = error instanceof ApiError && error.retryAfter ? error.retryAfter : null;
     switch (kind) {
-      case "network":
-        return t("error.network");
       case "quota": {
         const when = resetsAt(error);
         return when ? t("error.quotaUntil", { date: formatDate(when, false) }) : t("error.quota");
       }
-      case "throttled":
-        return t("error.throttled");
       case "unavailable":
         return retry ? t("error.unavailableRetry", { seconds: retry }) : t("error.unavailable");
-      case "notConfigured":
-        return t("error.notConfigured");
-      case "refused":
-        return t("error.refused");
-      case "tooComplex":
-        return t("error.tooComplex");
       case "budget": {
         const d = budgetDetails(error);
         return d ? t("error.budget", { used: formatNumber(d.usedBytes), limit: formatNumber(d.limitBytes) })
           : t("error.budgetPlain");
       }
-      case "staleCursor":
-        return t("error.staleCursor");
-      case "outdatedApp":
-        return t("error.outdatedApp");
-      case "connectionClosed":
-        return t("error.connectionClosed");
-      case "signIn":
-        return t("error.signIn");
-      case "tooLong":
-        return t("error.tooLong");
-      case "notFound":
-        return t("error.notFound");
-      case "conflict":
-        return t("error.conflict");
       case "invalid":
         return error instanceof ApiError ? t("error.invalid", { message: error.message }) : t("error.unknown");
       default:
