@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 
 from bench.emulated import emulated_table
-from bench.registry import benchmark
+from bench.registry import benchmark, print_table
 
 SIZES = (10, 100, 1000)
 
@@ -47,8 +47,7 @@ def measure() -> list[tuple[int, int, int, int]]:
 
 @benchmark("delete-requests", "DynamoDB requests of DELETE /sessions/{id} for 10, 100, 1000 messages")
 def delete_requests(runs: int) -> None:
-    print(f"  {'messages':>8} {'requests':>9} {'ceil(N/25)':>11} {'query pages':>12} {'target':>7}")
-    for size, requests, pages, target in measure():
-        print(f"  {size:>8} {requests:>9} {math.ceil(size / 25):>11} {pages:>12} {target:>7}"
-              f"  {'met' if requests <= target else 'MISSED'}")
+    print_table(("messages", "requests", "ceil(N/25)", "query pages", "target", ""),
+                [(size, requests, math.ceil(size / 25), pages, target, "met" if requests <= target else "MISSED")
+                 for size, requests, pages, target in measure()], left=0)
     print("  target: ceil(N/25) batch writes + ceil(N/page) query pages (1 MB pages) + 2 (session get and delete)")

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from bench.emulated import emulated_table
-from bench.registry import benchmark
+from bench.registry import benchmark, print_table
 
 
 def measure() -> list[tuple[str, int, int, int]]:
@@ -94,9 +94,8 @@ def _analysis(analyses: Any, owner: str, session_id: str) -> Any:
 
 @benchmark("envelope-requests", "DynamoDB requests of seed 000's envelope actions vs their resource routes")
 def envelope_requests(runs: int) -> None:
-    print(f"  {'action':<20} {'route':>6} {'envelope':>9} {'ratio':>6} {'client id':>10} {'ratio':>6}")
-    for action, route, parley_id, client_id in measure():
-        print(f"  {action:<20} {route:>6} {parley_id:>9} {parley_id / route:>5.2f}x {client_id:>10} "
-              f"{client_id / route:>5.2f}x")
+    print_table(("action", "route", "envelope", "ratio", "client id", "ratio"),
+                [(action, route, parley_id, f"{parley_id / route:.2f}x", client_id, f"{client_id / route:.2f}x")
+                 for action, route, parley_id, client_id in measure()])
     print("  route = the route's domain calls (get_session_detail: GET /sessions/{id} + GET .../analysis);")
     print("  envelope = the same action through the envelope with Parley's session id, then with the client's own")

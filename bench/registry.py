@@ -11,7 +11,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 Bench = Callable[[int], None]
@@ -35,3 +35,13 @@ def benchmark(name: str, summary: str) -> Callable[[Bench], Bench]:
         return fn
 
     return register
+
+
+def print_table(header: Sequence[str], rows: Iterable[Sequence[object]], *, left: int = 1, indent: str = "  ") -> None:
+    """A benchmark's table: each column as wide as its widest cell, the first ``left`` columns
+    left-aligned (names), the others right-aligned (figures: format them first, e.g. ``f"{ratio:.2f}x"``)."""
+    cells = [[str(cell) for cell in header], *([str(cell) for cell in row] for row in rows)]
+    widths = [max(len(row[column]) for row in cells) for column in range(len(header))]
+    for row in cells:
+        print(indent + "  ".join(cell.ljust(width) if column < left else cell.rjust(width)
+                                 for column, (cell, width) in enumerate(zip(row, widths, strict=True))).rstrip())
