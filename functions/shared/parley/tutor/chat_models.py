@@ -8,15 +8,12 @@ from typing import Annotated
 from pydantic import Field, StringConstraints, model_validator
 
 from parley.tutor.models import (
-    Accent,
     ApiModel,
     ClientId,
-    Level,
     Message,
     MessageText,
     Role,
-    Topic,
-    TutorName,
+    TutorChoices,
 )
 from parley.tutor.translation import TranslationOut
 
@@ -25,13 +22,8 @@ MAX_HISTORY_MESSAGES = 200
 
 
 
-class ChatSettings(ApiModel):
+class ChatSettings(TutorChoices):
     """Overrides for this turn; omitted fields come from the session (or the saved settings)."""
-
-    accent: Accent | None = None
-    level: Level | None = None
-    topic: Topic | None = None
-    tutor_name: TutorName | None = None
 
 
 class ChatTurn(ApiModel):

@@ -48,18 +48,23 @@ class SettingsOut(Settings):
     updated_at: str | None = Field(None, description="When the settings were last saved; null for defaults.")
 
 
-class StartSession(ApiModel):
-    """Start a conversation. Omitted fields are taken from the learner's saved settings."""
+class TutorChoices(ApiModel):
+    """Who the learner talks to, and about what; an omitted field keeps what is already chosen."""
 
-    client_session_id: ClientId | None = Field(
-        None, description="Client-chosen id (e.g. a UUID the app made): starting again with the same id returns "
-                          "the session started the first time, and the action envelope accepts it wherever a "
-                          "sessionId goes.")
     tutor_name: TutorName | None = None
     topic: Topic | None = None
     accent: Accent | None = None
     level: Level | None = None
+
+
+class StartSession(TutorChoices):
+    """Start a conversation. Omitted fields are taken from the learner's saved settings."""
+
     gender: Gender | None = None
+    client_session_id: ClientId | None = Field(
+        None, description="Client-chosen id (e.g. a UUID the app made): starting again with the same id returns "
+                          "the session started the first time, and the action envelope accepts it wherever a "
+                          "sessionId goes.")
 
 
 class Session(ApiModel):
