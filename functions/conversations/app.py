@@ -5,13 +5,12 @@ from __future__ import annotations
 import os
 from typing import Annotated, Literal
 
-from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Query
 
 from parley.core import clients
-from parley.core.api import PageCursor, PageLimit, make_resolver, no_content, owner_of, rest_handler
+from parley.core.api import PageCursor, PageLimit, make_resolver, owner_of, rest_handler
+from parley.core.collection_routes import Delete, Read, collection_routes
 from parley.core.config import ApiEnv
-from parley.core.observability import logger
 from parley.data.store import Store
 from parley.proofreading.conversations import Conversations
 from parley.proofreading.models import ConversationDetail, ConversationPage
@@ -34,17 +33,11 @@ def list_conversations(
     return conversations().page(owner_of(app), limit=limit, cursor=cursor, engine=engine)
 
 
-@app.get("/conversations/<conversationId>", summary="A conversation with its exchanges", tags=["Proofreading"])
-def get_conversation(conversationId: str) -> ConversationDetail:  # noqa: N803 - the path parameter's public name
-    return conversations().get(owner_of(app), conversationId)
-
-
-@app.delete("/conversations/<conversationId>", summary="Delete a conversation", tags=["Proofreading"],
-            responses={204: {"description": "Deleted"}})
-def delete_conversation(conversationId: str) -> Response[str]:  # noqa: N803
-    removed = conversations().delete(owner_of(app), conversationId)
-    logger.info("Conversation deleted", extra={"conversation_id": conversationId, "items": removed})
-    return no_content()
+collection_routes(  # its page is the route above: it takes an engine too
+    app, "/conversations", "conversationId", noun="conversation", tags=["Proofreading"],
+    read=Read(ConversationDetail, "A conversation with its exchanges",
+              lambda owner, conversation_id: conversations().get(owner, conversation_id)),
+    delete=Delete("Delete a conversation", lambda owner, item_id: conversations().delete(owner, item_id)))
 
 
 handler = rest_handler(app)

@@ -7,9 +7,9 @@ import os
 from aws_lambda_powertools.event_handler import Response
 
 from parley.core import clients
-from parley.core.api import PageCursor, PageLimit, make_resolver, no_content, owner_of, rest_handler
+from parley.core.api import make_resolver, no_content, owner_of, rest_handler
+from parley.core.collection_routes import Delete, Page, Read, collection_routes
 from parley.core.config import PromptsEnv
-from parley.core.observability import logger
 from parley.data.store import Store
 from parley.proofreading.library import PromptLibrary
 from parley.proofreading.models import NewPromptFile, Prompt, PromptFileCreated, PromptFileList, PromptIn, PromptPage
@@ -29,27 +29,18 @@ def create_prompt(body: PromptIn) -> tuple[Prompt, int]:
     return library().create(owner_of(app), body), 201
 
 
-@app.get("/prompts", summary="List prompts, newest first", tags=["Proofreading"])
-def list_prompts(limit: PageLimit = 20, cursor: PageCursor = None) -> PromptPage:
-    return library().page(owner_of(app), limit=limit, cursor=cursor)
-
-
-@app.get("/prompts/<promptId>", summary="A prompt with its size budget", tags=["Proofreading"])
-def get_prompt(promptId: str) -> Prompt:  # noqa: N803 - the path parameter's public name
-    return library().get(owner_of(app), promptId)
+collection_routes(
+    app, "/prompts", "promptId", noun="prompt", tags=["Proofreading"],
+    page=Page(PromptPage, "List prompts, newest first",
+              lambda owner, limit, cursor: library().page(owner, limit=limit, cursor=cursor)),
+    read=Read(Prompt, "A prompt with its size budget", lambda owner, prompt_id: library().get(owner, prompt_id)),
+    delete=Delete("Delete a prompt and its files", lambda owner, prompt_id: library().delete(owner, prompt_id),
+                  counted="files"))
 
 
 @app.put("/prompts/<promptId>", summary="Replace a prompt's text and settings", tags=["Proofreading"])
 def put_prompt(promptId: str, body: PromptIn) -> Prompt:  # noqa: N803
     return library().update(owner_of(app), promptId, body)
-
-
-@app.delete("/prompts/<promptId>", summary="Delete a prompt and its files", tags=["Proofreading"],
-            responses={204: {"description": "Deleted"}})
-def delete_prompt(promptId: str) -> Response[str]:  # noqa: N803
-    files = library().delete(owner_of(app), promptId)
-    logger.info("Prompt deleted", extra={"prompt_id": promptId, "files": files})
-    return no_content()
 
 
 @app.post("/prompts/<promptId>/files", summary="Register a file and get its upload URL", tags=["Proofreading"],

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import os
 
-from aws_lambda_powertools.event_handler import Response
-
 from parley.core import clients
-from parley.core.api import PageCursor, PageLimit, make_resolver, no_content, owner_of, rest_handler
+from parley.core.api import make_resolver, owner_of, rest_handler
+from parley.core.collection_routes import Delete, Page, Read, collection_routes
 from parley.core.config import ApiEnv
-from parley.core.observability import logger
 from parley.data.store import Store
 from parley.tutor.models import Session, SessionDetail, SessionPage, StartSession
 from parley.tutor.service import Tutor
@@ -30,27 +28,19 @@ def start_session(body: StartSession) -> tuple[Session, int]:
     return session, 201 if created else 200
 
 
-@app.get("/sessions", summary="List sessions, newest first", tags=["Tutor"])
-def list_sessions(limit: PageLimit = 20, cursor: PageCursor = None) -> SessionPage:
-    return tutor().list_sessions(owner_of(app), limit=limit, cursor=cursor)
-
-
-@app.get("/sessions/<sessionId>", summary="A session with its messages in order", tags=["Tutor"])
-def get_session(sessionId: str) -> SessionDetail:  # noqa: N803 - the path parameter's public name
-    return tutor().session_detail(owner_of(app), sessionId)
+collection_routes(
+    app, "/sessions", "sessionId", noun="session", tags=["Tutor"],
+    page=Page(SessionPage, "List sessions, newest first",
+              lambda owner, limit, cursor: tutor().list_sessions(owner, limit=limit, cursor=cursor)),
+    read=Read(SessionDetail, "A session with its messages in order",
+              lambda owner, session_id: tutor().session_detail(owner, session_id)),
+    delete=Delete("Delete a session and everything under it",
+                  lambda owner, session_id: tutor().delete_session(owner, session_id)))
 
 
 @app.post("/sessions/<sessionId>/end", summary="End a session (idempotent)", tags=["Tutor"])
 def end_session(sessionId: str) -> Session:  # noqa: N803
     return tutor().end_session(owner_of(app), sessionId)
-
-
-@app.delete("/sessions/<sessionId>", summary="Delete a session and everything under it", tags=["Tutor"],
-            responses={204: {"description": "Deleted"}})
-def delete_session(sessionId: str) -> Response[str]:  # noqa: N803
-    removed = tutor().delete_session(owner_of(app), sessionId)
-    logger.info("Session deleted", extra={"session_id": sessionId, "items": removed})
-    return no_content()
 
 
 handler = rest_handler(app)
