@@ -76,6 +76,8 @@ def test_other_models_cache_tokens_and_minimums_are_priced() -> None:
     assert DEFAULT_PRICES.cost(sonnet) == 3.0
     # the longest matching key wins: Opus 4.5 is not priced as Opus 4
     assert DEFAULT_PRICES.cost(event(engine="anthropic", model="claude-opus-4-5", output_tokens=million)) == 25.0
+    assert DEFAULT_PRICES.cost(event(engine="bedrock", model="global.anthropic.claude-opus-4-6-v1",
+                                     output_tokens=million)) == 25.0
     assert DEFAULT_PRICES.cost(event(engine="anthropic", model="claude-opus-4-1", output_tokens=million)) == 75.0
     assert DEFAULT_PRICES.cost(event(model="us.anthropic.claude-3-5-haiku-20241022-v1:0",
                                      input_tokens=million)) == 0.8

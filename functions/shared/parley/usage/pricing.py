@@ -52,6 +52,7 @@ def _default_models() -> dict[str, TokenPrice]:
         "claude-3-opus": (15.00, 75.00),
         "claude-opus-4": (15.00, 75.00),
         "claude-opus-4-5": (5.00, 25.00),
+        "claude-opus-4-6": (5.00, 25.00),  # Anthropic's model page: $5 / $25 per million
     }
     return {key: TokenPrice(input=i, output=o) for key, (i, o) in table.items()}
 
